@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The README's test command: installs dependencies, builds visvm twice
+# (Release, and Debug with AddressSanitizer + UndefinedBehaviorSanitizer)
+# and runs the whole CTest suite on both. Golden tests read ../shared/golden
+# (or $VISVM_GOLDEN_DIR) and skip with a message when it is absent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/deps.sh
+jobs=$(nproc)
+golden_arg=()
+[ -n "${VISVM_GOLDEN_DIR:-}" ] && golden_arg=(-DVISVM_GOLDEN_DIR="$VISVM_GOLDEN_DIR")
+
+echo "== Release build + tests"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DVISVM_WERROR=ON "${golden_arg[@]}" >/dev/null
+cmake --build build -j "$jobs"
+ctest --test-dir build --output-on-failure -j "$jobs"
+
+echo "== ASan/UBSan build + tests"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVISVM_SANITIZE=ON -DVISVM_WERROR=ON "${golden_arg[@]}" >/dev/null
+cmake --build build-asan -j "$jobs"
+ctest --test-dir build-asan --output-on-failure -j "$jobs"
+echo "all tests passed"
