@@ -1,0 +1,35 @@
+// matmul.h - matrix products with weights in any compute type.
+//
+// Convention (as ggml and the golden README): a weight W with ne = [n_in, n_out]
+// stores row j (output j) contiguously over its n_in inputs, and
+//   y[t][j] = sum_i W[j][i] * x[t][i]      for t < n_tok, j < n_out.
+// x is f32 [n_tok, n_in] (row stride n_in), y is f32 [n_tok, n_out] (row stride ldy).
+#ifndef VV_MATMUL_H
+#define VV_MATMUL_H
+
+#include "../base/threadpool.h"
+#include "quants.h"
+
+// Scratch for converted activations; grows on demand, reused across calls.
+typedef struct vv_wbuf {
+    void *data;
+    size_t size;
+} vv_wbuf;
+void vv_wbuf_free(vv_wbuf *w);
+int vv_wbuf_reserve(vv_wbuf *w, size_t size);
+
+// y = x W^T. Converts x to W's vec_dot_type once (into ws), then splits the
+// output over the pool's threads. isa = VV_ISA_BEST normally; tests pass
+// VV_ISA_SCALAR for the reference path.
+int vv_matmul(vv_pool *pool, const vv_tensor *W, const float *x, int64_t n_tok, float *y, int64_t ldy,
+              vv_wbuf *ws, int isa);
+
+// Same with W given as raw pointer + type + shape (for tests and callers
+// without a vv_tensor).
+int vv_matmul_raw(vv_pool *pool, int type, const void *W, int64_t n_in, int64_t n_out, const float *x,
+                  int64_t n_tok, float *y, int64_t ldy, vv_wbuf *ws, int isa);
+
+// Copies row `row` of a 2-D weight (any compute type) to f32 (embedding lookup).
+int vv_get_row(const vv_tensor *W, int64_t row, float *out);
+
+#endif
