@@ -1,0 +1,31 @@
+// cli.h - shared helpers of the visvm command-line program: a small option
+// parser whose table also generates --help (every flag with its default).
+#ifndef VV_CLI_H
+#define VV_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum cli_type { CLI_STR, CLI_INT, CLI_FLOAT, CLI_FLAG, CLI_U64 };
+
+typedef struct cli_opt {
+    const char *lng;   // "--model"
+    const char *shrt;  // "-m" or NULL
+    int type;          // enum cli_type
+    void *dst;         // const char**, int*, float*, bool*, uint64_t*
+    const char *help;
+    double lo, hi;     // numeric range (ignored when lo > hi)
+} cli_opt;
+
+// Parses argv[first..argc). Positional arguments are returned in pos (up to
+// max_pos). Returns 0, 1 if --help was printed, or 2 on error (message printed).
+int cli_parse(const char *cmd, const char *usage, const char *desc, cli_opt *opts, int n_opts, int argc, char **argv,
+              int first, const char **pos, int max_pos, int *n_pos);
+void cli_print_help(const char *cmd, const char *usage, const char *desc, const cli_opt *opts, int n_opts);
+
+int cmd_caption(int argc, char **argv);
+int cmd_golden(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_world(int argc, char **argv);
+
+#endif

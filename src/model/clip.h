@@ -1,0 +1,72 @@
+// clip.h - CLIP ViT vision tower + LLaVA projector from mmproj GGUF files
+// (architecture "clip", key names of llama.cpp's convert_image_encoder_to_gguf.py).
+//
+// Two modes (enum visvm_vision_mode):
+//  - REFERENCE (default): the feature layer the checkpoint was trained with
+//    (every stored layer — the converter already dropped the layers after
+//    LLaVA's feature layer — or clip.vision.feature_layer when present);
+//    projector GELU is exact (erf) as in PyTorch; LLaVA-1.6 features are
+//    unpadded and get image_newline after every row, as LLaVA-NeXT does.
+//  - LLAMACPP: llama.cpp's clip.cpp/llava.cpp of Feb 2025: block_count - 1
+//    layers, tanh GELU, LLaVA-1.6 grid in raster order without unpad/newline.
+#ifndef VV_CLIP_H
+#define VV_CLIP_H
+
+#include "../format/gguf.h"
+#include "../tensor/matmul.h"
+#include "../nn/ops.h"
+#include "image.h"
+
+typedef struct vv_clip_layer {
+    const vv_tensor *ln1_w, *ln1_b, *q_w, *q_b, *k_w, *k_b, *v_w, *v_b, *o_w, *o_b;
+    const vv_tensor *ln2_w, *ln2_b, *fc1_w, *fc1_b, *fc2_w, *fc2_b; // fc1 = "ffn_down" (D -> n_ff)
+} vv_clip_layer;
+
+typedef struct vv_clip {
+    vv_gguf *gguf;
+    int mode;            // enum visvm_vision_mode
+    // vision hyper-parameters
+    int image_size, patch_size, n_patches_side, n_patches, n_pos;
+    int n_embd, n_head, n_ff, n_layer;
+    int n_layer_run;     // layers actually evaluated
+    float eps;
+    bool use_gelu;       // tower activation: GELU instead of quick-GELU
+    bool has_class;      // class token present
+    vv_preproc pre;
+    char merge_type[32]; // "flat" or "spatial_unpad"
+    // tensors
+    const vv_tensor *patch_w; // [P, P, 3, D] -> viewed as [3*P*P, D]
+    const vv_tensor *patch_b, *class_embd, *pos_embd, *pre_ln_w, *pre_ln_b, *post_ln_w, *post_ln_b;
+    vv_clip_layer *layers;
+    // projector (type "mlp": mm.0 -> GELU -> mm.2)
+    const vv_tensor *mm0_w, *mm0_b, *mm2_w, *mm2_b;
+    const vv_tensor *image_newline; // [n_embd_out] (LLaVA-1.6)
+    int n_embd_out;      // projector output width (= text model n_embd)
+} vv_clip;
+
+int vv_clip_load(vv_gguf *g, int mode, vv_clip **out, vv_error *e); // takes ownership of g
+int vv_clip_load_file(const char *path, int mode, vv_clip **out, vv_error *e);
+void vv_clip_free(vv_clip *c);
+
+// Scratch for encoding (reusable).
+typedef struct vv_clip_work {
+    float *buf;
+    size_t size;
+    vv_wbuf ws;
+    vv_attn_scratch as;
+} vv_clip_work;
+void vv_clip_work_free(vv_clip_work *w);
+
+// Encodes one preprocessed image [S, S, 3] (HWC, normalised) through tower +
+// projector: out [n_patches, n_embd_out].
+int vv_clip_encode(const vv_clip *c, vv_pool *pool, const float *img, float *out, vv_clip_work *w, vv_error *e);
+
+// Number of image embedding rows produced for a preprocessed batch.
+int vv_clip_n_image_tokens(const vv_clip *c, const vv_image_batch *b);
+// Full image embedding as spliced into the text model: out [n_tokens, n_embd_out]
+// (malloc'd). crop_embd (optional, malloc'd) receives the per-image projector
+// outputs [b->n, n_patches, n_embd_out].
+int vv_clip_embed(const vv_clip *c, vv_pool *pool, const vv_image_batch *b, float **out, int *n_tokens,
+                  float **crop_embd, vv_error *e);
+
+#endif

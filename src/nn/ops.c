@@ -1,0 +1,249 @@
+// ops.c - f32 inference operations. Hot loops are compiled for several ISAs
+// (target_clones) so the baseline build still uses AVX2/AVX-512 where present.
+#include "ops.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define VV_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define VV_CLONES
+#endif
+
+VV_CLONES float vv_dot_f32(const float *a, const float *b, int64_t n) {
+    // 8 partial sums let the compiler vectorise without -ffast-math
+    float s[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) s[j] += a[i + j] * b[i + j];
+    float r = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    for (; i < n; i++) r += a[i] * b[i];
+    return r;
+}
+
+VV_CLONES void vv_axpy_f32(float *y, float a, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+VV_CLONES void vv_add(float *y, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] += x[i];
+}
+
+void vv_add_bias(float *y, const float *b, int64_t n, int64_t d) {
+    for (int64_t i = 0; i < n; i++) vv_add(y + i * d, b, d);
+}
+
+void vv_rmsnorm(const float *x, const float *w, float *y, int64_t n, int64_t d, float eps) {
+    for (int64_t r = 0; r < n; r++) {
+        const float *xr = x + r * d;
+        float *yr = y + r * d;
+        double ss = 0; // as ggml: float squares summed in double (ggml_float)
+        for (int64_t i = 0; i < d; i++) ss += (double)(xr[i] * xr[i]);
+        const float scale = 1.0f / sqrtf((float)(ss / d) + eps);
+        if (w)
+            for (int64_t i = 0; i < d; i++) yr[i] = xr[i] * scale * w[i];
+        else
+            for (int64_t i = 0; i < d; i++) yr[i] = xr[i] * scale;
+    }
+}
+
+void vv_layernorm(const float *x, const float *w, const float *b, float *y, int64_t n, int64_t d, float eps) {
+    for (int64_t r = 0; r < n; r++) {
+        const float *xr = x + r * d;
+        float *yr = y + r * d;
+        double sum = 0;
+        for (int64_t i = 0; i < d; i++) sum += xr[i];
+        const float mean = (float)(sum / d);
+        double var = 0;
+        for (int64_t i = 0; i < d; i++) {
+            float c = xr[i] - mean;
+            var += (double)c * c;
+        }
+        const float scale = 1.0f / sqrtf((float)(var / d) + eps);
+        for (int64_t i = 0; i < d; i++) {
+            float v = (xr[i] - mean) * scale;
+            if (w) v *= w[i];
+            if (b) v += b[i];
+            yr[i] = v;
+        }
+    }
+}
+
+void vv_silu(float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + expf(-x[i]));
+}
+
+void vv_swiglu(float *gate, const float *up, int64_t n) {
+    for (int64_t i = 0; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+}
+
+void vv_gelu_tanh(float *x, int64_t n) {
+    const float c = 0.7978845608028654f; // sqrt(2/pi)
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        x[i] = 0.5f * v * (1.0f + tanhf(c * v * (1.0f + 0.044715f * v * v)));
+    }
+}
+
+void vv_gelu_erf(float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.7071067811865476f));
+}
+
+void vv_quick_gelu(float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + expf(-1.702f * x[i]));
+}
+
+void vv_softmax(float *x, int64_t n) {
+    float mx = -INFINITY;
+    for (int64_t i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    if (mx == -INFINITY) { // fully masked row: define the output as zeros
+        memset(x, 0, (size_t)n * sizeof(float));
+        return;
+    }
+    double sum = 0;
+    for (int64_t i = 0; i < n; i++) {
+        float e = x[i] == -INFINITY ? 0.0f : expf(x[i] - mx);
+        x[i] = e;
+        sum += e;
+    }
+    const float inv = (float)(1.0 / sum);
+    for (int64_t i = 0; i < n; i++) x[i] *= inv;
+}
+
+// theta_i = pos * base^(-2i/n_rot), computed as ggml does: theta *= theta_scale per pair.
+void vv_rope_norm(float *x, const int32_t *pos, int64_t n_tok, int n_head, int head_dim, int n_rot, float base,
+                  float freq_scale) {
+    const float theta_scale = powf(base, -2.0f / (float)n_rot);
+    for (int64_t t = 0; t < n_tok; t++) {
+        for (int h = 0; h < n_head; h++) {
+            float *v = x + (t * n_head + h) * (int64_t)head_dim;
+            float theta = (float)pos[t] * freq_scale;
+            for (int i = 0; i < n_rot; i += 2) {
+                const float c = cosf(theta), s = sinf(theta);
+                const float x0 = v[i], x1 = v[i + 1];
+                v[i] = x0 * c - x1 * s;
+                v[i + 1] = x0 * s + x1 * c;
+                theta *= theta_scale;
+            }
+        }
+    }
+}
+
+void vv_rope_neox(float *x, const int32_t *pos, int64_t n_tok, int n_head, int head_dim, int n_rot, float base,
+                  float freq_scale) {
+    const float theta_scale = powf(base, -2.0f / (float)n_rot);
+    const int half = n_rot / 2;
+    for (int64_t t = 0; t < n_tok; t++) {
+        for (int h = 0; h < n_head; h++) {
+            float *v = x + (t * n_head + h) * (int64_t)head_dim;
+            float theta = (float)pos[t] * freq_scale;
+            for (int i = 0; i < half; i++) {
+                const float c = cosf(theta), s = sinf(theta);
+                const float x0 = v[i], x1 = v[i + half];
+                v[i] = x0 * c - x1 * s;
+                v[i + half] = x0 * s + x1 * c;
+                theta *= theta_scale;
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// attention
+
+static pthread_once_t g_blas_once = PTHREAD_ONCE_INIT;
+static void blas_init(void) {
+    // Our own pool parallelises over heads; OpenBLAS threads would oversubscribe.
+    openblas_set_num_threads(1);
+}
+
+typedef struct {
+    const float *q, *k, *v;
+    float *out;
+    int64_t ldq, ldk, ldo, n_q, n_k;
+    int n_head, n_head_kv, hd;
+    float scale;
+    const int32_t *kv_len;
+    float *scratch;       // per thread: n_q * n_k (gemm path) or n_k (loop path)
+    size_t per_thread;
+    bool gemm;
+} attn_task;
+
+static inline int64_t row_len(const attn_task *a, int64_t i) {
+    int64_t L = a->kv_len ? a->kv_len[i] : a->n_k;
+    return L < 0 ? 0 : (L > a->n_k ? a->n_k : L);
+}
+
+static void attn_worker(void *ctx, int ith, int nth) {
+    attn_task *a = (attn_task *)ctx;
+    float *S = a->scratch + (size_t)ith * a->per_thread;
+    const int group = a->n_head / a->n_head_kv;
+    if (a->gemm) {
+        for (int h = ith; h < a->n_head; h += nth) {
+            const int g = h / group;
+            const float *qh = a->q + (int64_t)h * a->hd;
+            const float *kh = a->k + (int64_t)g * a->hd;
+            const float *vh = a->v + (int64_t)g * a->hd;
+            // S[n_q, n_k] = scale * Q_h K_g^T
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)a->n_q, (int)a->n_k, a->hd, a->scale, qh,
+                        (int)a->ldq, kh, (int)a->ldk, 0.0f, S, (int)a->n_k);
+            for (int64_t i = 0; i < a->n_q; i++) {
+                float *row = S + i * a->n_k;
+                int64_t L = row_len(a, i);
+                for (int64_t j = L; j < a->n_k; j++) row[j] = -INFINITY;
+                vv_softmax(row, a->n_k);
+            }
+            // out_h[n_q, hd] = S V_g
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)a->n_q, a->hd, (int)a->n_k, 1.0f, S,
+                        (int)a->n_k, vh, (int)a->ldk, 0.0f, a->out + (int64_t)h * a->hd, (int)a->ldo);
+        }
+    } else {
+        const int64_t n_items = a->n_q * a->n_head;
+        for (int64_t it = ith; it < n_items; it += nth) {
+            const int64_t i = it / a->n_head;
+            const int h = (int)(it % a->n_head);
+            const int g = h / group;
+            const float *qh = a->q + i * a->ldq + (int64_t)h * a->hd;
+            const int64_t L = row_len(a, i);
+            for (int64_t j = 0; j < L; j++) S[j] = a->scale * vv_dot_f32(qh, a->k + j * a->ldk + (int64_t)g * a->hd, a->hd);
+            vv_softmax(S, L);
+            float *o = a->out + i * a->ldo + (int64_t)h * a->hd;
+            memset(o, 0, (size_t)a->hd * sizeof(float));
+            for (int64_t j = 0; j < L; j++) vv_axpy_f32(o, S[j], a->v + j * a->ldk + (int64_t)g * a->hd, a->hd);
+        }
+    }
+}
+
+int vv_attention(vv_pool *pool, const float *q, int64_t ldq, const float *k, const float *v, int64_t ldk, float *out,
+                 int64_t ldo, int64_t n_q, int64_t n_k, int n_head, int n_head_kv, int hd, float scale,
+                 const int32_t *kv_len, vv_attn_scratch *scratch) {
+    if (n_head <= 0 || n_head_kv <= 0 || n_head % n_head_kv != 0 || hd <= 0) return VISVM_ERR_INVALID;
+    if (n_q == 0) return VISVM_OK;
+    pthread_once(&g_blas_once, blas_init);
+    const int nth = vv_pool_size(pool);
+    attn_task a = {q, k, v, out, ldq, ldk, ldo, n_q, n_k, n_head, n_head_kv, hd, scale, kv_len, NULL, 0, false};
+    a.gemm = n_q >= 8 && n_k > 0 && n_q * n_k < (int64_t)1 << 31;
+    a.per_thread = a.gemm ? (size_t)(n_q * n_k) : (size_t)(n_k > 0 ? n_k : 1);
+    a.per_thread = (a.per_thread + 15) & ~(size_t)15;
+    size_t need = a.per_thread * (size_t)nth;
+    if (scratch->size < need) {
+        vv_afree(scratch->buf);
+        scratch->buf = vv_aalloc(need * sizeof(float));
+        scratch->size = scratch->buf ? need : 0;
+        if (!scratch->buf) return VISVM_ERR_NOMEM;
+    }
+    a.scratch = scratch->buf;
+    vv_pool_run(pool, attn_worker, &a);
+    return VISVM_OK;
+}
+
+void vv_attn_scratch_free(vv_attn_scratch *s) {
+    if (!s) return;
+    vv_afree(s->buf);
+    s->buf = NULL;
+    s->size = 0;
+}

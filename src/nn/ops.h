@@ -1,0 +1,54 @@
+// ops.h - f32 neural-network operations shared by the models (inference side):
+// norms, activations, RoPE, softmax and attention. Rows are contiguous; shapes
+// are given as [rows, cols].
+#ifndef VV_OPS_H
+#define VV_OPS_H
+
+#include "../base/threadpool.h"
+
+// y = x / sqrt(mean(x^2) + eps) * w, per row of [n, d] (w may be NULL). y may alias x.
+void vv_rmsnorm(const float *x, const float *w, float *y, int64_t n, int64_t d, float eps);
+// y = (x - mean) / sqrt(var + eps) * w + b, per row (w, b may be NULL). y may alias x.
+void vv_layernorm(const float *x, const float *w, const float *b, float *y, int64_t n, int64_t d, float eps);
+
+// Element-wise, in place on [n] values.
+void vv_silu(float *x, int64_t n);
+void vv_gelu_tanh(float *x, int64_t n);  // ggml_gelu: tanh approximation
+void vv_gelu_erf(float *x, int64_t n);   // exact GELU (HF "gelu")
+void vv_quick_gelu(float *x, int64_t n); // x * sigmoid(1.702 x)
+void vv_add(float *y, const float *x, int64_t n);            // y += x
+void vv_add_bias(float *y, const float *b, int64_t n, int64_t d); // y[i][j] += b[j] for [n, d]
+void vv_swiglu(float *gate, const float *up, int64_t n);     // gate = silu(gate) * up
+float vv_dot_f32(const float *a, const float *b, int64_t n);
+void vv_axpy_f32(float *y, float a, const float *x, int64_t n); // y += a x
+
+// Softmax of one row in place; returns nothing. Entries equal to -INFINITY get 0.
+void vv_softmax(float *x, int64_t n);
+
+// RoPE, ggml NORM mode (llama.cpp "llama" architecture, GGUF files): within
+// each head rotate adjacent pairs (2i, 2i+1) by pos * base^(-2i/n_rot) / scale.
+// x: [n_tok, n_head * head_dim], pos: [n_tok].
+void vv_rope_norm(float *x, const int32_t *pos, int64_t n_tok, int n_head, int head_dim, int n_rot, float base,
+                  float freq_scale);
+// RoPE, NEOX / HF "rotate half" mode: pairs (i, i + n_rot/2).
+void vv_rope_neox(float *x, const int32_t *pos, int64_t n_tok, int n_head, int head_dim, int n_rot, float base,
+                  float freq_scale);
+
+// Dense multi-head attention with grouped-query heads.
+//   q   [n_q, n_head * hd]        (row stride ldq)
+//   k,v [n_k, n_head_kv * hd]     (row stride ldk)
+//   out [n_q, n_head * hd]        (row stride ldo)
+// Query row i sees keys j < kv_len[i] (causal masks pass kv_len[i] = offset + i + 1);
+// kv_len == NULL means every key is visible. Query head h uses KV head h / (n_head / n_head_kv).
+// Uses OpenBLAS GEMMs per head when n_q is large, plain loops otherwise;
+// parallel over heads on the pool.
+typedef struct vv_attn_scratch {
+    float *buf;
+    size_t size; // floats
+} vv_attn_scratch;
+int vv_attention(vv_pool *pool, const float *q, int64_t ldq, const float *k, const float *v, int64_t ldk, float *out,
+                 int64_t ldo, int64_t n_q, int64_t n_k, int n_head, int n_head_kv, int hd, float scale,
+                 const int32_t *kv_len, vv_attn_scratch *scratch);
+void vv_attn_scratch_free(vv_attn_scratch *s);
+
+#endif

@@ -1,0 +1,381 @@
+// test_llama.c - the decoder against an independent float64 reference on a
+// tiny random model written with our GGUF writer; batching, chunking, paged
+// KV forks (copy-on-write), truncation and error paths.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "format/gguf.h"
+#include "model/llama.h"
+#include "tcheck.h"
+
+enum { V = 300, E = 64, NL = 2, NH = 4, NKV = 2, HD = E / NH, FF = 96 };
+
+typedef struct {
+    float *tok, *out, *onorm;
+    float *an[NL], *wq[NL], *wk[NL], *wv[NL], *wo[NL], *fn[NL], *wg[NL], *wu[NL], *wd[NL];
+} weights;
+
+static float *rnd(vv_rng *r, size_t n, float scale, float offset) {
+    float *x = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) x[i] = offset + scale * vv_rng_normal(r);
+    return x;
+}
+
+static void make_weights(weights *w, uint64_t seed) {
+    vv_rng r;
+    vv_rng_seed(&r, seed);
+    w->tok = rnd(&r, (size_t)V * E, 0.5f, 0);
+    w->out = rnd(&r, (size_t)V * E, 0.1f, 0);
+    w->onorm = rnd(&r, E, 0.1f, 1);
+    for (int l = 0; l < NL; l++) {
+        w->an[l] = rnd(&r, E, 0.1f, 1);
+        w->wq[l] = rnd(&r, (size_t)E * E, 0.1f, 0);
+        w->wk[l] = rnd(&r, (size_t)E * NKV * HD, 0.1f, 0);
+        w->wv[l] = rnd(&r, (size_t)E * NKV * HD, 0.1f, 0);
+        w->wo[l] = rnd(&r, (size_t)E * E, 0.1f, 0);
+        w->fn[l] = rnd(&r, E, 0.1f, 1);
+        w->wg[l] = rnd(&r, (size_t)E * FF, 0.1f, 0);
+        w->wu[l] = rnd(&r, (size_t)E * FF, 0.1f, 0);
+        w->wd[l] = rnd(&r, (size_t)FF * E, 0.1f, 0);
+    }
+}
+
+static void free_weights(weights *w) {
+    free(w->tok);
+    free(w->out);
+    free(w->onorm);
+    for (int l = 0; l < NL; l++) {
+        free(w->an[l]); free(w->wq[l]); free(w->wk[l]); free(w->wv[l]); free(w->wo[l]);
+        free(w->fn[l]); free(w->wg[l]); free(w->wu[l]); free(w->wd[l]);
+    }
+}
+
+// Stores a [n_out][n_in] f32 matrix in `type` (quantised row by row).
+static void *conv(int type, const float *x, int64_t n_in, int64_t n_out) {
+    size_t rs = vv_row_size(type, n_in);
+    char *d = malloc(rs * (size_t)n_out);
+    for (int64_t r = 0; r < n_out; r++) vv_quantize_row(type, x + r * n_in, d + r * rs, n_in);
+    return d;
+}
+
+// Writes the model (matrices in `type`) to memory; returns the GGUF image.
+static void *write_model(const weights *w, int type, bool tied, size_t *size, void ***bufs, int *n_bufs) {
+    vv_gguf_writer *g = vv_gguf_writer_create();
+    vv_gguf_set_str(g, "general.architecture", "llama");
+    vv_gguf_set_u32(g, "llama.context_length", 512);
+    vv_gguf_set_u32(g, "llama.embedding_length", E);
+    vv_gguf_set_u32(g, "llama.block_count", NL);
+    vv_gguf_set_u32(g, "llama.feed_forward_length", FF);
+    vv_gguf_set_u32(g, "llama.attention.head_count", NH);
+    vv_gguf_set_u32(g, "llama.attention.head_count_kv", NKV);
+    vv_gguf_set_f32(g, "llama.rope.freq_base", 10000.0f);
+    vv_gguf_set_f32(g, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    vv_gguf_set_str(g, "tokenizer.ggml.model", "llama");
+    char *texts[V];
+    float scores[V];
+    int32_t types[V];
+    for (int i = 0; i < V; i++) {
+        char b[16];
+        if (i == 0) snprintf(b, sizeof(b), "<unk>");
+        else if (i == 1) snprintf(b, sizeof(b), "<s>");
+        else if (i == 2) snprintf(b, sizeof(b), "</s>");
+        else snprintf(b, sizeof(b), "\xe2\x96\x81w%d", i);
+        texts[i] = strdup(b);
+        scores[i] = -(float)i;
+        types[i] = i == 0 ? 2 : i < 3 ? 3 : 1;
+    }
+    vv_gguf_set_arr_str(g, "tokenizer.ggml.tokens", (const char *const *)texts, V);
+    vv_gguf_set_arr(g, "tokenizer.ggml.scores", VV_GGUF_FLOAT32, scores, V);
+    vv_gguf_set_arr(g, "tokenizer.ggml.token_type", VV_GGUF_INT32, types, V);
+    vv_gguf_set_u32(g, "tokenizer.ggml.bos_token_id", 1);
+    vv_gguf_set_u32(g, "tokenizer.ggml.eos_token_id", 2);
+    for (int i = 0; i < V; i++) free(texts[i]);
+    *bufs = calloc(64, sizeof(void *));
+    *n_bufs = 0;
+#define ADD2(name, x, nin, nout)                                  \
+    do {                                                          \
+        void *d = conv(type, x, nin, nout);                       \
+        (*bufs)[(*n_bufs)++] = d;                                 \
+        int64_t ne[2] = {nin, nout};                              \
+        vv_gguf_add_tensor(g, name, type, 2, ne, d);              \
+    } while (0)
+#define ADD1(name, x, n)                                          \
+    do {                                                          \
+        int64_t ne[1] = {n};                                      \
+        vv_gguf_add_tensor(g, name, VV_TYPE_F32, 1, ne, x);       \
+    } while (0)
+    ADD2("token_embd.weight", w->tok, E, V);
+    char n[64];
+    for (int l = 0; l < NL; l++) {
+        snprintf(n, sizeof(n), "blk.%d.attn_norm.weight", l); ADD1(n, w->an[l], E);
+        snprintf(n, sizeof(n), "blk.%d.attn_q.weight", l); ADD2(n, w->wq[l], E, E);
+        snprintf(n, sizeof(n), "blk.%d.attn_k.weight", l); ADD2(n, w->wk[l], E, NKV * HD);
+        snprintf(n, sizeof(n), "blk.%d.attn_v.weight", l); ADD2(n, w->wv[l], E, NKV * HD);
+        snprintf(n, sizeof(n), "blk.%d.attn_output.weight", l); ADD2(n, w->wo[l], E, E);
+        snprintf(n, sizeof(n), "blk.%d.ffn_norm.weight", l); ADD1(n, w->fn[l], E);
+        snprintf(n, sizeof(n), "blk.%d.ffn_gate.weight", l); ADD2(n, w->wg[l], E, FF);
+        snprintf(n, sizeof(n), "blk.%d.ffn_up.weight", l); ADD2(n, w->wu[l], E, FF);
+        snprintf(n, sizeof(n), "blk.%d.ffn_down.weight", l); ADD2(n, w->wd[l], FF, E);
+    }
+    ADD1("output_norm.weight", w->onorm, E);
+    if (!tied) ADD2("output.weight", w->out, E, V);
+    void *mem = NULL;
+    vv_error e = {0};
+    if (vv_gguf_writer_write_mem(g, &mem, size, &e)) fprintf(stderr, "write: %s\n", e.msg);
+    vv_gguf_writer_free(g);
+    return mem;
+}
+
+// ---------------------------------------------------------------------------
+// float64 reference forward (the golden README's formulas)
+
+static void ref_rms(const double *x, const float *w, double *y) {
+    double ss = 0;
+    for (int i = 0; i < E; i++) ss += x[i] * x[i];
+    double s = 1.0 / sqrt(ss / E + 1e-5);
+    for (int i = 0; i < E; i++) y[i] = x[i] * s * w[i];
+}
+
+static void ref_mv(const float *W, const double *x, int nin, int nout, double *y) {
+    for (int j = 0; j < nout; j++) {
+        double s = 0;
+        for (int i = 0; i < nin; i++) s += (double)W[(size_t)j * nin + i] * x[i];
+        y[j] = s;
+    }
+}
+
+static void ref_rope(double *v, int nh, int pos) {
+    for (int h = 0; h < nh; h++)
+        for (int i = 0; i < HD; i += 2) {
+            double th = pos * pow(10000.0, -(double)i / HD);
+            double a = v[h * HD + i], b = v[h * HD + i + 1];
+            v[h * HD + i] = a * cos(th) - b * sin(th);
+            v[h * HD + i + 1] = a * sin(th) + b * cos(th);
+        }
+}
+
+// logits [n, V] of the sequence toks[0..n)
+static void ref_forward(const weights *w, bool tied, const int32_t *toks, int n, double *logits) {
+    double *x = calloc((size_t)n * E, sizeof(double)), *K = calloc((size_t)n * NKV * HD, sizeof(double)),
+           *Vv = calloc((size_t)n * NKV * HD, sizeof(double));
+    double h[E], q[E], att[E], o[E], g[FF], u[FF], s[512];
+    for (int t = 0; t < n; t++)
+        for (int i = 0; i < E; i++) x[t * E + i] = w->tok[(size_t)toks[t] * E + i];
+    for (int l = 0; l < NL; l++) {
+        for (int t = 0; t < n; t++) { // K, V of all positions first (causal attention reads only <= t)
+            ref_rms(x + t * E, w->an[l], h);
+            ref_mv(w->wk[l], h, E, NKV * HD, K + t * NKV * HD);
+            ref_mv(w->wv[l], h, E, NKV * HD, Vv + t * NKV * HD);
+            ref_rope(K + t * NKV * HD, NKV, t);
+        }
+        double *nx = calloc((size_t)n * E, sizeof(double));
+        for (int t = 0; t < n; t++) {
+            ref_rms(x + t * E, w->an[l], h);
+            ref_mv(w->wq[l], h, E, E, q);
+            ref_rope(q, NH, t);
+            for (int hh = 0; hh < NH; hh++) {
+                int kv = hh / (NH / NKV);
+                double mx = -1e300, sum = 0;
+                for (int j = 0; j <= t; j++) {
+                    double d = 0;
+                    for (int i = 0; i < HD; i++) d += q[hh * HD + i] * K[(j * NKV + kv) * HD + i];
+                    s[j] = d / sqrt((double)HD);
+                    mx = fmax(mx, s[j]);
+                }
+                for (int j = 0; j <= t; j++) sum += (s[j] = exp(s[j] - mx));
+                for (int i = 0; i < HD; i++) {
+                    double a = 0;
+                    for (int j = 0; j <= t; j++) a += s[j] / sum * Vv[(j * NKV + kv) * HD + i];
+                    att[hh * HD + i] = a;
+                }
+            }
+            ref_mv(w->wo[l], att, E, E, o);
+            for (int i = 0; i < E; i++) nx[t * E + i] = x[t * E + i] + o[i];
+            ref_rms(nx + t * E, w->fn[l], h);
+            ref_mv(w->wg[l], h, E, FF, g);
+            ref_mv(w->wu[l], h, E, FF, u);
+            for (int i = 0; i < FF; i++) g[i] = g[i] / (1 + exp(-g[i])) * u[i];
+            ref_mv(w->wd[l], g, FF, E, o);
+            for (int i = 0; i < E; i++) nx[t * E + i] += o[i];
+        }
+        memcpy(x, nx, (size_t)n * E * sizeof(double));
+        free(nx);
+    }
+    for (int t = 0; t < n; t++) {
+        ref_rms(x + t * E, w->onorm, h);
+        ref_mv(tied ? w->tok : w->out, h, E, V, logits + (size_t)t * V);
+    }
+    free(x);
+    free(K);
+    free(Vv);
+}
+
+static double max_err(const float *a, const double *b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m = fmax(m, fabs(a[i] - b[i]));
+    return m;
+}
+
+int main(void) {
+    weights w;
+    make_weights(&w, 99);
+    vv_pool *pool = vv_pool_create(2);
+    int32_t toks[80];
+    vv_rng r;
+    vv_rng_seed(&r, 5);
+    toks[0] = 1;
+    for (int i = 1; i < 80; i++) toks[i] = 3 + (int32_t)vv_rng_below(&r, V - 3);
+    const int n = 70;
+    double *ref = malloc((size_t)80 * V * sizeof(double));
+    float *got = malloc((size_t)80 * V * sizeof(float));
+
+    for (int variant = 0; variant < 3; variant++) {
+        // 0: f32 weights, separate output; 1: f32 tied; 2: q8_0 weights (loose tolerance)
+        bool tied = variant == 1;
+        int type = variant == 2 ? VV_TYPE_Q8_0 : VV_TYPE_F32;
+        double tol = variant == 2 ? 0.15 : 2e-4;
+        void **bufs;
+        int n_bufs;
+        size_t size;
+        void *mem = write_model(&w, type, tied, &size, &bufs, &n_bufs);
+        vv_gguf *g = NULL;
+        vv_llama *m = NULL;
+        vv_error e = {0};
+        CHECK(vv_gguf_open_mem(mem, size, &g, &e) == VISVM_OK);
+        CHECKF(vv_llama_load(g, &m, &e) == VISVM_OK, "%s", e.msg);
+        if (!m) return 1;
+        CHECK(m->hp.n_head_kv == NKV && m->hp.head_dim == HD && m->hp.n_vocab == V);
+        CHECK((m->output == m->tok_embd) == tied);
+        ref_forward(&w, tied, toks, 80, ref);
+
+        // (a) whole prompt in one batch, (b) chunks of 3, (c) one token at a time
+        int batches[3] = {128, 3, 1};
+        for (int bi = 0; bi < 3; bi++) {
+            vv_llama_state *st = NULL;
+            vv_llama_state_params sp = {256, 4, batches[bi], bi == 1 ? NULL : pool};
+            CHECK(vv_llama_state_create(m, &sp, &st, &e) == VISVM_OK);
+            if (batches[bi] == 1) {
+                for (int i = 0; i < n; i++) CHECK(vv_llama_decode_seq(st, 0, toks + i, NULL, 1, false, got + (size_t)i * V, &e) == 0);
+            } else {
+                CHECK(vv_llama_decode_seq(st, 0, toks, NULL, n, true, got, &e) == VISVM_OK);
+            }
+            double err = max_err(got, ref, (size_t)n * V);
+            CHECKF(err < tol, "variant %d batch %d: max err %g", variant, batches[bi], err);
+            CHECK(vv_llama_seq_len(st, 0) == n);
+            vv_llama_state_free(st);
+        }
+
+        // forks: prefix of 37 positions (a partly filled shared block), then three
+        // continuations decoded as one multi-sequence batch; sequence 3 gets a long
+        // segment (gathered attention path)
+        {
+            vv_llama_state *st = NULL;
+            vv_llama_state_params sp = {512, 4, 64, pool};
+            CHECK(vv_llama_state_create(m, &sp, &st, &e) == VISVM_OK);
+            CHECK(vv_llama_decode_seq(st, 0, toks, NULL, 37, false, got, &e) == VISVM_OK);
+            int blocks_before = vv_kv_blocks_in_use(vv_llama_state_kv(st));
+            for (int s = 1; s < 4; s++) CHECK(vv_llama_seq_fork(st, 0, s, &e) == VISVM_OK);
+            CHECK(vv_kv_blocks_in_use(vv_llama_state_kv(st)) == blocks_before); // shared, not copied
+            // continuation tokens: seq 0: toks[37..39], seq 1: 2 other tokens, seq 2: 1 token, seq 3: toks[37..56]
+            int32_t alt[2] = {7, 8};
+            int32_t bt[3 + 2 + 1 + 20];
+            memcpy(bt, toks + 37, 3 * sizeof(int32_t));
+            memcpy(bt + 3, alt, 2 * sizeof(int32_t));
+            bt[5] = 9;
+            memcpy(bt + 6, toks + 37, 20 * sizeof(int32_t));
+            int seg_seq[4] = {0, 1, 2, 3}, seg_len[4] = {3, 2, 1, 20};
+            bool outv[26];
+            for (int i = 0; i < 26; i++) outv[i] = true;
+            vv_llama_batch b = {26, bt, NULL, 4, seg_seq, seg_len, outv};
+            float *lg = malloc((size_t)26 * V * sizeof(float));
+            CHECKF(vv_llama_decode(st, &b, lg, NULL, &e) == VISVM_OK, "%s", e.msg);
+            // seq 0 and seq 3 continue the reference sequence
+            CHECKF(max_err(lg, ref + (size_t)37 * V, 3 * V) < tol, "fork seq0");
+            CHECKF(max_err(lg + (size_t)6 * V, ref + (size_t)37 * V, 20 * V) < tol, "fork seq3 (long segment)");
+            // seq 1 and 2 against their own reference sequences
+            int32_t s1[39], s2[38];
+            memcpy(s1, toks, 37 * sizeof(int32_t));
+            memcpy(s2, toks, 37 * sizeof(int32_t));
+            s1[37] = 7;
+            s1[38] = 8;
+            s2[37] = 9;
+            double *r1 = malloc((size_t)39 * V * sizeof(double));
+            ref_forward(&w, tied, s1, 39, r1);
+            CHECKF(max_err(lg + (size_t)3 * V, r1 + (size_t)37 * V, 2 * V) < tol, "fork seq1");
+            ref_forward(&w, tied, s2, 38, r1);
+            CHECKF(max_err(lg + (size_t)5 * V, r1 + (size_t)37 * V, V) < tol, "fork seq2");
+            // the prefix of seq 0 was not modified by the others' writes: truncate + redo
+            CHECK(vv_llama_seq_truncate(st, 0, 37) == VISVM_OK);
+            CHECK(vv_llama_decode_seq(st, 0, toks + 37, NULL, 3, true, lg, &e) == VISVM_OK);
+            CHECKF(max_err(lg, ref + (size_t)37 * V, 3 * V) < tol, "after truncate");
+            // hidden-state output has the final norm applied: logits = output . hidden
+            float hid[E];
+            int one_seq = 1, one_len = 1;
+            int32_t tk = 11;
+            vv_llama_batch b1 = {1, &tk, NULL, 1, &one_seq, &one_len, NULL};
+            CHECK(vv_llama_decode(st, &b1, lg, hid, &e) == VISVM_OK);
+            if (variant == 0) {
+                double l0 = 0;
+                for (int i = 0; i < E; i++) l0 += (double)w.out[i] * hid[i];
+                CHECK_NEAR(lg[0], l0, 1e-3);
+            }
+            // errors leave the sequence unchanged
+            int32_t bad = V + 5;
+            int32_t len1 = vv_llama_seq_len(st, 1);
+            CHECK(vv_llama_decode_seq(st, 1, &bad, NULL, 1, false, lg, &e) == VISVM_ERR_RANGE);
+            CHECK(vv_llama_seq_len(st, 1) == len1);
+            CHECK(strstr(e.msg, "out of range") != NULL);
+            int dup_seq[2] = {1, 1}, dup_len[2] = {1, 1};
+            int32_t two[2] = {5, 6};
+            vv_llama_batch bd = {2, two, NULL, 2, dup_seq, dup_len, NULL};
+            CHECK(vv_llama_decode(st, &bd, lg, NULL, &e) == VISVM_ERR_INVALID);
+            free(r1);
+            free(lg);
+            for (int s = 0; s < 4; s++) vv_llama_seq_clear(st, s);
+            CHECK(vv_kv_blocks_in_use(vv_llama_state_kv(st)) == 0);
+            vv_llama_state_free(st);
+        }
+        // context full: a clear error, nothing kept
+        {
+            vv_llama_state *st = NULL;
+            vv_llama_state_params sp = {64, 1, 64, NULL};
+            CHECK(vv_llama_state_create(m, &sp, &st, &e) == VISVM_OK);
+            CHECK(vv_llama_decode_seq(st, 0, toks, NULL, 60, false, got, &e) == VISVM_OK);
+            int rc = vv_llama_decode_seq(st, 0, toks, NULL, 10, false, got, &e);
+            CHECK(rc == VISVM_ERR_RANGE);
+            CHECK(strstr(e.msg, "context full") != NULL);
+            CHECK(vv_llama_seq_len(st, 0) == 60);
+            vv_llama_state_free(st);
+        }
+        vv_llama_free(m);
+        for (int i = 0; i < n_bufs; i++) free(bufs[i]);
+        free(bufs);
+        free(mem);
+    }
+    // a model missing a tensor is refused with its name
+    {
+        void **bufs;
+        int n_bufs;
+        size_t size;
+        vv_gguf_writer *gw = vv_gguf_writer_create();
+        vv_gguf_set_str(gw, "general.architecture", "gpt2");
+        void *mem = NULL;
+        vv_error e = {0};
+        vv_gguf_writer_write_mem(gw, &mem, &size, &e);
+        vv_gguf_writer_free(gw);
+        vv_gguf *g = NULL;
+        vv_llama *m = NULL;
+        CHECK(vv_gguf_open_mem(mem, size, &g, &e) == VISVM_OK);
+        CHECK(vv_llama_load(g, &m, &e) == VISVM_ERR_UNSUPPORTED);
+        CHECK(strstr(e.msg, "gpt2") != NULL);
+        free(mem);
+        (void)bufs;
+        (void)n_bufs;
+    }
+    free(ref);
+    free(got);
+    free_weights(&w);
+    vv_pool_free(pool);
+    return tc_result("test_llama");
+}

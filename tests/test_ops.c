@@ -1,0 +1,146 @@
+// test_ops.c - nn operations against direct float64 formulas: norms, RoPE
+// (both layouts), activations, softmax, and attention (GEMM path vs loop path
+// vs a naive reference, with GQA and causal masks); thread-count independence.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/ops.h"
+#include "tcheck.h"
+
+static void naive_attn(const float *q, const float *k, const float *v, float *out, int nq, int nk, int nh, int nkv,
+                       int hd, const int32_t *len) {
+    int ldq = nh * hd, ldk = nkv * hd;
+    double *s = malloc((size_t)nk * sizeof(double));
+    for (int i = 0; i < nq; i++)
+        for (int h = 0; h < nh; h++) {
+            int g = h / (nh / nkv), L = len ? len[i] : nk;
+            double mx = -1e300, sum = 0;
+            for (int j = 0; j < L; j++) {
+                double d = 0;
+                for (int t = 0; t < hd; t++) d += (double)q[i * ldq + h * hd + t] * k[j * ldk + g * hd + t];
+                s[j] = d / sqrt((double)hd);
+                mx = fmax(mx, s[j]);
+            }
+            for (int j = 0; j < L; j++) sum += (s[j] = exp(s[j] - mx));
+            for (int t = 0; t < hd; t++) {
+                double a = 0;
+                for (int j = 0; j < L; j++) a += s[j] / sum * v[j * ldk + g * hd + t];
+                out[i * ldq + h * hd + t] = L ? (float)a : 0.0f;
+            }
+        }
+    free(s);
+}
+
+int main(void) {
+    vv_rng r;
+    vv_rng_seed(&r, 3);
+    // rmsnorm / layernorm
+    {
+        float x[2 * 40], w[40], b[40], y[2 * 40];
+        for (int i = 0; i < 80; i++) x[i] = vv_rng_normal(&r) * 3 + 1;
+        for (int i = 0; i < 40; i++) { w[i] = vv_rng_normal(&r); b[i] = vv_rng_normal(&r); }
+        vv_rmsnorm(x, w, y, 2, 40, 1e-5f);
+        for (int row = 0; row < 2; row++) {
+            double ss = 0;
+            for (int i = 0; i < 40; i++) ss += (double)x[row * 40 + i] * x[row * 40 + i];
+            double s = 1 / sqrt(ss / 40 + 1e-5);
+            for (int i = 0; i < 40; i++) CHECK_NEAR(y[row * 40 + i], x[row * 40 + i] * s * w[i], 1e-5);
+        }
+        vv_layernorm(x, w, b, y, 2, 40, 1e-5f);
+        for (int row = 0; row < 2; row++) {
+            double m = 0, var = 0;
+            for (int i = 0; i < 40; i++) m += x[row * 40 + i];
+            m /= 40;
+            for (int i = 0; i < 40; i++) var += (x[row * 40 + i] - m) * (x[row * 40 + i] - m);
+            var /= 40;
+            for (int i = 0; i < 40; i++) CHECK_NEAR(y[row * 40 + i], (x[row * 40 + i] - m) / sqrt(var + 1e-5) * w[i] + b[i], 1e-4);
+        }
+    }
+    // activations at known points
+    {
+        float v[4] = {-1, 0, 1, 2.5f};
+        float a[4];
+        memcpy(a, v, sizeof v); vv_gelu_erf(a, 4);
+        CHECK_NEAR(a[0], -0.15865525393145707, 1e-6); CHECK_NEAR(a[2], 0.8413447460685429, 1e-6);
+        memcpy(a, v, sizeof v); vv_gelu_tanh(a, 4);
+        CHECK_NEAR(a[0], -0.15880800939172324, 1e-6); CHECK_NEAR(a[3], 2.484915733910001, 1e-5);
+        memcpy(a, v, sizeof v); vv_quick_gelu(a, 4);
+        CHECK_NEAR(a[2], 1 / (1 + exp(-1.702)), 1e-6);
+        memcpy(a, v, sizeof v); vv_silu(a, 4);
+        CHECK_NEAR(a[3], 2.5 / (1 + exp(-2.5)), 1e-6);
+    }
+    // softmax, including masked entries and an all-masked row
+    {
+        float s[4] = {1, 2, -INFINITY, 3};
+        vv_softmax(s, 4);
+        double z = exp(1) + exp(2) + exp(3);
+        CHECK_NEAR(s[0], exp(1) / z, 1e-6); CHECK(s[2] == 0); CHECK_NEAR(s[3], exp(3) / z, 1e-6);
+        float m[2] = {-INFINITY, -INFINITY};
+        vv_softmax(m, 2);
+        CHECK(m[0] == 0 && m[1] == 0);
+    }
+    // RoPE: adjacent pairs (ggml NORM) and rotate-half (NEOX), against the formula
+    {
+        enum { T = 3, NH = 2, HD = 8 };
+        float x[T * NH * HD], y[T * NH * HD];
+        int32_t pos[T] = {0, 5, 17};
+        for (int i = 0; i < T * NH * HD; i++) x[i] = vv_rng_normal(&r);
+        memcpy(y, x, sizeof x);
+        vv_rope_norm(y, pos, T, NH, HD, HD, 10000.0f, 1.0f);
+        for (int t = 0; t < T; t++)
+            for (int h = 0; h < NH; h++)
+                for (int i = 0; i < HD; i += 2) {
+                    double th = pos[t] * pow(10000.0, -(double)i / HD);
+                    const float *a = x + (t * NH + h) * HD;
+                    CHECK_NEAR(y[(t * NH + h) * HD + i], a[i] * cos(th) - a[i + 1] * sin(th), 1e-4);
+                    CHECK_NEAR(y[(t * NH + h) * HD + i + 1], a[i] * sin(th) + a[i + 1] * cos(th), 1e-4);
+                }
+        memcpy(y, x, sizeof x);
+        vv_rope_neox(y, pos, T, NH, HD, HD, 10000.0f, 1.0f);
+        for (int t = 0; t < T; t++)
+            for (int h = 0; h < NH; h++)
+                for (int i = 0; i < HD / 2; i++) {
+                    double th = pos[t] * pow(10000.0, -2.0 * i / HD);
+                    const float *a = x + (t * NH + h) * HD;
+                    CHECK_NEAR(y[(t * NH + h) * HD + i], a[i] * cos(th) - a[i + HD / 2] * sin(th), 1e-4);
+                    CHECK_NEAR(y[(t * NH + h) * HD + i + HD / 2], a[i] * sin(th) + a[i + HD / 2] * cos(th), 1e-4);
+                }
+    }
+    // attention: loop path (n_q < 8) and GEMM path (n_q >= 8), causal and full, GQA, threads 1 vs 3
+    {
+        int cases[][4] = {{1, 7, 4, 2}, {5, 12, 4, 4}, {20, 20, 8, 2}, {33, 40, 4, 1}};
+        vv_pool *p3 = vv_pool_create(3);
+        vv_attn_scratch sc = {0};
+        for (int c = 0; c < 4; c++) {
+            int nq = cases[c][0], nk = cases[c][1], nh = cases[c][2], nkv = cases[c][3], hd = 16;
+            float *q = malloc((size_t)nq * nh * hd * 4), *k = malloc((size_t)nk * nkv * hd * 4),
+                  *v = malloc((size_t)nk * nkv * hd * 4), *o1 = malloc((size_t)nq * nh * hd * 4),
+                  *o2 = malloc((size_t)nq * nh * hd * 4), *o3 = malloc((size_t)nq * nh * hd * 4);
+            for (int i = 0; i < nq * nh * hd; i++) q[i] = vv_rng_normal(&r);
+            for (int i = 0; i < nk * nkv * hd; i++) { k[i] = vv_rng_normal(&r); v[i] = vv_rng_normal(&r); }
+            int32_t *len = malloc((size_t)nq * 4);
+            for (int i = 0; i < nq; i++) len[i] = nk - nq + i + 1; // causal, keys end at the query
+            for (int causal = 0; causal < 2; causal++) {
+                const int32_t *L = causal ? len : NULL;
+                naive_attn(q, k, v, o1, nq, nk, nh, nkv, hd, L);
+                CHECK(vv_attention(NULL, q, nh * hd, k, v, nkv * hd, o2, nh * hd, nq, nk, nh, nkv, hd,
+                                   1.0f / sqrtf((float)hd), L, &sc) == VISVM_OK);
+                CHECK(vv_attention(p3, q, nh * hd, k, v, nkv * hd, o3, nh * hd, nq, nk, nh, nkv, hd,
+                                   1.0f / sqrtf((float)hd), L, &sc) == VISVM_OK);
+                double e2 = 0, e3 = 0;
+                for (int i = 0; i < nq * nh * hd; i++) {
+                    e2 = fmax(e2, fabs(o2[i] - o1[i]));
+                    e3 = fmax(e3, fabs(o3[i] - o2[i]));
+                }
+                CHECKF(e2 < 1e-4, "case %d causal %d: err %g", c, causal, e2);
+                CHECKF(e3 == 0, "case %d causal %d: thread count changed the result by %g", c, causal, e3);
+            }
+            CHECK(vv_attention(NULL, q, 1, k, v, 1, o1, 1, 1, 1, 3, 2, hd, 1, NULL, &sc) == VISVM_ERR_INVALID);
+            free(q); free(k); free(v); free(o1); free(o2); free(o3); free(len);
+        }
+        vv_attn_scratch_free(&sc);
+        vv_pool_free(p3);
+    }
+    return tc_result("test_ops");
+}
