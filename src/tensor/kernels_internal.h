@@ -4,16 +4,19 @@
 //
 // Matrix products do not call vec_dot per (row, token). Activations are first
 // "packed" once per call into a private per-token layout that carries the
-// vec_dot_type data plus derived values (4-byte group sums, expanded scales),
-// then tile kernels compute an R x T block of outputs (R weight rows, T
-// tokens) per pass over the weights.
+// vec_dot_type data plus derived values (block sums, transposed quants,
+// expanded scales); then tile kernels stream each weight row once and apply it
+// to up to 8 (Q4_0/Q8_0: 16) tokens per pass.
 //
 // Invariant that makes results deterministic: for one ISA level, every tile
-// shape performs, for each (row, token), exactly the float operations of that
-// level's vec_dot in the same order. So a result never depends on the thread
-// count, the tile shape or the batch size, and equals vec_dot bit for bit.
-// The AVX2 kernels mirror the AVX-512 lane layout (a 16-lane accumulator is a
-// pair of 8-lane halves), so AVX2 and AVX-512 also agree bit for bit.
+// shape and batch size performs, for each (row, token), exactly the float
+// operations of that level's vec_dot in the same order (integer parts are
+// exact, so how they are computed does not matter). So a result never depends
+// on the thread count or on the batch, and equals vec_dot bit for bit. The
+// AVX2 kernels mirror the AVX-512 lane layout (a 16-lane accumulator is a pair
+// of 8-lane halves), so AVX2 and AVX-512 also agree bit for bit; the scalar
+// reference follows ggml's generic order instead (results within float
+// rounding of the SIMD ones).
 #ifndef VV_KERNELS_INTERNAL_H
 #define VV_KERNELS_INTERNAL_H
 
@@ -132,9 +135,10 @@ void vv_q8t_group(const vv_block_q8_0 *blk, int nblk, int shift, uint8_t *rec);
 
 // Tile kernel: y[t*ldy + r] = dot(row r of w, token t of act) for r < nr,
 // t < nt; rows are ldw bytes apart, packed tokens lda bytes apart. Rows are
-// processed one at a time (one sequential weight stream per thread: this is
-// what the hardware prefetchers follow), tokens in groups of up to 8.
-// scratch: ops->scratch_size(n) bytes, 64-byte aligned, private to the thread.
+// processed one at a time: one sequential weight stream per thread is what the
+// hardware prefetchers follow (several interleaved rows ran at ~1/3 of the
+// bandwidth on Zen 5), helped by software prefetch. scratch:
+// ops->scratch_size(n) bytes, 64-byte aligned, private to the calling thread.
 typedef void (*vv_tile_fn)(int64_t n, const void *w, size_t ldw, int nr, const void *act, size_t lda, int nt,
                            float *y, size_t ldy, void *scratch);
 // Packs one f32 activation row of length n into the private layout.

@@ -2,14 +2,17 @@
 //
 // Paths:
 //  * tiles (SIMD levels): activations are packed once per call (the
-//    vec_dot_type data plus derived sums, kernels_internal.h), then every
-//    thread computes a contiguous range of output rows with R x T tile
-//    kernels. Per (row, token) the arithmetic equals vec_dot of that ISA
-//    level, so results do not depend on the thread count or the batch size.
+//    vec_dot_type data plus derived sums, kernels_internal.h; in parallel when
+//    large), then every thread takes a contiguous range of output rows and
+//    streams it once per token block through the tile kernels. Per (row,
+//    token) the arithmetic equals vec_dot of that ISA level, so results do not
+//    depend on the thread count or the batch size. Decode (n_tok = 1) is one
+//    parallel section with a single sequential weight stream per thread.
 //  * BLAS (F32/F16/BF16 weights, n_tok >= VV_BLAS_MIN_TOK): activations are
 //    rounded through the vec_dot_type like ggml does, weight rows are widened
-//    to f32 in slices and multiplied with OpenBLAS sgemm (single-threaded,
-//    one call per pool thread). Same products, different summation order.
+//    to f32 in fixed 64-row slices and multiplied with OpenBLAS sgemm
+//    (single-threaded, one call per slice, slices split over the pool). Same
+//    products, different summation order.
 //  * scalar (isa = VV_ISA_SCALAR, or no SIMD level in this build): vec_dot per
 //    (row, token) on activations converted with from_float. The reference for
 //    the tests.
@@ -21,7 +24,7 @@
 
 #include "kernels_internal.h"
 
-#define VV_BLAS_MIN_TOK 256    // below this the tile kernels win for float weights (measured on Zen 5)
+#define VV_BLAS_MIN_TOK 256    // below this the tile kernels beat OpenBLAS 0.3.21 (measured on Zen 5)
 #define VV_BLAS_ROWS 64        // weight rows widened to f32 per sgemm call
 #define VV_ACT_BLOCK (384 << 10) // bytes of packed activations per token block (L2 resident)
 #define VV_PAR_MIN_MACS (1 << 16) // smaller products run on one thread

@@ -18,9 +18,20 @@ typedef struct vv_wbuf {
 void vv_wbuf_free(vv_wbuf *w);
 int vv_wbuf_reserve(vv_wbuf *w, size_t size);
 
-// y = x W^T. Converts x to W's vec_dot_type once (into ws), then splits the
-// output over the pool's threads. isa = VV_ISA_BEST normally; tests pass
-// VV_ISA_SCALAR for the reference path.
+// y = x W^T. Converts x to W's vec_dot_type once (into ws; ws may be NULL for
+// a one-off call), then splits the output rows over the pool's threads (pool
+// may be NULL: single thread). isa = VV_ISA_BEST normally; tests pass
+// VV_ISA_SCALAR for the reference path (vec_dot per output).
+//
+// Results never depend on the thread count. On SIMD levels every output
+// equals that level's vec_dot of the row and the converted token bit for bit,
+// so a batch gives exactly the per-token results; the one exception is F32 /
+// F16 / BF16 weights with n_tok >= 256 (prefill), which use OpenBLAS sgemm on
+// activations rounded through the vec_dot_type (same products, different
+// summation order). Returns VISVM_ERR_UNSUPPORTED for types without kernels,
+// VISVM_ERR_INVALID for bad shapes / pointers (n_in not a multiple of the
+// block sizes, ldy < n_out, a W with ne[2] or ne[3] != 1), VISVM_ERR_RANGE for
+// dimensions beyond INT32_MAX, VISVM_ERR_NOMEM if ws cannot grow.
 int vv_matmul(vv_pool *pool, const vv_tensor *W, const float *x, int64_t n_tok, float *y, int64_t ldy,
               vv_wbuf *ws, int isa);
 
@@ -30,6 +41,7 @@ int vv_matmul_raw(vv_pool *pool, int type, const void *W, int64_t n_in, int64_t 
                   int64_t n_tok, float *y, int64_t ldy, vv_wbuf *ws, int isa);
 
 // Copies row `row` of a 2-D weight (any compute type) to f32 (embedding lookup).
+// VISVM_ERR_RANGE if row is outside [0, ne[1]).
 int vv_get_row(const vv_tensor *W, int64_t row, float *out);
 
 #endif

@@ -10,6 +10,11 @@
 // Every kernel has a plain scalar reference (quants_ref.c) and SIMD versions
 // (quants_avx2.c, quants_avx512.c) with the same signature, chosen at run time
 // and tested against the reference.
+//
+// Numerics: integer block dots are exact at every level; the float
+// accumulation order differs between the scalar reference (ggml's generic
+// order) and the SIMD levels, which agree with each other bit for bit (AVX2 ==
+// AVX-512). Results are deterministic for a given level.
 #ifndef VV_QUANTS_H
 #define VV_QUANTS_H
 
@@ -40,11 +45,15 @@ typedef struct {
     int16_t bsums[VV_QK_K / 16];       // sums of quants in groups of 16
 } vv_block_q8_K;                       // 292 bytes
 
-// Converts n values (multiple of the block size) of any compute type to f32.
-// Returns VISVM_ERR_UNSUPPORTED for other types.
+// Converts n values (multiple of the block size) of any compute type (and
+// Q8_K) to f32, exactly as ggml's dequantize_row_*. Returns
+// VISVM_ERR_UNSUPPORTED for other types, VISVM_ERR_INVALID for a bad n.
 int vv_dequantize_row(int type, const void *src, float *dst, int64_t n);
 // Quantizes n f32 values into `type` with ggml's reference quantizers
-// (quantize_row_*_ref): F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K, Q8_K.
+// (quantize_row_*_ref): F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K, Q8_K. Without
+// an importance matrix these are what llama-quantize writes: quantizing the
+// golden F16 model reproduces the --pure Q8_0/Q4_0/Q4_K/Q6_K files (and the
+// default Q4_K_M mixture's tensors) byte for byte.
 int vv_quantize_row(int type, const float *src, void *dst, int64_t n);
 // The activation type used when multiplying by weights of `type` (-1 if unsupported).
 int vv_vec_dot_type(int type);
@@ -55,6 +64,13 @@ typedef void (*vv_vec_dot_fn)(int64_t n, float *s, const void *w, const void *a)
 // Converts an f32 activation row to the vec_dot_type (n multiple of its block size).
 typedef void (*vv_from_float_fn)(const float *x, void *y, int64_t n);
 
+// from_float is ggml-cpu's activation converter on x86, the one llama.cpp's
+// reference logits were made with: F16 round-to-nearest-even; Q8_K =
+// quantize_row_q8_K_ref; Q8_0 = the AVX2 quantize_row_q8_0 (d = amax/127 as
+// fp16, q = round_half_even(x * (127/amax))), which differs from
+// quantize_row_q8_0_ref (x * (1/d), rounded half away from zero) on rare ties.
+// All levels produce the same bytes. vec_dot expects activations from a
+// quantizer (Q8_0/Q8_K quants in [-127, 127]).
 typedef struct vv_kernels {
     vv_vec_dot_fn vec_dot;       // NULL if the type cannot be multiplied
     vv_from_float_fn from_float; // converts activations to vec_dot_type

@@ -11,10 +11,13 @@
 //   Q4_0/Q8_0: blocks in groups of 16, lane p <-> block 16g+p (zero past the
 //     end): acc[p] = fma(float(isum[p]), dw[p] * da[p], acc[p]) with isum the
 //     exact integer block dot; result hsum16(acc).
-//   Q4_K/Q6_K: per super-block, lane l holds the exact scaled int sum of bytes
-//     4l..4l+3 of each 64-value chunk (Q6_K: minus 32 * sum(scale * bsum) in
-//     lanes 0-7); acc = fma(float(isum), dw * da, acc); Q4_K then
-//     acc[0..3] = fnmadd(float(mins . bsums32), dmin * da, acc[0..3]).
+//   Q4_K/Q6_K: blocks in value order, lanes 0-7 / 8-15 <-> the two halves of each
+//     64-value chunk; per super-block, lane l holds the exact scaled int sum of
+//     bytes 4l..4l+3 of the 4 chunks (Q6_K: minus 32 * sum(scale * bsum) in
+//     lanes 0-7) and acc = fma(float(isum), dw * da, acc). Q4_K mins: per group
+//     of 4 super-blocks, M[4k + l] = fma(float(m_2l bs_2l + m_2l+1 bs_2l+1 of
+//     super-block k), dmin_k * da_k, M[4k + l]); at the end acc[0..3] -=
+//     (M[0..3] + M[4..7]) + (M[8..11] + M[12..15]), then hsum16(acc).
 // Integer sums are exact, so any method of computing them gives these floats.
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF

@@ -6,7 +6,8 @@
 //    accumulates block p (8 instructions per 16 blocks and token); Q4_0 uses
 //    the unsigned nibbles with a -8 * sum(a) correction, Q8_0 uses w + 128
 //    with a -128 * sum(a) correction (both precomputed in the Q8T records).
-//  * Q4_K/Q6_K: vpmaddubsw + vpdpwssd with the sub-block scales.
+//  * Q4_K/Q6_K: vpmaddubsw + vpdpwssd with the sub-block scales; the Q4_K
+//    mins term is applied once per 4 super-blocks with one 16-lane vpmaddwd.
 // Rows stream one at a time; up to 8 tokens (16 for Q4_0/Q8_0) share each
 // weight load. For more tokens, Q4_0/Q8_0 rows are transposed once into the
 // thread's scratch and reused by every group of 16 tokens.
