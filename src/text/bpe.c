@@ -32,7 +32,42 @@ void vv_bpe_vocab_free(vv_bpe_vocab *v) {
     memset(v, 0, sizeof(*v));
 }
 
-static int push_tok(vv_bpe_vocab *v, int *cap, const char *text, float score, int type) {
+// Membership test; the vocabulary's texts are mirrored in a hash set.
+typedef struct { char **k; size_t cap, n; } strset;
+static uint64_t fnv(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+static bool set_has(const strset *s, const char *t) {
+    if (!s->cap) return false;
+    for (size_t i = fnv(t) & (s->cap - 1); s->k[i]; i = (i + 1) & (s->cap - 1))
+        if (!strcmp(s->k[i], t)) return true;
+    return false;
+}
+static int set_add(strset *s, char *t) { // t is borrowed (owned by the vocabulary)
+    if ((s->n + 1) * 2 > s->cap) {
+        size_t nc = s->cap ? s->cap * 2 : 1024;
+        char **nk = calloc(nc, sizeof(char *));
+        if (!nk) return VISVM_ERR_NOMEM;
+        for (size_t i = 0; i < s->cap; i++)
+            if (s->k[i]) {
+                size_t j = fnv(s->k[i]) & (nc - 1);
+                while (nk[j]) j = (j + 1) & (nc - 1);
+                nk[j] = s->k[i];
+            }
+        free(s->k);
+        s->k = nk;
+        s->cap = nc;
+    }
+    size_t i = fnv(t) & (s->cap - 1);
+    while (s->k[i]) i = (i + 1) & (s->cap - 1);
+    s->k[i] = t;
+    s->n++;
+    return VISVM_OK;
+}
+
+static int push_tok(vv_bpe_vocab *v, strset *set, int *cap, const char *text, float score, int type) {
     if (v->n == *cap) {
         *cap = *cap ? *cap * 2 : 512;
         char **t = realloc(v->texts, (size_t)*cap * sizeof(char *));
@@ -43,17 +78,11 @@ static int push_tok(vv_bpe_vocab *v, int *cap, const char *text, float score, in
         if (!ty) return VISVM_ERR_NOMEM;
         v->types = ty;
     }
-    if (!(v->texts[v->n] = vv_strdup(text))) return VISVM_ERR_NOMEM;
+    if (!(v->texts[v->n] = vv_strdup(text)) || set_add(set, v->texts[v->n])) return VISVM_ERR_NOMEM;
     v->scores[v->n] = score;
     v->types[v->n] = type;
     v->n++;
     return VISVM_OK;
-}
-
-static int has_tok(const vv_bpe_vocab *v, const char *t) {
-    for (int i = 0; i < v->n; i++)
-        if (!strcmp(v->texts[i], t)) return 1;
-    return 0;
 }
 
 int vv_bpe_train(const char *const *texts, size_t n_texts, const char *const *specials, int n_specials,
@@ -63,6 +92,7 @@ int vv_bpe_train(const char *const *texts, size_t n_texts, const char *const *sp
     // word types: split on ' ' and prefix each word with U+2581
     wtype *w = NULL;
     int nw = 0, capw = 0, rc = VISVM_OK, cap = 0;
+    strset set = {0};  // texts already in the vocabulary
     int *htab = NULL; // word -> type index (open addressing)
     size_t hcap = 0;
     for (size_t t = 0; t < n_texts && !rc; t++) {
@@ -140,14 +170,14 @@ int vv_bpe_train(const char *const *texts, size_t n_texts, const char *const *sp
         }
     }
     // specials and bytes
-    if (!rc) rc = push_tok(out, &cap, "<unk>", 0, VV_TOKEN_UNKNOWN);
-    if (!rc) rc = push_tok(out, &cap, "<s>", 0, VV_TOKEN_CONTROL);
-    if (!rc) rc = push_tok(out, &cap, "</s>", 0, VV_TOKEN_CONTROL);
-    for (int i = 0; i < n_specials && !rc; i++) rc = push_tok(out, &cap, specials[i], 0, VV_TOKEN_USER_DEFINED);
+    if (!rc) rc = push_tok(out, &set, &cap, "<unk>", 0, VV_TOKEN_UNKNOWN);
+    if (!rc) rc = push_tok(out, &set, &cap, "<s>", 0, VV_TOKEN_CONTROL);
+    if (!rc) rc = push_tok(out, &set, &cap, "</s>", 0, VV_TOKEN_CONTROL);
+    for (int i = 0; i < n_specials && !rc; i++) rc = push_tok(out, &set, &cap, specials[i], 0, VV_TOKEN_USER_DEFINED);
     for (int b = 0; b < 256 && !rc; b++) {
         char t[8];
         snprintf(t, sizeof(t), "<0x%02X>", b);
-        rc = push_tok(out, &cap, t, 0, VV_TOKEN_BYTE);
+        rc = push_tok(out, &set, &cap, t, 0, VV_TOKEN_BYTE);
     }
     // merges: most frequent adjacent pair (ties: lexicographically smallest), applied to all words
     for (int rank = 0; rank < max_merges && !rc; rank++) {
@@ -216,14 +246,14 @@ int vv_bpe_train(const char *const *texts, size_t n_texts, const char *const *sp
                 }
         free(ca);
         free(cb);
-        if (!rc && !has_tok(out, merged)) rc = push_tok(out, &cap, merged, -(float)rank, VV_TOKEN_NORMAL);
+        if (!rc && !set_has(&set, merged)) rc = push_tok(out, &set, &cap, merged, -(float)rank, VV_TOKEN_NORMAL);
     }
     // single characters of the corpus, after all merges
     int n_chars = 0;
     for (size_t t = 0; t < n_texts && !rc; t++) {
         const char *s = texts[t];
         char buf[8];
-        if (!has_tok(out, SP)) rc = push_tok(out, &cap, SP, -1e9f, VV_TOKEN_NORMAL);
+        if (!set_has(&set, SP)) rc = push_tok(out, &set, &cap, SP, -1e9f, VV_TOKEN_NORMAL);
         for (size_t p = 0; s[p] && !rc;) {
             int cl = utf8_len((unsigned char)s[p]);
             size_t k = 0;
@@ -231,8 +261,8 @@ int vv_bpe_train(const char *const *texts, size_t n_texts, const char *const *sp
             memcpy(buf, s + p, k);
             buf[k] = 0;
             p += k;
-            if (buf[0] == ' ' || has_tok(out, buf)) continue;
-            rc = push_tok(out, &cap, buf, -1e6f - (float)n_chars++, VV_TOKEN_NORMAL);
+            if (buf[0] == ' ' || set_has(&set, buf)) continue;
+            rc = push_tok(out, &set, &cap, buf, -1e6f - (float)n_chars++, VV_TOKEN_NORMAL);
         }
     }
     for (int i = 0; i < nw; i++) {
@@ -242,6 +272,7 @@ int vv_bpe_train(const char *const *texts, size_t n_texts, const char *const *sp
     }
     free(w);
     free(htab);
+    free(set.k);
     if (rc) {
         vv_bpe_vocab_free(out);
         return vv_err(e, rc, "out of memory training the BPE vocabulary");
