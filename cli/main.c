@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "base/cpu.h"
 #include "cli.h"
 #include "visvm.h"
 
@@ -19,6 +21,7 @@ static const command g_cmds[] = {
     {"caption", cmd_caption, "describe an image with a LLaVA model (GGUF text model + mmproj)"},
     {"golden", cmd_golden, "check the engine against a llama.cpp golden reference set (DIR/index.json)"},
     {"bench", cmd_bench, "benchmark decoding speed against the machine's memory bandwidth"},
+    {"train", cmd_train, "train the world's tiny models (clip, vlm, value) with visvm's C trainer"},
     {"world", cmd_world, "synthetic world: generate scenes, show one, write the CHAIR synonym file"},
 };
 #define N_CMDS (int)(sizeof(g_cmds) / sizeof(g_cmds[0]))
@@ -30,7 +33,22 @@ static void usage(FILE *f) {
     fprintf(f, "\nglobal: --help, --version; environment VISVM_LOG=0..3 sets the log level\n");
 }
 
+// OpenBLAS 0.3.21 (Debian 12) reads its kernel choice from the environment at
+// load time and takes newer AVX-512 cores for Haswell; its SkylakeX kernels are
+// ~1.6x faster there (bench/bench_train.c). Re-run ourselves once with the
+// variable set; a user's own setting always wins.
+static void maybe_reexec_for_openblas(char **argv) {
+    if (getenv("OPENBLAS_CORETYPE") || getenv("VISVM_NO_REEXEC")) return;
+    const vv_cpu_features *f = vv_cpu();
+    if (!f->avx512f || !f->avx512bw || !f->avx512vl) return;
+    setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
+    setenv("VISVM_NO_REEXEC", "1", 1);
+    execv("/proc/self/exe", argv);
+    // exec failed: carry on with the default kernels
+}
+
 int main(int argc, char **argv) {
+    maybe_reexec_for_openblas(argv);
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -1,0 +1,57 @@
+// clip_train.h - the tiny CLIP (ViT image tower + causal text tower, CLIP
+// architecture) trained contrastively on synthetic-world images and sentences,
+// and exported as a GGUF "clip" file with both encoders. It is the reward model
+// of the search (raw cosine similarity, as the paper's code).
+#ifndef VT_CLIP_TRAIN_H
+#define VT_CLIP_TRAIN_H
+
+#include <stdio.h>
+
+#include "data.h"
+#include "optim.h"
+#include "tf.h"
+
+typedef struct vt_clip_hp {
+    // architecture
+    int image_size, patch, v_width, v_layers, v_heads, v_ff;
+    int t_width, t_layers, t_heads, t_ff, t_ctx;
+    int proj;
+    // training
+    int batch;         // images per step
+    int n_neg;         // hard-negative sentences per image
+    float p_caption;   // probability the positive text is a whole caption
+    int steps, warmup;
+    float lr, lr_min, weight_decay, clip_norm;
+    uint64_t seed;
+    int threads;
+    int log_every, eval_every, ckpt_every;
+    int eval_scenes;   // validation scenes for the probes
+} vt_clip_hp;
+
+vt_clip_hp vt_clip_default_hp(void);
+
+// Probe accuracies on validation scenes (percent): is the true sentence scored
+// above its corrupted version, per corruption kind, and retrieval (true
+// sentence ranked first among itself and all its corruptions).
+typedef struct vt_clip_probe {
+    double pair[VV_WS_N_KINDS]; // by negative kind (NaN where none)
+    int n_pair[VV_WS_N_KINDS];
+    double retrieval;           // top-1 among {true, its negatives}
+    int n_retrieval;
+    double count_argmax;        // "There are k objects." k = 1..5 argmax is right
+    double theme_argmax;        // setting sentence argmax over themes is right
+} vt_clip_probe;
+
+// Renders world scenes `seeds` and normalises them for a tower of side size: img [n, size, size, 3].
+int vt_render_batch(vv_pool *pool, const vv_world_params *wp, const uint64_t *seeds, int n, int size, float *img);
+
+struct vt_clip_model;
+// Runs the probes on the first n_scenes validation scenes.
+int vt_clip_probe_run(vt_ctx *c, vv_pool *pool, struct vt_clip_model *m, int n_scenes, vt_clip_probe *out, vv_error *e);
+void vt_clip_probe_print(FILE *f, const vt_clip_probe *p);
+
+// Trains (or resumes from out_dir/clip.ckpt.gguf) and writes out_dir/clip.gguf,
+// out_dir/clip-train.log, out_dir/clip-loss.svg.
+int vt_clip_train(const vt_clip_hp *hp, const char *out_dir, bool resume, vv_error *e);
+
+#endif

@@ -1,0 +1,105 @@
+// vit.c - trainable ViT tower (see vit.h).
+#include "vit.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static float *W(vt_params *ps, int i) { return ps->items[i].data; }
+static float *G(vt_params *ps, int i) { return ps->items[i].grad; }
+
+int vt_vit_register(vt_vit *v, const vt_vit_cfg *cfg, vt_params *ps, vv_error *e) {
+    memset(v, 0, sizeof(*v));
+    v->cfg = *cfg;
+    if (cfg->patch <= 0 || cfg->image_size % cfg->patch || cfg->width % cfg->heads)
+        return vv_err(e, VISVM_ERR_INVALID, "invalid ViT (image %d, patch %d, width %d, heads %d)", cfg->image_size,
+                      cfg->patch, cfg->width, cfg->heads);
+    v->G = cfg->image_size / cfg->patch;
+    v->T = 1 + v->G * v->G;
+    const int64_t D = cfg->width, P = cfg->patch;
+    const unsigned ND = VT_PARAM_NO_DECAY;
+    int rc = vt_params_add(ps, "v.patch_embd.weight", 4, (int64_t[]){D, 3, P, P}, 0, &v->patch_w, e);
+    if (!rc) rc = vt_params_add(ps, "v.class_embd", 1, (int64_t[]){D}, ND, &v->cls, e);
+    if (!rc) rc = vt_params_add(ps, "v.position_embd.weight", 2, (int64_t[]){v->T, D}, ND, &v->pos, e);
+    if (!rc) rc = vt_params_add(ps, "v.pre_ln.weight", 1, (int64_t[]){D}, ND, &v->pre_w, e);
+    if (!rc) rc = vt_params_add(ps, "v.pre_ln.bias", 1, (int64_t[]){D}, ND, &v->pre_b, e);
+    vt_tf_cfg tc = {cfg->layers, cfg->width, cfg->heads, cfg->heads, cfg->ff, false, true, false, VT_ACT_QUICK_GELU,
+                    false, false, 10000.0f, 1e-5f, VT_TF_VISION};
+    if (!rc) rc = vt_tf_register(&v->tf, &tc, ps, e);
+    return rc;
+}
+
+void vt_vit_init(vt_vit *v, vt_params *ps, vv_rng *rng) {
+    vt_param_init_normal(&ps->items[v->patch_w], 0.02f, rng);
+    vt_param_init_normal(&ps->items[v->cls], 0.02f, rng);
+    vt_param_init_normal(&ps->items[v->pos], 0.01f, rng);
+    vt_param_fill(&ps->items[v->pre_w], 1.0f);
+    vt_tf_init(&v->tf, ps, 0.02f, rng);
+}
+
+int vt_vit_alloc(vt_vit *v, int max_B, vv_error *e) {
+    v->max_B = max_B;
+    const size_t B = (size_t)max_B, T = (size_t)v->T, G2 = (size_t)v->G * v->G, D = (size_t)v->cfg.width,
+                 K = 3 * (size_t)v->cfg.patch * v->cfg.patch;
+    int rc = vt_tf_alloc(&v->tf, max_B, v->T, e);
+    if (rc) return rc;
+    v->cols = vv_aalloc(B * G2 * K * sizeof(float));
+    v->pe = vv_aalloc(B * G2 * D * sizeof(float));
+    v->x0 = vv_aalloc(B * T * D * sizeof(float));
+    v->xp = vv_aalloc(B * T * D * sizeof(float));
+    v->mu = vv_aalloc(B * T * sizeof(float));
+    v->rs = vv_aalloc(B * T * sizeof(float));
+    v->d_xp = vv_aalloc(B * T * D * sizeof(float));
+    v->d_x0 = vv_aalloc(B * T * D * sizeof(float));
+    v->d_pe = vv_aalloc(B * G2 * D * sizeof(float));
+    if (!v->cols || !v->pe || !v->x0 || !v->xp || !v->mu || !v->rs || !v->d_xp || !v->d_x0 || !v->d_pe)
+        return vv_err(e, VISVM_ERR_NOMEM, "out of memory for ViT activations");
+    return VISVM_OK;
+}
+
+void vt_vit_free(vt_vit *v) {
+    if (!v) return;
+    vt_tf_free(&v->tf);
+    float *b[] = {v->cols, v->pe, v->x0, v->xp, v->mu, v->rs, v->d_xp, v->d_x0, v->d_pe};
+    for (size_t i = 0; i < sizeof(b) / sizeof(b[0]); i++) vv_afree(b[i]);
+    memset(v, 0, sizeof(*v));
+}
+
+int vt_vit_forward(vt_ctx *c, vt_vit *v, vt_params *ps, const float *img, int B) {
+    const int D = v->cfg.width, S = v->cfg.image_size, P = v->cfg.patch, T = v->T, G2 = v->G * v->G;
+    if (B > v->max_B) return vt_fail(c, VISVM_ERR_INVALID, "ViT batch %d exceeds %d", B, v->max_B);
+    int rc = vt_patch_embed_forward(c, v->pe, v->cols, img, W(ps, v->patch_w), NULL, B, S, P, D);
+    if (rc) return rc;
+    for (int b = 0; b < B; b++) { // [class token, patches] per image
+        memcpy(v->x0 + (size_t)b * T * D, W(ps, v->cls), (size_t)D * sizeof(float));
+        memcpy(v->x0 + ((size_t)b * T + 1) * D, v->pe + (size_t)b * G2 * D, (size_t)G2 * D * sizeof(float));
+    }
+    if ((rc = vt_bcast_add_forward(c, v->x0, v->x0, W(ps, v->pos), B, (int64_t)T * D))) return rc;
+    if ((rc = vt_layernorm_forward(c, v->xp, v->mu, v->rs, v->x0, W(ps, v->pre_w), W(ps, v->pre_b), (int64_t)B * T, D,
+                                   1e-5f)))
+        return rc;
+    return vt_tf_forward(c, &v->tf, ps, v->xp, B, T, NULL, -1, &v->out);
+}
+
+int vt_vit_backward(vt_ctx *c, vt_vit *v, vt_params *ps, float *d_out, int B) {
+    const int D = v->cfg.width, S = v->cfg.image_size, P = v->cfg.patch, T = v->T, G2 = v->G * v->G;
+    const size_t BTD = (size_t)B * T * D;
+    memset(v->d_xp, 0, BTD * sizeof(float));
+    int rc = vt_tf_backward(c, &v->tf, ps, d_out, v->d_xp, B, T, NULL, -1);
+    if (rc) return rc;
+    memset(v->d_x0, 0, BTD * sizeof(float));
+    if ((rc = vt_layernorm_backward(c, v->d_x0, G(ps, v->pre_w), G(ps, v->pre_b), v->d_xp, v->x0, W(ps, v->pre_w), v->mu,
+                                    v->rs, (int64_t)B * T, D)))
+        return rc;
+    if ((rc = vt_bcast_add_backward(c, NULL, G(ps, v->pos), v->d_x0, B, (int64_t)T * D))) return rc;
+    float *gcls = G(ps, v->cls);
+    for (int b = 0; b < B; b++) {
+        const float *r = v->d_x0 + (size_t)b * T * D;
+        if (gcls)
+            for (int i = 0; i < D; i++) gcls[i] += r[i];
+        memcpy(v->d_pe + (size_t)b * G2 * D, r + D, (size_t)G2 * D * sizeof(float));
+    }
+    if (!G(ps, v->patch_w)) return VISVM_OK; // frozen tower
+    return vt_patch_embed_backward(c, NULL, G(ps, v->patch_w), NULL, v->d_pe, v->cols, W(ps, v->patch_w), B, S, P, D);
+}

@@ -1,0 +1,35 @@
+// vit.h - trainable CLIP ViT tower: patch embedding, class token, learned
+// positions, pre-LayerNorm and a transformer stack (llama.cpp mmproj names
+// "v.*"). Shared by the tiny CLIP (pooled class token) and the LLaVA towers
+// (patch tokens into the projector).
+#ifndef VT_VIT_H
+#define VT_VIT_H
+
+#include "tf.h"
+
+typedef struct vt_vit_cfg {
+    int image_size, patch, width, layers, heads, ff;
+} vt_vit_cfg;
+
+typedef struct vt_vit {
+    vt_vit_cfg cfg;
+    int G, T;   // patch grid side, sequence length 1 + G^2
+    vt_tf tf;
+    int patch_w, cls, pos, pre_w, pre_b;
+    int max_B;
+    float *cols, *pe, *x0, *xp, *mu, *rs; // activations
+    float *d_xp, *d_x0, *d_pe;            // backward scratch
+    float *out;                           // tf output [B*T, D] (points into tf)
+} vt_vit;
+
+// Registers parameters (names v.*) in ps; call vt_vit_alloc after vt_params_alloc.
+int vt_vit_register(vt_vit *v, const vt_vit_cfg *cfg, vt_params *ps, vv_error *e);
+void vt_vit_init(vt_vit *v, vt_params *ps, vv_rng *rng);
+int vt_vit_alloc(vt_vit *v, int max_B, vv_error *e);
+void vt_vit_free(vt_vit *v);
+// img [B, S, S, 3] -> v->out [B*T, D] (row b*T is the class token).
+int vt_vit_forward(vt_ctx *c, vt_vit *v, vt_params *ps, const float *img, int B);
+// d_out [B*T, D] (consumed) -> parameter gradients.
+int vt_vit_backward(vt_ctx *c, vt_vit *v, vt_params *ps, float *d_out, int B);
+
+#endif
