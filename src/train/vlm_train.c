@@ -1,0 +1,477 @@
+// vlm_train.c - tiny LLaVA: model, captioning training on the world, GGUF export.
+#include "vlm_train.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../eval/svg.h"
+#include "../gen/llava.h"
+#include "ckpt.h"
+#include "clip_model.h"
+#include "clip_train.h"
+#include "internal.h"
+
+vt_vlm_hp vt_vlm_default_hp(void) {
+    vt_vlm_hp h;
+    memset(&h, 0, sizeof(h));
+    h.image_size = 32;
+    h.patch = 4;
+    h.v_width = 128;
+    h.v_layers = 3;
+    h.v_heads = 4;
+    h.v_ff = 512;
+    h.d = 128;
+    h.layers = 4;
+    h.heads = 4;
+    h.kv_heads = 2;
+    h.ff = 384;
+    h.rope_base = 10000.0f;
+    h.max_len = 160;
+    h.batch = 32;
+    h.steps = 4000;
+    h.warmup = 200;
+    h.lr = 1e-3f;
+    h.lr_min = 3e-5f;
+    h.weight_decay = 0.05f;
+    h.clip_norm = 1.0f;
+    h.seed = 1;
+    h.log_every = 20;
+    h.ckpt_every = 500;
+    return h;
+}
+
+static float *W(vt_params *ps, int i) { return ps->items[i].data; }
+static float *G(vt_params *ps, int i) { return ps->items[i].grad; }
+
+void vt_vlm_free(vt_vlm *m) {
+    if (!m) return;
+    vt_vit_free(&m->vit);
+    vt_tf_free(&m->dec);
+    vt_params_free(&m->ps);
+    vv_bpe_vocab_free(&m->bpe);
+    vv_vocab_free(m->vocab);
+    float *b[] = {m->patches, m->p1, m->p1a, m->img_emb, m->x0, m->xn, m->rs, m->hsel, m->logits, m->d_x0, m->d_xo,
+                  m->d_xn, m->d_hsel, m->d_img_emb, m->d_p1a, m->d_p1, m->d_patches, m->d_vit};
+    for (size_t i = 0; i < sizeof(b) / sizeof(b[0]); i++) vv_afree(b[i]);
+    free(m->ids);
+    free(m->lens);
+    free(m->tgt_rows);
+    free(m->tgt);
+    memset(m, 0, sizeof(*m));
+}
+
+int vt_vlm_init(vt_vlm *m, const vt_vlm_hp *hp, const vv_bpe_vocab *bpe, int max_B, vv_error *e) {
+    memset(m, 0, sizeof(*m));
+    m->hp = *hp;
+    m->max_B = max_B;
+    m->max_L = hp->max_len;
+    vt_params_init(&m->ps);
+    vt_params *ps = &m->ps;
+    int rc = VISVM_OK;
+    // vocabulary copy (exported with the text model)
+    m->bpe.n = bpe->n;
+    m->bpe.texts = calloc((size_t)bpe->n, sizeof(char *));
+    m->bpe.scores = malloc((size_t)bpe->n * sizeof(float));
+    m->bpe.types = malloc((size_t)bpe->n * sizeof(int32_t));
+    if (!m->bpe.texts || !m->bpe.scores || !m->bpe.types) return vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < bpe->n; i++) m->bpe.texts[i] = vv_strdup(bpe->texts[i]);
+    memcpy(m->bpe.scores, bpe->scores, (size_t)bpe->n * sizeof(float));
+    memcpy(m->bpe.types, bpe->types, (size_t)bpe->n * sizeof(int32_t));
+    if ((rc = vv_bpe_to_vocab(bpe, &m->vocab, e))) return rc;
+    const int64_t Dv = hp->v_width, D = hp->d, V = bpe->n;
+    const unsigned ND = VT_PARAM_NO_DECAY;
+    vt_vit_cfg vc = {hp->image_size, hp->patch, hp->v_width, hp->v_layers, hp->v_heads, hp->v_ff};
+    rc = vt_vit_register(&m->vit, &vc, ps, e);
+    m->n_img = m->vit.G * m->vit.G;
+    if (!rc) rc = vt_params_add(ps, "mm.0.weight", 2, (int64_t[]){D, Dv}, 0, &m->mm0_w, e);
+    if (!rc) rc = vt_params_add(ps, "mm.0.bias", 1, (int64_t[]){D}, ND, &m->mm0_b, e);
+    if (!rc) rc = vt_params_add(ps, "mm.2.weight", 2, (int64_t[]){D, D}, 0, &m->mm2_w, e);
+    if (!rc) rc = vt_params_add(ps, "mm.2.bias", 1, (int64_t[]){D}, ND, &m->mm2_b, e);
+    if (!rc) rc = vt_params_add(ps, "token_embd.weight", 2, (int64_t[]){V, D}, ND, &m->tok, e);
+    vt_tf_cfg dc = {hp->layers, hp->d, hp->heads, hp->kv_heads, hp->ff, true, false, true, VT_ACT_SILU, true, true,
+                    hp->rope_base, 1e-5f, VT_TF_LLAMA};
+    if (!rc) rc = vt_tf_register(&m->dec, &dc, ps, e);
+    if (!rc) rc = vt_params_add(ps, "output_norm.weight", 1, (int64_t[]){D}, ND, &m->onorm, e);
+    if (!rc) rc = vt_params_add(ps, "output.weight", 2, (int64_t[]){V, D}, 0, &m->out, e);
+    if (!rc) rc = vt_params_alloc(ps, e);
+    if (!rc) rc = vt_vit_alloc(&m->vit, max_B, e);
+    if (!rc) rc = vt_tf_alloc(&m->dec, max_B, m->max_L, e);
+    if (rc) return rc;
+    vv_rng rng;
+    vv_rng_seed(&rng, hp->seed * 104729 + 3);
+    vt_vit_init(&m->vit, ps, &rng);
+    vt_param_init_normal(&ps->items[m->mm0_w], 1.0f / sqrtf((float)Dv), &rng);
+    vt_param_init_normal(&ps->items[m->mm2_w], 1.0f / sqrtf((float)D), &rng);
+    vt_param_init_normal(&ps->items[m->tok], 0.02f, &rng);
+    vt_tf_init(&m->dec, ps, 0.02f, &rng);
+    vt_param_fill(&ps->items[m->onorm], 1.0f);
+    vt_param_init_normal(&ps->items[m->out], 0.02f, &rng);
+    const size_t B = (size_t)max_B, L = (size_t)m->max_L, Ni = B * (size_t)m->n_img, T = (size_t)m->vit.T;
+#define A(p, n) if (!((p) = vv_aalloc((n) * sizeof(float)))) rc = VISVM_ERR_NOMEM;
+    A(m->patches, Ni * Dv) A(m->p1, Ni * D) A(m->p1a, Ni * D) A(m->img_emb, Ni * D) A(m->x0, B * L * D)
+    A(m->xn, B * L * D) A(m->rs, B * L) A(m->hsel, B * L * D) A(m->logits, B * L * V) A(m->d_x0, B * L * D)
+    A(m->d_xo, B * L * D) A(m->d_xn, B * L * D) A(m->d_hsel, B * L * D) A(m->d_img_emb, Ni * D) A(m->d_p1a, Ni * D)
+    A(m->d_p1, Ni * D) A(m->d_patches, Ni * Dv) A(m->d_vit, B * T * Dv)
+#undef A
+    m->ids = malloc(B * L * sizeof(int32_t));
+    m->lens = malloc(B * sizeof(int32_t));
+    m->tgt_rows = malloc(B * L * sizeof(int32_t));
+    m->tgt = malloc(B * L * sizeof(int32_t));
+    if (rc || !m->ids || !m->lens || !m->tgt_rows || !m->tgt) return vv_err(e, VISVM_ERR_NOMEM, "out of memory for VLM activations");
+    return VISVM_OK;
+}
+
+// One sample: chat-template prompt around the image + caption + EOS, as the engine feeds it.
+typedef struct {
+    vv_ivec pre, post, ans;
+} sample_toks;
+
+static int build_sample(const vt_vlm *m, const char *prompt, const char *caption, sample_toks *s, vv_error *e) {
+    vv_buf full = {0};
+    bool has_img = false;
+    s->pre.n = s->post.n = s->ans.n = 0;
+    int rc = vv_chat_format(VISVM_TEMPLATE_LLAVA15, prompt, true, &full);
+    if (!rc) rc = vv_llava_tokenize(m->vocab, full.v, &s->pre, &s->post, &has_img, e);
+    if (!rc) rc = vv_tokenize(m->vocab, caption, strlen(caption), false, false, &s->ans, e);
+    if (!rc) rc = vv_ivec_push(&s->ans, vv_vocab_eos(m->vocab));
+    vv_buf_free(&full);
+    return rc;
+}
+
+// Forward + loss (+ backward when train): returns the mean CE over answer tokens.
+static int step(vt_ctx *c, vt_vlm *m, const float *img, sample_toks *st, int B, bool train, float *loss, int *n_tok) {
+    vt_params *ps = &m->ps;
+    const int D = m->hp.d, Dv = m->hp.v_width, V = m->bpe.n, Ni = m->n_img, T = m->vit.T;
+    // layout and targets
+    int L = 0;
+    for (int b = 0; b < B; b++) {
+        int len = (int)(st[b].pre.n + (size_t)Ni + st[b].post.n + st[b].ans.n);
+        if (len > m->max_L) len = m->max_L; // (answers are truncated; max_len covers the world's captions)
+        m->lens[b] = len;
+        if (len > L) L = len;
+    }
+    int M = 0;
+    for (int b = 0; b < B; b++) {
+        int32_t *id = m->ids + (size_t)b * L;
+        int p = 0;
+        for (size_t i = 0; i < st[b].pre.n; i++) id[p++] = st[b].pre.v[i];
+        int img0 = p;
+        for (int i = 0; i < Ni; i++) id[p++] = 0; // image rows (embeddings replaced below)
+        for (size_t i = 0; i < st[b].post.n && p < m->lens[b]; i++) id[p++] = st[b].post.v[i];
+        int ans0 = p;
+        for (size_t i = 0; i < st[b].ans.n && p < m->lens[b]; i++) id[p++] = st[b].ans.v[i];
+        for (; p < L; p++) id[p] = 0;
+        (void)img0;
+        for (int t = ans0 - 1; t < m->lens[b] - 1; t++) {
+            m->tgt_rows[M] = b * L + t;
+            m->tgt[M++] = id[t + 1];
+        }
+    }
+    *n_tok = M;
+    // vision tower -> patch tokens -> projector
+    int rc = vt_vit_forward(c, &m->vit, ps, img, B);
+    for (int b = 0; !rc && b < B; b++)
+        memcpy(m->patches + (size_t)b * Ni * Dv, m->vit.out + ((size_t)b * T + 1) * Dv, (size_t)Ni * Dv * sizeof(float));
+    if (!rc) rc = vt_linear_forward(c, m->p1, m->patches, W(ps, m->mm0_w), W(ps, m->mm0_b), (int64_t)B * Ni, Dv, D);
+    if (!rc) rc = vt_act_forward(c, VT_ACT_GELU_ERF, m->p1a, m->p1, (int64_t)B * Ni * D);
+    if (!rc) rc = vt_linear_forward(c, m->img_emb, m->p1a, W(ps, m->mm2_w), W(ps, m->mm2_b), (int64_t)B * Ni, D, D);
+    // decoder input: token embeddings with the image rows replaced
+    if (!rc) rc = vt_embedding_forward(c, m->x0, m->ids, W(ps, m->tok), (int64_t)B * L, V, D);
+    for (int b = 0; !rc && b < B; b++)
+        memcpy(m->x0 + ((size_t)b * L + st[b].pre.n) * D, m->img_emb + (size_t)b * Ni * D, (size_t)Ni * D * sizeof(float));
+    float *xo = NULL;
+    if (!rc) rc = vt_tf_forward(c, &m->dec, ps, m->x0, B, L, m->lens, -1, &xo);
+    if (!rc) rc = vt_rmsnorm_forward(c, m->xn, m->rs, xo, W(ps, m->onorm), (int64_t)B * L, D, 1e-5f);
+    if (!rc) rc = vt_gather_rows_forward(c, m->hsel, m->xn, m->tgt_rows, M, (int64_t)B * L, D);
+    if (!rc) rc = vt_linear_forward(c, m->logits, m->hsel, W(ps, m->out), NULL, M, D, V);
+    if (!rc) rc = vt_cross_entropy(c, m->logits, m->tgt, NULL, M, V, loss, NULL, train ? m->logits : NULL, 1.0f);
+    if (rc || !train) return rc;
+    // backward
+    memset(m->d_hsel, 0, (size_t)M * D * sizeof(float));
+    rc = vt_linear_backward(c, m->d_hsel, G(ps, m->out), NULL, m->logits, m->hsel, W(ps, m->out), M, D, V);
+    memset(m->d_xn, 0, (size_t)B * L * D * sizeof(float));
+    if (!rc) rc = vt_gather_rows_backward(c, m->d_xn, m->d_hsel, m->tgt_rows, M, (int64_t)B * L, D);
+    memset(m->d_xo, 0, (size_t)B * L * D * sizeof(float));
+    if (!rc) rc = vt_rmsnorm_backward(c, m->d_xo, G(ps, m->onorm), m->d_xn, xo, W(ps, m->onorm), m->rs, (int64_t)B * L, D);
+    memset(m->d_x0, 0, (size_t)B * L * D * sizeof(float));
+    if (!rc) rc = vt_tf_backward(c, &m->dec, ps, m->d_xo, m->d_x0, B, L, m->lens, -1);
+    for (int b = 0; !rc && b < B; b++) { // image rows go to the projector, not the embedding table
+        float *r = m->d_x0 + ((size_t)b * L + st[b].pre.n) * D;
+        memcpy(m->d_img_emb + (size_t)b * Ni * D, r, (size_t)Ni * D * sizeof(float));
+        memset(r, 0, (size_t)Ni * D * sizeof(float));
+    }
+    if (!rc) rc = vt_embedding_backward(c, G(ps, m->tok), m->d_x0, m->ids, (int64_t)B * L, V, D);
+    const int64_t NI = (int64_t)B * Ni;
+    memset(m->d_p1a, 0, (size_t)NI * D * sizeof(float));
+    if (!rc) rc = vt_linear_backward(c, m->d_p1a, G(ps, m->mm2_w), G(ps, m->mm2_b), m->d_img_emb, m->p1a, W(ps, m->mm2_w), NI, D, D);
+    memset(m->d_p1, 0, (size_t)NI * D * sizeof(float));
+    if (!rc) rc = vt_act_backward(c, VT_ACT_GELU_ERF, m->d_p1, m->d_p1a, m->p1, NI * D);
+    memset(m->d_patches, 0, (size_t)NI * Dv * sizeof(float));
+    if (!rc) rc = vt_linear_backward(c, m->d_patches, G(ps, m->mm0_w), G(ps, m->mm0_b), m->d_p1, m->patches, W(ps, m->mm0_w), NI, Dv, D);
+    memset(m->d_vit, 0, (size_t)B * T * Dv * sizeof(float));
+    for (int b = 0; !rc && b < B; b++)
+        memcpy(m->d_vit + ((size_t)b * T + 1) * Dv, m->d_patches + (size_t)b * Ni * Dv, (size_t)Ni * Dv * sizeof(float));
+    if (!rc) rc = vt_vit_backward(c, &m->vit, ps, m->d_vit, B);
+    return rc;
+}
+
+int vt_vlm_loss(vt_ctx *c, vt_vlm *m, const float *img, const char *const *prompts, const char *const *captions,
+                int B, bool train, float *loss, int *n_tok, vv_error *e) {
+    if (B > m->max_B) return vv_err(e, VISVM_ERR_INVALID, "batch %d exceeds %d", B, m->max_B);
+    sample_toks *st = calloc((size_t)B, sizeof(sample_toks));
+    int rc = st ? VISVM_OK : vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    for (int b = 0; b < B && !rc; b++) rc = build_sample(m, prompts[b], captions[b], &st[b], e);
+    if (!rc && (rc = step(c, m, img, st, B, train, loss, n_tok))) vv_err(e, rc, "%s", vt_ctx_error(c));
+    for (int b = 0; st && b < B; b++) {
+        vv_ivec_free(&st[b].pre);
+        vv_ivec_free(&st[b].post);
+        vv_ivec_free(&st[b].ans);
+    }
+    free(st);
+    return rc;
+}
+
+// ---------------------------------------------------------------------------
+// export
+
+int vt_vlm_export(const vt_vlm *m, const char *text_path, const char *mmproj_path, vv_error *e) {
+    const vt_vlm_hp *h = &m->hp;
+    // text model: llama architecture
+    vv_gguf_writer *w = vv_gguf_writer_create();
+    if (!w) return vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    vv_gguf_set_str(w, "general.architecture", "llama");
+    vv_gguf_set_str(w, "general.name", "visvm-world-vlm");
+    vv_gguf_set_u32(w, "general.file_type", 1);
+    vv_gguf_set_u32(w, "llama.context_length", 2048);
+    vv_gguf_set_u32(w, "llama.embedding_length", (uint32_t)h->d);
+    vv_gguf_set_u32(w, "llama.block_count", (uint32_t)h->layers);
+    vv_gguf_set_u32(w, "llama.feed_forward_length", (uint32_t)h->ff);
+    vv_gguf_set_u32(w, "llama.attention.head_count", (uint32_t)h->heads);
+    vv_gguf_set_u32(w, "llama.attention.head_count_kv", (uint32_t)h->kv_heads);
+    vv_gguf_set_u32(w, "llama.rope.dimension_count", (uint32_t)(h->d / h->heads));
+    vv_gguf_set_f32(w, "llama.rope.freq_base", h->rope_base);
+    vv_gguf_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    vv_gguf_set_u32(w, "llama.vocab_size", (uint32_t)m->bpe.n);
+    vv_gguf_set_str(w, "tokenizer.chat_template", "USER: <image>\\n{prompt} ASSISTANT:");
+    int rc = vt_gguf_set_tokenizer(w, &m->bpe);
+    void **keep = NULL;
+    int n_keep = 0;
+    // the text file holds the decoder only
+    const vt_params *ps = &m->ps;
+    const char **skip = calloc((size_t)ps->n, sizeof(char *));
+    int n_skip = 0;
+    for (int i = 0; skip && i < ps->n; i++)
+        if (!strncmp(ps->items[i].name, "v.", 2) || !strncmp(ps->items[i].name, "mm.", 3)) skip[n_skip++] = ps->items[i].name;
+    if (!skip) rc = VISVM_ERR_NOMEM;
+    if (!rc) rc = vt_export_params(w, ps, skip, n_skip, &keep, &n_keep, e);
+    if (!rc) rc = vv_gguf_writer_write(w, text_path, e);
+    vv_gguf_writer_free(w);
+    // mmproj: tower + projector
+    n_skip = 0;
+    for (int i = 0; skip && i < ps->n; i++)
+        if (strncmp(ps->items[i].name, "v.", 2) && strncmp(ps->items[i].name, "mm.", 3)) skip[n_skip++] = ps->items[i].name;
+    w = rc ? NULL : vv_gguf_writer_create();
+    if (w) {
+        vv_gguf_set_str(w, "general.architecture", "clip");
+        vv_gguf_set_str(w, "general.name", "visvm-world-vlm-mmproj");
+        vv_gguf_set_str(w, "general.description", "image encoder for LLaVA (visvm world)");
+        vv_gguf_set_u32(w, "general.file_type", 1);
+        vv_gguf_set_bool(w, "clip.has_text_encoder", false);
+        vv_gguf_set_bool(w, "clip.has_vision_encoder", true);
+        vv_gguf_set_bool(w, "clip.has_llava_projector", true);
+        vv_gguf_set_str(w, "clip.projector_type", "mlp");
+        vv_gguf_set_bool(w, "clip.use_gelu", false);
+        vv_gguf_set_u32(w, "clip.vision.image_size", (uint32_t)h->image_size);
+        vv_gguf_set_u32(w, "clip.vision.patch_size", (uint32_t)h->patch);
+        vv_gguf_set_u32(w, "clip.vision.embedding_length", (uint32_t)h->v_width);
+        vv_gguf_set_u32(w, "clip.vision.feed_forward_length", (uint32_t)h->v_ff);
+        vv_gguf_set_u32(w, "clip.vision.projection_dim", (uint32_t)h->d);
+        vv_gguf_set_u32(w, "clip.vision.attention.head_count", (uint32_t)h->v_heads);
+        vv_gguf_set_f32(w, "clip.vision.attention.layer_norm_epsilon", 1e-5f);
+        vv_gguf_set_u32(w, "clip.vision.block_count", (uint32_t)h->v_layers);
+        // trained on the output of every layer (HF hidden_states[n_layer])
+        vv_gguf_set_i32(w, "clip.vision.feature_layer", h->v_layers);
+        vv_gguf_set_arr(w, "clip.vision.image_mean", VV_GGUF_FLOAT32, vt_clip_mean, 3);
+        vv_gguf_set_arr(w, "clip.vision.image_std", VV_GGUF_FLOAT32, vt_clip_std, 3);
+        rc = vt_export_params(w, ps, skip, n_skip, &keep, &n_keep, e);
+        if (!rc) rc = vv_gguf_writer_write(w, mmproj_path, e);
+        vv_gguf_writer_free(w);
+    } else if (!rc) {
+        rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < n_keep; i++) free(keep[i]);
+    free(keep);
+    free(skip);
+    return rc;
+}
+
+// ---------------------------------------------------------------------------
+// training
+
+int vt_vlm_train(const vt_vlm_hp *hp, const char *out_dir, bool resume, vv_error *e) {
+    int rc = vv_mkdir_p(out_dir, e);
+    if (rc) return rc;
+    vv_pool *pool = vv_pool_create(hp->threads);
+    vt_ctx *c = NULL;
+    if (!pool) return vv_err(e, VISVM_ERR_NOMEM, "cannot create threads");
+    if ((rc = vt_ctx_create_with_pool(pool, &c, e))) {
+        vv_pool_free(pool);
+        return rc;
+    }
+    const int B = hp->batch, S = hp->image_size;
+    vv_bpe_vocab bpe = {0};
+    vt_vlm m;
+    memset(&m, 0, sizeof(m));
+    sample_toks *st = calloc((size_t)B, sizeof(sample_toks));
+    float *img = vv_aalloc((size_t)B * S * S * 3 * sizeof(float));
+    uint64_t *seeds = malloc((size_t)B * sizeof(uint64_t));
+    FILE *log = NULL;
+    double *lx = NULL, *ly = NULL;
+    int n_pts = 0, cap_pts = 0;
+    char path[4096], ckpt[4096], mm[4096];
+    snprintf(ckpt, sizeof(ckpt), "%s/vlm.ckpt.gguf", out_dir);
+    if (!st || !img || !seeds) {
+        rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = vt_world_vocab(&bpe, e)) || (rc = vt_vlm_init(&m, hp, &bpe, B, e))) goto done;
+    printf("tiny VLM: %lld parameters (tower %dpx/%d, %d image tokens), vocabulary %d, %d threads\n",
+           (long long)vt_params_count(&m.ps, true), S, hp->patch, m.n_img, bpe.n, vv_pool_size(pool));
+    vv_rng rng;
+    vv_rng_seed(&rng, hp->seed);
+    vt_ckpt_io io = {&rng, NULL, NULL, NULL, NULL, NULL};
+    if (resume && vv_file_exists(ckpt)) {
+        if ((rc = vt_ckpt_load(ckpt, &m.ps, 0, &io, e))) goto done;
+        printf("resumed from %s at step %lld\n", ckpt, (long long)m.ps.step);
+    }
+    snprintf(path, sizeof(path), "%s/vlm-train.log", out_dir);
+    log = fopen(path, m.ps.step > 0 ? "a" : "w");
+    if (!log) {
+        rc = vv_err(e, VISVM_ERR_IO, "cannot write %s", path);
+        goto done;
+    }
+    if (m.ps.step == 0) fprintf(log, "step\tloss\ttokens\tlr\tgrad_norm\n");
+    else {
+        FILE *old = fopen(path, "r");
+        char line[256];
+        double s_sum = 0;
+        int s_n = 0;
+        while (old && fgets(line, sizeof(line), old)) {
+            double sx, sy;
+            if (sscanf(line, "%lf %lf", &sx, &sy) == 2 && sx < (double)m.ps.step) {
+                s_sum += sy;
+                if (++s_n == hp->log_every) {
+                    if (n_pts == cap_pts) {
+                        cap_pts = cap_pts ? cap_pts * 2 : 256;
+                        lx = realloc(lx, (size_t)cap_pts * sizeof(double));
+                        ly = realloc(ly, (size_t)cap_pts * sizeof(double));
+                    }
+                    lx[n_pts] = sx;
+                    ly[n_pts++] = s_sum / s_n;
+                    s_sum = 0;
+                    s_n = 0;
+                }
+            }
+        }
+        if (old) fclose(old);
+    }
+    int n_prompts = 0;
+    const char *const *prompts = vt_detail_prompts(&n_prompts);
+    vv_world_params wp = vv_world_default_params();
+    vt_adamw opt = vt_adamw_default();
+    opt.weight_decay = hp->weight_decay;
+    vt_lr_sched sched = {hp->lr, hp->lr_min, hp->warmup, hp->steps};
+    double t_start = vv_time_s(), run_loss = 0;
+    int64_t step0 = m.ps.step;
+    long run_tok = 0;
+    int run_n = 0;
+    while (m.ps.step < hp->steps && !rc) {
+        for (int b = 0; b < B; b++) seeds[b] = vv_rng_u64(&rng) % vv_world_split_base(VV_WORLD_VAL);
+        if ((rc = vt_render_batch(pool, &wp, seeds, B, S, img))) {
+            vv_err(e, rc, "rendering failed");
+            break;
+        }
+        for (int b = 0; b < B && !rc; b++) {
+            vv_world_scene s;
+            char *cap = NULL;
+            if ((rc = vv_world_scene_make(&wp, seeds[b], &s, e))) break;
+            rc = vv_world_captions(&s, vv_rng_u64(&rng), 1, &cap, e);
+            if (!rc) rc = build_sample(&m, prompts[vv_rng_below(&rng, (uint32_t)n_prompts)], cap, &st[b], e);
+            free(cap);
+            vv_world_scene_free(&s);
+        }
+        if (rc) break;
+        vt_params_zero_grad(&m.ps);
+        float loss = 0;
+        int ntok = 0;
+        if ((rc = step(c, &m, img, st, B, true, &loss, &ntok))) {
+            vv_err(e, rc, "training step failed: %s", vt_ctx_error(c));
+            break;
+        }
+        float norm = 0, lr = vt_lr_at(&sched, m.ps.step);
+        vt_clip_grad_norm(c, &m.ps, hp->clip_norm, &norm);
+        if (!isfinite(norm) || !isfinite(loss)) {
+            rc = vv_err(e, VISVM_ERR_INTERNAL, "non-finite loss or gradient at step %lld", (long long)m.ps.step);
+            break;
+        }
+        if ((rc = vt_adamw_step(c, &m.ps, &opt, lr))) {
+            vv_err(e, rc, "optimizer failed: %s", vt_ctx_error(c));
+            break;
+        }
+        fprintf(log, "%lld\t%.5f\t%d\t%.3g\t%.3f\n", (long long)m.ps.step, loss, ntok, lr, norm);
+        run_loss += loss;
+        run_tok += ntok;
+        run_n++;
+        if (m.ps.step % hp->log_every == 0 || m.ps.step == hp->steps) {
+            double el = vv_time_s() - t_start, per = el / (double)(m.ps.step - step0);
+            if (n_pts == cap_pts) {
+                cap_pts = cap_pts ? cap_pts * 2 : 256;
+                lx = realloc(lx, (size_t)cap_pts * sizeof(double));
+                ly = realloc(ly, (size_t)cap_pts * sizeof(double));
+            }
+            if (lx && ly) {
+                lx[n_pts] = (double)m.ps.step;
+                ly[n_pts++] = run_loss / run_n;
+            }
+            printf("vlm step %5lld/%d  loss %.4f  lr %.2e  %.0f tok/s  ETA %.0f min\n", (long long)m.ps.step, hp->steps,
+                   run_loss / run_n, lr, (double)run_tok / (per * run_n), per * (double)(hp->steps - m.ps.step) / 60);
+            fflush(stdout);
+            fflush(log);
+            run_loss = 0;
+            run_tok = 0;
+            run_n = 0;
+        }
+        if (hp->ckpt_every > 0 && m.ps.step % hp->ckpt_every == 0 && (rc = vt_ckpt_save(ckpt, &m.ps, &io, e))) break;
+    }
+    if (!rc) rc = vt_ckpt_save(ckpt, &m.ps, &io, e);
+    if (!rc) {
+        snprintf(path, sizeof(path), "%s/vlm-text.gguf", out_dir);
+        snprintf(mm, sizeof(mm), "%s/vlm-mmproj.gguf", out_dir);
+        rc = vt_vlm_export(&m, path, mm, e);
+        if (!rc) printf("wrote %s and %s\n", path, mm);
+    }
+    if (!rc && n_pts) {
+        snprintf(path, sizeof(path), "%s/vlm-loss.svg", out_dir);
+        vv_svg_series sv[1] = {{"caption cross-entropy", lx, ly, n_pts}};
+        rc = vv_svg_line_chart(path, "tiny VLM training", "step", "loss (nats/token)", sv, 1, false, e);
+    }
+done:
+    if (log) fclose(log);
+    free(lx);
+    free(ly);
+    if (st)
+        for (int b = 0; b < B; b++) {
+            vv_ivec_free(&st[b].pre);
+            vv_ivec_free(&st[b].post);
+            vv_ivec_free(&st[b].ans);
+        }
+    free(st);
+    vv_afree(img);
+    free(seeds);
+    vt_vlm_free(&m);
+    vv_bpe_vocab_free(&bpe);
+    vt_ctx_free(c);
+    vv_pool_free(pool);
+    return rc;
+}

@@ -1,0 +1,168 @@
+// test_train_vlm.c - the tiny LLaVA trainer end to end at toy size: a short
+// run lowers the loss on a fixed batch, and the exported GGUF pair computes in
+// the inference engine what the trainer computes (image embeddings and the
+// logits of every caption position).
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gen/llava.h"
+#include "model/clip.h"
+#include "model/llama.h"
+#include "tcheck.h"
+#include "train/clip_train.h"
+#include "train/vlm_train.h"
+
+int main(void) {
+    vv_error e = {0};
+    vv_bpe_vocab bpe = {0};
+    CHECK(vt_world_vocab(&bpe, &e) == VISVM_OK);
+    vt_vlm_hp hp = vt_vlm_default_hp();
+    hp.image_size = 16;
+    hp.patch = 4;
+    hp.v_width = 32;
+    hp.v_layers = 2;
+    hp.v_heads = 2;
+    hp.v_ff = 64;
+    hp.d = 32;
+    hp.layers = 2;
+    hp.heads = 2;
+    hp.kv_heads = 1;
+    hp.ff = 64;
+    hp.max_len = 100;
+    enum { B = 4 };
+    vt_vlm m;
+    CHECKF(vt_vlm_init(&m, &hp, &bpe, B, &e) == VISVM_OK, "%s", e.msg);
+    vv_pool *pool = vv_pool_create(2);
+    vt_ctx *c = NULL;
+    CHECK(vt_ctx_create_with_pool(pool, &c, &e) == VISVM_OK);
+    // a fixed batch of world scenes
+    vv_world_params wp = vv_world_default_params();
+    uint64_t seeds[B] = {11, 12, 13, 14};
+    float *img = malloc((size_t)B * 16 * 16 * 3 * sizeof(float));
+    CHECK(vt_render_batch(pool, &wp, seeds, B, 16, img) == VISVM_OK);
+    char *caps[B];
+    const char *prompts[B];
+    int np = 0;
+    const char *const *pr = vt_detail_prompts(&np);
+    CHECK(np == 9);
+    for (int b = 0; b < B; b++) {
+        vv_world_scene s;
+        CHECK(vv_world_scene_make(&wp, seeds[b], &s, &e) == VISVM_OK);
+        CHECK(vv_world_captions(&s, seeds[b], 1, &caps[b], &e) == VISVM_OK);
+        prompts[b] = pr[b % np];
+        vv_world_scene_free(&s);
+    }
+    // a short run lowers the loss on the fixed batch
+    vt_adamw opt = vt_adamw_default();
+    float first = 0, last = 0;
+    int ntok = 0;
+    for (int it = 0; it < 40; it++) {
+        vt_params_zero_grad(&m.ps);
+        float loss = 0;
+        CHECK(vt_vlm_loss(c, &m, img, prompts, (const char *const *)caps, B, true, &loss, &ntok, &e) == VISVM_OK);
+        if (it == 0) first = loss;
+        last = loss;
+        float norm;
+        vt_clip_grad_norm(c, &m.ps, 1.0f, &norm);
+        CHECK(vt_adamw_step(c, &m.ps, &opt, 3e-3f) == VISVM_OK);
+    }
+    printf("loss on a fixed batch: %.3f -> %.3f (%d target tokens)\n", first, last, ntok);
+    CHECK(first > 5.0f && last < 0.5f * first);
+
+    // round the weights to fp16 (what the export stores), then compare trainer and engine
+    for (int i = 0; i < m.ps.n; i++)
+        if (m.ps.items[i].n_dims >= 2)
+            for (int64_t k = 0; k < m.ps.items[i].n; k++) m.ps.items[i].data[k] = vv_round_fp16(m.ps.items[i].data[k]);
+    float loss = 0;
+    CHECK(vt_vlm_loss(c, &m, img, prompts, (const char *const *)caps, B, false, &loss, &ntok, &e) == VISVM_OK);
+    char tp[256], mp[256];
+    snprintf(tp, sizeof(tp), "/tmp/visvm_test_vlm_%d_text.gguf", (int)getpid());
+    snprintf(mp, sizeof(mp), "/tmp/visvm_test_vlm_%d_mmproj.gguf", (int)getpid());
+    CHECKF(vt_vlm_export(&m, tp, mp, &e) == VISVM_OK, "%s", e.msg);
+    vv_llama *lm = NULL;
+    vv_clip *cl = NULL;
+    CHECKF(vv_llama_load_file(tp, &lm, &e) == VISVM_OK, "%s", e.msg);
+    CHECKF(vv_clip_load_file(mp, VISVM_VISION_REFERENCE, &cl, &e) == VISVM_OK, "%s", e.msg);
+    if (lm && cl) {
+        CHECK(cl->n_layer_run == hp.v_layers && cl->image_size == 16 && cl->n_patches == 16);
+        int L = 0;
+        for (int b = 0; b < B; b++) L = m.lens[b] > L ? m.lens[b] : L;
+        double emb_err = 0, logit_err = 0, logit_max = 0;
+        int same = 0, rows = 0;
+        for (int b = 0; b < B; b++) {
+            // engine: render, preprocess (bilinear 64 -> 16), tower + projector
+            vv_world_scene s;
+            vv_image im = {0};
+            vv_image_batch ib = {0};
+            float *emb = NULL;
+            int n_emb = 0;
+            CHECK(vv_world_scene_make(&wp, seeds[b], &s, &e) == VISVM_OK);
+            CHECK(vv_world_render(&wp, &s, &im, NULL, &e) == VISVM_OK);
+            CHECK(vv_preprocess(&im, &cl->pre, &ib, &e) == VISVM_OK);
+            CHECK(vv_clip_embed(cl, NULL, &ib, &emb, &n_emb, NULL, &e) == VISVM_OK);
+            CHECK(n_emb == m.n_img);
+            for (int i = 0; emb && i < n_emb * hp.d; i++)
+                emb_err = fmax(emb_err, fabs(emb[i] - m.img_emb[(size_t)b * m.n_img * hp.d + i]));
+            // engine: the same token layout, all logits
+            vv_buf full = {0};
+            vv_ivec pre = {0}, post = {0}, ans = {0};
+            bool hi;
+            vv_chat_format(VISVM_TEMPLATE_LLAVA15, prompts[b], true, &full);
+            CHECK(vv_llava_tokenize(lm->vocab, full.v, &pre, &post, &hi, &e) == VISVM_OK && hi);
+            vv_ivec_append(&post, NULL, 0);
+            vv_tokenize(lm->vocab, caps[b], strlen(caps[b]), false, false, &ans, &e);
+            vv_ivec_push(&ans, 2);
+            vv_ivec_append(&post, ans.v, ans.n); // the caption follows the prompt directly
+            int n_all = (int)(pre.n + (size_t)n_emb + post.n);
+            CHECK(n_all == m.lens[b]);
+            vv_llama_state *st = NULL;
+            vv_llama_state_params sp = {256, 1, 256, NULL};
+            CHECK(vv_llama_state_create(lm, &sp, &st, &e) == VISVM_OK);
+            float *all = malloc((size_t)n_all * bpe.n * sizeof(float));
+            CHECK(vv_llava_prefill(st, 0, pre.v, (int)pre.n, emb, n_emb, post.v, (int)post.n, NULL, all, &e) == VISVM_OK);
+            for (int r = 0; r < ntok; r++) {
+                int row = m.tgt_rows[r];
+                if (row / L != b) continue;
+                const float *a = all + (size_t)(row % L) * bpe.n, *t = m.logits + (size_t)r * bpe.n;
+                int am = 0, bm = 0;
+                for (int v = 0; v < bpe.n; v++) {
+                    logit_err = fmax(logit_err, fabs(a[v] - t[v]));
+                    logit_max = fmax(logit_max, fabs(t[v]));
+                    if (a[v] > a[am]) am = v;
+                    if (t[v] > t[bm]) bm = v;
+                }
+                same += am == bm;
+                rows++;
+            }
+            free(all);
+            vv_llama_state_free(st);
+            vv_buf_free(&full);
+            vv_ivec_free(&pre);
+            vv_ivec_free(&post);
+            vv_ivec_free(&ans);
+            vv_afree(emb);
+            vv_image_batch_free(&ib);
+            vv_image_free(&im);
+            vv_world_scene_free(&s);
+        }
+        printf("trainer vs engine: image embeddings max |diff| %.2e; logits max |diff| %.2e (|logit| up to %.1f), "
+               "argmax %d/%d\n", emb_err, logit_err, logit_max, same, rows);
+        CHECK(rows == ntok);
+        CHECK(emb_err < 2e-2);
+        CHECK(logit_err < 5e-2);
+        CHECK(same >= rows - 2);
+    }
+    vv_llama_free(lm);
+    vv_clip_free(cl);
+    unlink(tp);
+    unlink(mp);
+    for (int b = 0; b < B; b++) free(caps[b]);
+    free(img);
+    vt_vlm_free(&m);
+    vt_ctx_free(c);
+    vv_pool_free(pool);
+    vv_bpe_vocab_free(&bpe);
+    return tc_result("test_train_vlm");
+}
