@@ -28,5 +28,6 @@ int cmd_golden(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_world(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 
 #endif

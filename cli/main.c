@@ -21,6 +21,7 @@ static const command g_cmds[] = {
     {"caption", cmd_caption, "describe an image with a LLaVA model (GGUF text model + mmproj)"},
     {"golden", cmd_golden, "check the engine against a llama.cpp golden reference set (DIR/index.json)"},
     {"bench", cmd_bench, "benchmark decoding speed against the machine's memory bandwidth"},
+    {"eval", cmd_eval, "caption world scenes with decoding/search strategies and score them with CHAIR"},
     {"train", cmd_train, "train the world's tiny models (clip, vlm, value) with visvm's C trainer"},
     {"world", cmd_world, "synthetic world: generate scenes, show one, write the CHAIR synonym file"},
 };

@@ -265,17 +265,25 @@ int visvm_truncate(visvm_context *c, int n_keep) {
     return vv_llama_seq_truncate(c->st, 0, n_keep);
 }
 
+int vv_api_embed_vv_image(visvm_context *c, const vv_image *img, float **embd, int *n_tokens) {
+    *embd = NULL;
+    *n_tokens = 0;
+    if (!c->mmproj) return vv_err(&c->err, VISVM_ERR_INVALID, "this context has no vision model (mmproj)");
+    vv_image_batch b = {0};
+    int rc = vv_preprocess(img, &c->mmproj->c->pre, &b, &c->err);
+    if (!rc) rc = vv_clip_embed(c->mmproj->c, c->pool, &b, embd, n_tokens, NULL, &c->err);
+    vv_image_batch_free(&b);
+    return rc;
+}
+
 int vv_api_embed_image(visvm_context *c, const char *path, float **embd, int *n_tokens) {
     *embd = NULL;
     *n_tokens = 0;
     if (!c->mmproj) return vv_err(&c->err, VISVM_ERR_INVALID, "this context has no vision model (mmproj)");
     vv_image img = {0};
-    vv_image_batch b = {0};
     int rc = vv_image_load_file(path, &img, &c->err);
-    if (!rc) rc = vv_preprocess(&img, &c->mmproj->c->pre, &b, &c->err);
-    if (!rc) rc = vv_clip_embed(c->mmproj->c, c->pool, &b, embd, n_tokens, NULL, &c->err);
+    if (!rc) rc = vv_api_embed_vv_image(c, &img, embd, n_tokens);
     vv_image_free(&img);
-    vv_image_batch_free(&b);
     return rc;
 }
 
@@ -295,6 +303,11 @@ visvm_sample_params visvm_sample_default_params(void) {
 
 int visvm_caption(visvm_context *c, const char *image_path, const char *prompt, const visvm_sample_params *params,
                   char **out_text) {
+    return vv_api_caption(c, image_path, NULL, prompt, params, out_text);
+}
+
+int vv_api_caption(visvm_context *c, const char *image_path, const vv_image *image, const char *prompt,
+                   const visvm_sample_params *params, char **out_text) {
     if (!c || !prompt || !out_text) return VISVM_ERR_INVALID;
     *out_text = NULL;
     vv_err_clear(&c->err);
@@ -310,14 +323,16 @@ int visvm_caption(visvm_context *c, const char *image_path, const char *prompt, 
     vv_buf full = {0}, text = {0};
     vv_ivec pre = {0}, post = {0}, toks = {0};
     bool has_image = false;
+    const bool with_image = image_path || image;
     if (image_path && (rc = vv_api_embed_image(c, image_path, &img, &n_img))) goto done;
+    if (image && (rc = vv_api_embed_vv_image(c, image, &img, &n_img))) goto done;
     int tmpl = vv_chat_resolve(p.chat_template, m->chat_template);
-    if ((rc = vv_chat_format(tmpl, prompt, image_path != NULL, &full))) {
+    if ((rc = vv_chat_format(tmpl, prompt, with_image, &full))) {
         vv_err(&c->err, rc, "unknown chat template %d", p.chat_template);
         goto done;
     }
     if ((rc = vv_llava_tokenize(m->vocab, full.v, &pre, &post, &has_image, &c->err))) goto done;
-    if (image_path && !has_image) {
+    if (with_image && !has_image) {
         rc = vv_err(&c->err, VISVM_ERR_INVALID, "the prompt has no <image> marker for the image");
         goto done;
     }

@@ -32,5 +32,9 @@ struct visvm_context {
 
 // Loads, preprocesses and embeds an image with the context's mmproj.
 int vv_api_embed_image(visvm_context *c, const char *path, float **embd, int *n_tokens);
+int vv_api_embed_vv_image(visvm_context *c, const vv_image *img, float **embd, int *n_tokens);
+// visvm_caption with either an image file or a decoded image (or neither).
+int vv_api_caption(visvm_context *c, const char *image_path, const vv_image *image, const char *prompt,
+                   const visvm_sample_params *params, char **out_text);
 
 #endif

@@ -1,0 +1,37 @@
+// world_eval.h - scoring captions of synthetic-world scenes: CHAIR against the
+// exact ground truth, plus the caption statistics that show the long-horizon
+// mechanism (does the caption state the right count, does it follow it).
+#ifndef VV_WORLD_EVAL_H
+#define VV_WORLD_EVAL_H
+
+#include "../world/world.h"
+#include "chair.h"
+
+// CHAIR vocabulary of the world (its synonym table).
+int vv_world_chair(vv_chair **out, vv_error *e);
+
+typedef struct vv_caption_stats {
+    vv_chair_caption chair;
+    int n_sentences;
+    int stated_count;  // number in the first count sentence (0 if none)
+    int n_object_sentences; // sentences that mention at least one object
+} vv_caption_stats;
+
+typedef struct vv_world_totals {
+    vv_chair_totals chair;
+    long sentences, counts_stated, counts_right, counts_over, counts_followed;
+} vv_world_totals;
+
+// Scores one caption of scene s (ground truth = the scene's classes).
+int vv_world_score_caption(const vv_chair *ch, const vv_world_scene *s, const char *caption, vv_caption_stats *out,
+                           vv_ivec *halluc, vv_error *e);
+void vv_world_totals_add(vv_world_totals *t, const vv_world_scene *s, const vv_caption_stats *c);
+
+// Sentence splitting for rewards and statistics: split after '.', '!' or '?'
+// followed by a space or the end, but not inside decimals ("3.5") or after
+// common abbreviations ("Mr.", "e.g."). Periods are kept. Appends pieces
+// (without surrounding spaces) to out as malloc'd strings; returns the count.
+int vv_split_sentences(const char *text, char ***out, int *n);
+void vv_free_strings(char **s, int n);
+
+#endif
