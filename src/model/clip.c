@@ -9,6 +9,8 @@
 void vv_clip_free(vv_clip *c) {
     if (!c) return;
     free(c->layers);
+    free(c->text.layers);
+    vv_vocab_free(c->vocab);
     vv_gguf_close(c->gguf);
     free(c);
 }
@@ -46,6 +48,69 @@ static int check_vec(const vv_tensor *t, int64_t n, vv_error *e) {
     return VISVM_OK;
 }
 
+// Text tower of a full CLIP ("t.*" tensors, clip.text.* keys) and the projections.
+static int load_text(vv_clip *c, const vv_gguf *g, vv_error *e) {
+    int rc;
+    uint32_t u;
+#define U32(key, dst)                                     \
+    if ((rc = vv_gguf_get_u32(g, key, &u, e))) return rc; \
+    dst = (int)u;
+    U32("clip.text.context_length", c->text.n_ctx)
+    U32("clip.text.embedding_length", c->text.n_embd)
+    U32("clip.text.attention.head_count", c->text.n_head)
+    U32("clip.text.feed_forward_length", c->text.n_ff)
+    U32("clip.text.block_count", c->text.n_layer)
+#undef U32
+    if ((rc = vv_gguf_get_f32_def(g, "clip.text.attention.layer_norm_epsilon", 1e-5f, &c->text.eps, e))) return rc;
+    if ((rc = vv_gguf_get_f32_def(g, "clip.logit_scale", 0.0f, &c->logit_scale, e))) return rc;
+    const int D = c->text.n_embd;
+    if (D <= 0 || c->text.n_head <= 0 || D % c->text.n_head || c->text.n_ff <= 0 || c->text.n_ctx <= 1 ||
+        c->text.n_ctx > 4096 || c->text.n_layer < 0 || c->text.n_layer > 1024)
+        return vv_err(e, VISVM_ERR_FORMAT, "invalid text-tower hyper-parameters (width %d, heads %d, ctx %d)", D,
+                      c->text.n_head, c->text.n_ctx);
+    if ((rc = req_tensor(g, "visual_projection.weight", &c->vis_proj, e)) ||
+        (rc = req_tensor(g, "text_projection.weight", &c->text.proj, e)) ||
+        (rc = req_tensor(g, "t.token_embd.weight", &c->text.tok, e)) ||
+        (rc = req_tensor(g, "t.position_embd.weight", &c->text.pos, e)) ||
+        (rc = req_tensor(g, "t.post_ln.weight", &c->text.post_w, e)) ||
+        (rc = req_tensor(g, "t.post_ln.bias", &c->text.post_b, e)))
+        return rc;
+    c->proj_dim = (int)c->vis_proj->ne[1];
+    if ((rc = check_mat(c->vis_proj, c->n_embd, c->proj_dim, e)) || (rc = check_mat(c->text.proj, D, c->proj_dim, e)) ||
+        (rc = check_vec(c->text.post_w, D, e)) || (rc = check_vec(c->text.post_b, D, e)))
+        return rc;
+    if (!c->post_ln_w) return vv_err(e, VISVM_ERR_FORMAT, "a full CLIP needs v.post_ln.weight");
+    if (c->text.tok->ne[0] != D || c->text.pos->ne[0] != D || c->text.pos->ne[1] < c->text.n_ctx ||
+        !vv_get_kernels(c->text.tok->type, VV_ISA_SCALAR) || !vv_get_kernels(c->text.pos->type, VV_ISA_SCALAR))
+        return vv_err(e, VISVM_ERR_FORMAT, "text embedding tables have the wrong shape or type");
+    c->text.layers = calloc((size_t)(c->text.n_layer ? c->text.n_layer : 1), sizeof(vv_clip_layer));
+    if (!c->text.layers) return vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    for (int il = 0; il < c->text.n_layer; il++) {
+        vv_clip_layer *L = &c->text.layers[il];
+        char n[96];
+#define T(field, suffix)                            \
+    snprintf(n, sizeof(n), "t.blk.%d." suffix, il); \
+    if ((rc = req_tensor(g, n, &L->field, e))) return rc;
+        T(ln1_w, "ln1.weight") T(ln1_b, "ln1.bias") T(ln2_w, "ln2.weight") T(ln2_b, "ln2.bias")
+        T(q_w, "attn_q.weight") T(q_b, "attn_q.bias") T(k_w, "attn_k.weight") T(k_b, "attn_k.bias")
+        T(v_w, "attn_v.weight") T(v_b, "attn_v.bias") T(o_w, "attn_out.weight") T(o_b, "attn_out.bias")
+        T(fc1_w, "ffn_down.weight") T(fc1_b, "ffn_down.bias") T(fc2_w, "ffn_up.weight") T(fc2_b, "ffn_up.bias")
+#undef T
+        if ((rc = check_mat(L->q_w, D, D, e)) || (rc = check_mat(L->k_w, D, D, e)) || (rc = check_mat(L->v_w, D, D, e)) ||
+            (rc = check_mat(L->o_w, D, D, e)) || (rc = check_mat(L->fc1_w, D, c->text.n_ff, e)) ||
+            (rc = check_mat(L->fc2_w, c->text.n_ff, D, e)))
+            return rc;
+        const vv_tensor *vs[10] = {L->ln1_w, L->ln1_b, L->ln2_w, L->ln2_b, L->q_b, L->k_b, L->v_b, L->o_b, L->fc2_b, L->fc1_b};
+        for (int j = 0; j < 10; j++)
+            if ((rc = check_vec(vs[j], j == 9 ? c->text.n_ff : D, e))) return rc;
+    }
+    if ((rc = vv_vocab_load(g, &c->vocab, e))) return rc;
+    if (vv_vocab_n(c->vocab) > c->text.tok->ne[1])
+        return vv_err(e, VISVM_ERR_FORMAT, "vocabulary (%d) larger than t.token_embd (%lld)", vv_vocab_n(c->vocab),
+                      (long long)c->text.tok->ne[1]);
+    return VISVM_OK;
+}
+
 int vv_clip_load(vv_gguf *g, int mode, vv_clip **out, vv_error *e) {
     *out = NULL;
     vv_clip *c = calloc(1, sizeof(*c));
@@ -69,9 +134,11 @@ int vv_clip_load(vv_gguf *g, int mode, vv_clip **out, vv_error *e) {
         goto fail;
     }
     const char *ptype = "mlp";
+    if ((rc = vv_gguf_get_bool_def(g, "clip.has_llava_projector", true, &c->has_projector, e))) goto fail;
+    if ((rc = vv_gguf_get_bool_def(g, "clip.has_text_encoder", false, &c->has_text, e))) goto fail;
     if (vv_gguf_find_key(g, "clip.projector_type") >= 0 && (rc = vv_gguf_get_str(g, "clip.projector_type", &ptype, e)))
         goto fail;
-    if (strcmp(ptype, "mlp") != 0) {
+    if (c->has_projector && strcmp(ptype, "mlp") != 0) {
         rc = vv_err(e, VISVM_ERR_UNSUPPORTED, "projector type '%s' is not supported (only 'mlp', as LLaVA 1.5/1.6)",
                     ptype);
         goto fail;
@@ -187,8 +254,10 @@ int vv_clip_load(vv_gguf *g, int mode, vv_clip **out, vv_error *e) {
         rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    // layers to run
-    if (mode == VISVM_VISION_LLAMACPP) {
+    // layers to run (a full CLIP pools the last layer)
+    if (!c->has_projector) {
+        c->n_layer_run = c->n_layer;
+    } else if (mode == VISVM_VISION_LLAMACPP) {
         c->n_layer_run = c->n_layer > 0 ? c->n_layer - 1 : 0;
     } else {
         c->n_layer_run = c->n_layer;
@@ -235,17 +304,24 @@ int vv_clip_load(vv_gguf *g, int mode, vv_clip **out, vv_error *e) {
         for (int j = 0; j < 10; j++)
             if ((rc = check_vec(vs[j], j == 9 ? c->n_ff : D, e))) goto fail;
     }
-    if ((rc = req_tensor(g, "mm.0.weight", &c->mm0_w, e)) || (rc = req_tensor(g, "mm.0.bias", &c->mm0_b, e)) ||
-        (rc = req_tensor(g, "mm.2.weight", &c->mm2_w, e)) || (rc = req_tensor(g, "mm.2.bias", &c->mm2_b, e)))
+    if (c->has_projector) {
+        if ((rc = req_tensor(g, "mm.0.weight", &c->mm0_w, e)) || (rc = req_tensor(g, "mm.0.bias", &c->mm0_b, e)) ||
+            (rc = req_tensor(g, "mm.2.weight", &c->mm2_w, e)) || (rc = req_tensor(g, "mm.2.bias", &c->mm2_b, e)))
+            goto fail;
+        if ((rc = check_mat(c->mm0_w, D, c->mm0_w->ne[1], e)) ||
+            (rc = check_mat(c->mm2_w, c->mm0_w->ne[1], c->mm2_w->ne[1], e)) ||
+            (rc = check_vec(c->mm0_b, c->mm0_w->ne[1], e)) || (rc = check_vec(c->mm2_b, c->mm2_w->ne[1], e)))
+            goto fail;
+        c->n_embd_out = (int)c->mm2_w->ne[1];
+    }
+    if (c->has_text && (rc = load_text(c, g, e))) goto fail;
+    if (!c->has_projector && !c->has_text) {
+        rc = vv_err(e, VISVM_ERR_UNSUPPORTED, "this clip file has neither a LLaVA projector nor a text encoder");
         goto fail;
-    if ((rc = check_mat(c->mm0_w, D, c->mm0_w->ne[1], e)) ||
-        (rc = check_mat(c->mm2_w, c->mm0_w->ne[1], c->mm2_w->ne[1], e)) || (rc = check_vec(c->mm0_b, c->mm0_w->ne[1], e)) ||
-        (rc = check_vec(c->mm2_b, c->mm2_w->ne[1], e)))
-        goto fail;
-    c->n_embd_out = (int)c->mm2_w->ne[1];
+    }
     c->image_newline = vv_gguf_find_tensor(g, "model.image_newline");
     if (!c->image_newline) c->image_newline = vv_gguf_find_tensor(g, "v.image_newline");
-    if (c->image_newline && (rc = check_vec(c->image_newline, c->n_embd_out, e))) goto fail;
+    if (c->image_newline && c->has_projector && (rc = check_vec(c->image_newline, c->n_embd_out, e))) goto fail;
     if (c->class_embd && (rc = check_vec(c->class_embd, D, e))) goto fail;
     if (c->patch_b && (rc = check_vec(c->patch_b, D, e))) goto fail;
     if (c->pre_ln_w && ((rc = check_vec(c->pre_ln_w, D, e)) || (c->pre_ln_b && (rc = check_vec(c->pre_ln_b, D, e)))))
@@ -293,23 +369,80 @@ static int linear(vv_pool *pool, const vv_tensor *W, const vv_tensor *b, const f
     return VISVM_OK;
 }
 
-int vv_clip_encode(const vv_clip *c, vv_pool *pool, const float *img, float *out, vv_clip_work *w, vv_error *e) {
+// Scratch: x, h, q, k, v [n, D]; f [n, max(ff, projector mid)]; patches; tmp.
+static int work_reserve(const vv_clip *c, vv_clip_work *w, vv_error *e) {
+    const int D = VV_MAX(c->n_embd, c->text.n_embd), P = c->patch_size;
+    const int n = VV_MAX(c->n_pos, c->text.n_ctx);
+    const int64_t mid = c->has_projector ? c->mm0_w->ne[1] : 0;
+    const int ff = VV_MAX(VV_MAX(c->n_ff, c->text.n_ff), (int)mid);
+    size_t n_x = (size_t)n * D, n_f = (size_t)n * ff, n_patch = (size_t)c->n_patches * 3 * P * P;
+    size_t n_tmp = (size_t)VV_MAX(VV_MAX(D, ff), VV_MAX(c->n_embd_out, c->proj_dim));
+    size_t need = 5 * n_x + n_f + n_patch + 2 * n_tmp + 64;
+    if (w->size >= need) return VISVM_OK;
+    vv_afree(w->buf);
+    w->buf = vv_aalloc(need * sizeof(float));
+    w->size = w->buf ? need : 0;
+    return w->buf ? VISVM_OK : vv_err(e, VISVM_ERR_NOMEM, "out of memory for CLIP encoding");
+}
+
+typedef struct {
+    float *x, *h, *q, *k, *v, *f, *patches, *tmp;
+} clip_bufs;
+
+static clip_bufs bufs_of(const vv_clip *c, vv_clip_work *w) {
+    const int D = VV_MAX(c->n_embd, c->text.n_embd), P = c->patch_size;
+    const int n = VV_MAX(c->n_pos, c->text.n_ctx);
+    const int64_t mid = c->has_projector ? c->mm0_w->ne[1] : 0;
+    const int ff = VV_MAX(VV_MAX(c->n_ff, c->text.n_ff), (int)mid);
+    size_t n_x = (size_t)n * D, n_f = (size_t)n * ff, n_patch = (size_t)c->n_patches * 3 * P * P;
+    clip_bufs b;
+    b.x = w->buf;
+    b.h = b.x + n_x;
+    b.q = b.h + n_x;
+    b.k = b.q + n_x;
+    b.v = b.k + n_x;
+    b.f = b.v + n_x;
+    b.patches = b.f + n_f;
+    b.tmp = b.patches + n_patch;
+    return b;
+}
+
+// Pre-LN transformer blocks on x [n, D] (kv_len != NULL: causal).
+static int run_blocks(const vv_clip *c, vv_pool *pool, const vv_clip_layer *layers, int n_layers, int n, int D,
+                      int n_head, int n_ff, float eps, const int32_t *kv_len, clip_bufs *B, vv_clip_work *w,
+                      vv_error *e) {
+    const int hd = D / n_head;
+    float *x = B->x, *h = B->h, *q = B->q, *k = B->k, *v = B->v, *f = B->f, *tmp = B->tmp;
+    int rc;
+    for (int il = 0; il < n_layers; il++) {
+        const vv_clip_layer *L = &layers[il];
+        vv_layernorm(x, vecp(L->ln1_w, tmp), vecp(L->ln1_b, tmp + D), h, n, D, eps);
+        if ((rc = linear(pool, L->q_w, L->q_b, h, n, q, w, tmp)) || (rc = linear(pool, L->k_w, L->k_b, h, n, k, w, tmp)) ||
+            (rc = linear(pool, L->v_w, L->v_b, h, n, v, w, tmp)))
+            return vv_err(e, rc, "attention projection failed");
+        rc = vv_attention(pool, q, D, k, v, D, h, D, n, n, n_head, n_head, hd, 1.0f / sqrtf((float)hd), kv_len, &w->as);
+        if (rc) return vv_err(e, rc, "attention failed");
+        if ((rc = linear(pool, L->o_w, L->o_b, h, n, q, w, tmp))) return vv_err(e, rc, "attention output failed");
+        vv_add(x, q, (int64_t)n * D);
+        vv_layernorm(x, vecp(L->ln2_w, tmp), vecp(L->ln2_b, tmp + D), h, n, D, eps);
+        if ((rc = linear(pool, L->fc1_w, L->fc1_b, h, n, f, w, tmp))) return vv_err(e, rc, "mlp failed");
+        if (c->use_gelu) {
+            if (c->mode == VISVM_VISION_LLAMACPP) vv_gelu_tanh(f, (int64_t)n * n_ff);
+            else vv_gelu_erf(f, (int64_t)n * n_ff);
+        } else {
+            vv_quick_gelu(f, (int64_t)n * n_ff);
+        }
+        if ((rc = linear(pool, L->fc2_w, L->fc2_b, f, n, q, w, tmp))) return vv_err(e, rc, "mlp failed");
+        vv_add(x, q, (int64_t)n * D);
+    }
+    return VISVM_OK;
+}
+
+// Vision tower up to the feature layer: B->x [n_pos, D] (class token first when present).
+static int tower(const vv_clip *c, vv_pool *pool, const float *img, clip_bufs *B, vv_clip_work *w, vv_error *e) {
     const int D = c->n_embd, P = c->patch_size, S = c->image_size, np = c->n_patches, npos = c->n_pos;
     const int side = c->n_patches_side, kdim = 3 * P * P;
-    const int64_t proj_mid = c->mm0_w->ne[1];
-    // scratch layout (floats)
-    size_t n_x = (size_t)npos * D, n_ff = (size_t)npos * (size_t)VV_MAX(c->n_ff, (int)proj_mid);
-    size_t n_patch = (size_t)np * kdim, n_tmp = (size_t)VV_MAX(VV_MAX(D, c->n_ff), (int)VV_MAX(proj_mid, c->n_embd_out));
-    size_t need = 5 * n_x + n_ff + n_patch + 2 * n_tmp + 64;
-    if (w->size < need) {
-        vv_afree(w->buf);
-        w->buf = vv_aalloc(need * sizeof(float));
-        w->size = w->buf ? need : 0;
-        if (!w->buf) return vv_err(e, VISVM_ERR_NOMEM, "out of memory for image encoding");
-    }
-    float *x = w->buf, *h = x + n_x, *q = h + n_x, *k = q + n_x, *v = k + n_x, *f = v + n_x, *patches = f + n_ff;
-    float *tmp = patches + n_patch;
-    int rc;
+    float *x = B->x, *patches = B->patches, *tmp = B->tmp;
     // im2col: patch p = (py, px), element order (c, ky, kx) as the [D][3][P][P] kernel
     for (int py = 0; py < side; py++)
         for (int px = 0; px < side; px++) {
@@ -320,8 +453,8 @@ int vv_clip_encode(const vv_clip *c, vv_pool *pool, const float *img, float *out
                         dst[(ch * P + ky) * P + kx] = img[((size_t)(py * P + ky) * S + (px * P + kx)) * 3 + ch];
         }
     const int off = c->has_class ? 1 : 0;
-    rc = vv_matmul_raw(pool, c->patch_w->type, c->patch_w->data, kdim, D, patches, np, x + (size_t)off * D, D, &w->ws,
-                       VV_ISA_BEST);
+    int rc = vv_matmul_raw(pool, c->patch_w->type, c->patch_w->data, kdim, D, patches, np, x + (size_t)off * D, D,
+                           &w->ws, VV_ISA_BEST);
     if (rc) return vv_err(e, rc, "patch embedding failed");
     if (c->patch_b) vv_add_bias(x + (size_t)off * D, vecp(c->patch_b, tmp), np, D);
     if (c->has_class) memcpy(x, vecp(c->class_embd, tmp), (size_t)D * sizeof(float));
@@ -330,45 +463,88 @@ int vv_clip_encode(const vv_clip *c, vv_pool *pool, const float *img, float *out
         vv_add(x + (size_t)t * D, tmp, D);
     }
     if (c->pre_ln_w) {
-        float *b = tmp + D;
         const float *wv = vecp(c->pre_ln_w, tmp);
-        vv_layernorm(x, wv, c->pre_ln_b ? vecp(c->pre_ln_b, b) : NULL, x, npos, D, c->eps);
+        vv_layernorm(x, wv, c->pre_ln_b ? vecp(c->pre_ln_b, tmp + D) : NULL, x, npos, D, c->eps);
     }
-    const int hd = D / c->n_head;
-    for (int il = 0; il < c->n_layer_run; il++) {
-        const vv_clip_layer *L = &c->layers[il];
-        vv_layernorm(x, vecp(L->ln1_w, tmp), vecp(L->ln1_b, tmp + D), h, npos, D, c->eps);
-        if ((rc = linear(pool, L->q_w, L->q_b, h, npos, q, w, tmp)) || (rc = linear(pool, L->k_w, L->k_b, h, npos, k, w, tmp)) ||
-            (rc = linear(pool, L->v_w, L->v_b, h, npos, v, w, tmp)))
-            return vv_err(e, rc, "vision attention projection failed");
-        rc = vv_attention(pool, q, D, k, v, D, h, D, npos, npos, c->n_head, c->n_head, hd, 1.0f / sqrtf((float)hd), NULL,
-                          &w->as);
-        if (rc) return vv_err(e, rc, "vision attention failed");
-        if ((rc = linear(pool, L->o_w, L->o_b, h, npos, q, w, tmp))) return vv_err(e, rc, "vision projection failed");
-        vv_add(x, q, (int64_t)npos * D);
-        vv_layernorm(x, vecp(L->ln2_w, tmp), vecp(L->ln2_b, tmp + D), h, npos, D, c->eps);
-        if ((rc = linear(pool, L->fc1_w, L->fc1_b, h, npos, f, w, tmp))) return vv_err(e, rc, "vision mlp failed");
-        if (c->use_gelu) {
-            if (c->mode == VISVM_VISION_LLAMACPP) vv_gelu_tanh(f, (int64_t)npos * c->n_ff);
-            else vv_gelu_erf(f, (int64_t)npos * c->n_ff);
-        } else {
-            vv_quick_gelu(f, (int64_t)npos * c->n_ff);
-        }
-        if ((rc = linear(pool, L->fc2_w, L->fc2_b, f, npos, q, w, tmp))) return vv_err(e, rc, "vision mlp failed");
-        vv_add(x, q, (int64_t)npos * D);
-    }
+    return run_blocks(c, pool, c->layers, c->n_layer_run, npos, D, c->n_head, c->n_ff, c->eps, NULL, B, w, e);
+}
+
+int vv_clip_encode(const vv_clip *c, vv_pool *pool, const float *img, float *out, vv_clip_work *w, vv_error *e) {
+    if (!c->has_projector) return vv_err(e, VISVM_ERR_INVALID, "this clip file has no LLaVA projector");
+    int rc = work_reserve(c, w, e);
+    if (rc) return rc;
+    clip_bufs B = bufs_of(c, w);
+    if ((rc = tower(c, pool, img, &B, w, e))) return rc;
+    const int D = c->n_embd, np = c->n_patches, npos = c->n_pos, off = c->has_class ? 1 : 0;
+    const int64_t proj_mid = c->mm0_w->ne[1];
     if (c->post_ln_w) {
-        float *b = tmp + D;
-        const float *wv = vecp(c->post_ln_w, tmp);
-        vv_layernorm(x, wv, c->post_ln_b ? vecp(c->post_ln_b, b) : NULL, x, npos, D, c->eps);
+        const float *wv = vecp(c->post_ln_w, B.tmp);
+        vv_layernorm(B.x, wv, c->post_ln_b ? vecp(c->post_ln_b, B.tmp + D) : NULL, B.x, npos, D, c->eps);
     }
     // projector on the patch tokens (class token dropped): [np, D] -> [np, mid] -> [np, n_embd_out]
-    const float *xp = x + (size_t)off * D;
-    if ((rc = linear(pool, c->mm0_w, c->mm0_b, xp, np, f, w, tmp))) return vv_err(e, rc, "projector failed");
-    if (c->mode == VISVM_VISION_LLAMACPP) vv_gelu_tanh(f, (int64_t)np * proj_mid);
-    else vv_gelu_erf(f, (int64_t)np * proj_mid);
-    if ((rc = linear(pool, c->mm2_w, c->mm2_b, f, np, out, w, tmp))) return vv_err(e, rc, "projector failed");
+    const float *xp = B.x + (size_t)off * D;
+    if ((rc = linear(pool, c->mm0_w, c->mm0_b, xp, np, B.f, w, B.tmp))) return vv_err(e, rc, "projector failed");
+    if (c->mode == VISVM_VISION_LLAMACPP) vv_gelu_tanh(B.f, (int64_t)np * proj_mid);
+    else vv_gelu_erf(B.f, (int64_t)np * proj_mid);
+    if ((rc = linear(pool, c->mm2_w, c->mm2_b, B.f, np, out, w, B.tmp))) return vv_err(e, rc, "projector failed");
     return VISVM_OK;
+}
+
+int vv_clip_image_features(const vv_clip *c, vv_pool *pool, const float *img, float *out, vv_clip_work *w,
+                           vv_error *e) {
+    if (!c->has_text || !c->has_class) return vv_err(e, VISVM_ERR_INVALID, "not a full CLIP (no text encoder)");
+    int rc = work_reserve(c, w, e);
+    if (rc) return rc;
+    clip_bufs B = bufs_of(c, w);
+    if ((rc = tower(c, pool, img, &B, w, e))) return rc;
+    const int D = c->n_embd;
+    float *cls = B.h; // class token -> post-LN -> projection
+    vv_layernorm(B.x, vecp(c->post_ln_w, B.tmp), c->post_ln_b ? vecp(c->post_ln_b, B.tmp + D) : NULL, cls, 1, D, c->eps);
+    return linear(pool, c->vis_proj, NULL, cls, 1, out, w, B.tmp) ? vv_err(e, VISVM_ERR_INTERNAL, "projection failed")
+                                                                  : VISVM_OK;
+}
+
+int vv_clip_text_features(const vv_clip *c, vv_pool *pool, const char *text, float *out, vv_clip_work *w, vv_error *e) {
+    if (!c->has_text) return vv_err(e, VISVM_ERR_INVALID, "not a full CLIP (no text encoder)");
+    int rc = work_reserve(c, w, e);
+    if (rc) return rc;
+    clip_bufs B = bufs_of(c, w);
+    const int D = c->text.n_embd, ctx = c->text.n_ctx;
+    vv_ivec ids = {0};
+    vv_ivec_push(&ids, vv_vocab_bos(c->vocab));
+    if ((rc = vv_tokenize(c->vocab, text, strlen(text), false, false, &ids, e))) {
+        vv_ivec_free(&ids);
+        return rc;
+    }
+    if ((int)ids.n > ctx - 1) ids.n = (size_t)(ctx - 1); // as training: truncate, then EOS
+    vv_ivec_push(&ids, vv_vocab_eos(c->vocab));
+    const int n = (int)ids.n;
+    int32_t kv_len[4096];
+    for (int t = 0; t < n; t++) {
+        vv_get_row(c->text.tok, ids.v[t], B.x + (size_t)t * D);
+        vv_get_row(c->text.pos, t, B.tmp);
+        vv_add(B.x + (size_t)t * D, B.tmp, D);
+        kv_len[t] = t + 1;
+    }
+    vv_ivec_free(&ids);
+    if ((rc = run_blocks(c, pool, c->text.layers, c->text.n_layer, n, D, c->text.n_head, c->text.n_ff, c->text.eps,
+                         kv_len, &B, w, e)))
+        return rc;
+    float *last = B.h;
+    vv_layernorm(B.x + (size_t)(n - 1) * D, vecp(c->text.post_w, B.tmp), vecp(c->text.post_b, B.tmp + D), last, 1, D,
+                 c->text.eps);
+    return linear(pool, c->text.proj, NULL, last, 1, out, w, B.tmp) ? vv_err(e, VISVM_ERR_INTERNAL, "projection failed")
+                                                                    : VISVM_OK;
+}
+
+float vv_cosine(const float *a, const float *b, int n) {
+    double ab = 0, aa = 0, bb = 0;
+    for (int i = 0; i < n; i++) {
+        ab += (double)a[i] * b[i];
+        aa += (double)a[i] * a[i];
+        bb += (double)b[i] * b[i];
+    }
+    return (float)(ab / (sqrt(aa * bb) + 1e-12));
 }
 
 // Rows/columns of the unpadded anyres feature map (reference mode), as HF's

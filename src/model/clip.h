@@ -16,6 +16,7 @@
 #include "../tensor/matmul.h"
 #include "../nn/ops.h"
 #include "image.h"
+#include "../text/vocab.h"
 
 typedef struct vv_clip_layer {
     const vv_tensor *ln1_w, *ln1_b, *q_w, *q_b, *k_w, *k_b, *v_w, *v_b, *o_w, *o_b;
@@ -41,7 +42,21 @@ typedef struct vv_clip {
     // projector (type "mlp": mm.0 -> GELU -> mm.2)
     const vv_tensor *mm0_w, *mm0_b, *mm2_w, *mm2_b;
     const vv_tensor *image_newline; // [n_embd_out] (LLaVA-1.6)
-    int n_embd_out;      // projector output width (= text model n_embd)
+    int n_embd_out;      // projector output width (= text model n_embd); 0 without a projector
+    bool has_projector;  // clip.has_llava_projector
+    // A full CLIP (clip.has_text_encoder, e.g. visvm's world reward model):
+    // pooled class token -> v.post_ln -> visual_projection; causal text tower.
+    bool has_text;
+    const vv_tensor *vis_proj;  // visual_projection.weight, ne [n_embd, proj_dim]
+    int proj_dim;
+    float logit_scale;          // clip.logit_scale (informative; rewards use the raw cosine)
+    struct {
+        int n_ctx, n_embd, n_head, n_ff, n_layer;
+        float eps;
+        const vv_tensor *tok, *pos, *post_w, *post_b, *proj;
+        vv_clip_layer *layers;
+    } text;
+    struct vv_vocab *vocab;     // tokenizer of the text tower
 } vv_clip;
 
 int vv_clip_load(vv_gguf *g, int mode, vv_clip **out, vv_error *e); // takes ownership of g
@@ -60,6 +75,15 @@ void vv_clip_work_free(vv_clip_work *w);
 // Encodes one preprocessed image [S, S, 3] (HWC, normalised) through tower +
 // projector: out [n_patches, n_embd_out].
 int vv_clip_encode(const vv_clip *c, vv_pool *pool, const float *img, float *out, vv_clip_work *w, vv_error *e);
+
+// Full-CLIP features (has_text): projected, not normalised, [proj_dim] each.
+// img is one preprocessed image [S, S, 3]; text is tokenized as [BOS] text [EOS]
+// (truncated to the context).
+int vv_clip_image_features(const vv_clip *c, vv_pool *pool, const float *img, float *out, vv_clip_work *w,
+                           vv_error *e);
+int vv_clip_text_features(const vv_clip *c, vv_pool *pool, const char *text, float *out, vv_clip_work *w, vv_error *e);
+// Cosine similarity of two feature vectors.
+float vv_cosine(const float *a, const float *b, int n);
 
 // Number of image embedding rows produced for a preprocessed batch.
 int vv_clip_n_image_tokens(const vv_clip *c, const vv_image_batch *b);

@@ -28,6 +28,7 @@ vt_clip_hp vt_clip_default_hp(void) {
     h.batch = 128;
     h.n_neg = 2;
     h.p_caption = 0.2f;
+    h.group = 32;
     h.steps = 4000;
     h.warmup = 200;
     h.lr = 1e-3f;
@@ -291,7 +292,26 @@ int vt_clip_train(const vt_clip_hp *hp, const char *out_dir, bool resume, vv_err
     int run_n = 0;
     while (m.ps.step < hp->steps && !rc) {
         // batch: B scenes; text i < B is image i's positive, then n_neg negatives per image
-        for (int b = 0; b < B; b++) seeds[b] = vv_rng_u64(&rng) % vv_world_split_base(VV_WORLD_VAL);
+        // images come in groups of hp->group sharing one theme: with the setting
+        // the same across the group, in-batch negatives can only be told apart
+        // by their objects (otherwise the theme is a shortcut the model learns first)
+        for (int b = 0; b < B && !rc; b++) {
+            int want = -1;
+            if (hp->group > 1) {
+                int g = b / hp->group;
+                want = (int)((uint64_t)(g * 2654435761u + m.ps.step * 40503u) % (uint64_t)vv_world_n_themes());
+            }
+            for (int tries = 0;; tries++) {
+                seeds[b] = vv_rng_u64(&rng) % vv_world_split_base(VV_WORLD_VAL);
+                if (want < 0 || tries > 200) break;
+                vv_world_scene s;
+                if ((rc = vv_world_scene_make(&wp, seeds[b], &s, e))) break;
+                int th = s.theme;
+                vv_world_scene_free(&s);
+                if (th == want) break;
+            }
+        }
+        if (rc) break;
         if ((rc = vt_render_batch(pool, &wp, seeds, B, S, img))) {
             vv_err(e, rc, "rendering failed");
             break;

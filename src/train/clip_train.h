@@ -20,6 +20,7 @@ typedef struct vt_clip_hp {
     int batch;         // images per step
     int n_neg;         // hard-negative sentences per image
     float p_caption;   // probability the positive text is a whole caption
+    int group;         // images per same-theme group in a batch (<= 1: no grouping)
     int steps, warmup;
     float lr, lr_min, weight_decay, clip_norm;
     uint64_t seed;
