@@ -5,16 +5,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/api_internal.h"
 #include "cli.h"
+#include "eval/svg.h"
 #include "eval/world_eval.h"
+#include "search/search.h"
 #include "train/data.h"
 
 typedef struct {
     const char *name;
     vv_world_totals tot;
     double seconds;
-    long tokens;
+    long tokens, forwards;
 } strat_result;
 
 // Loads scenes: from DIR/scenes.jsonl (images rendered from the file's PNGs) or generated in memory.
@@ -54,11 +55,92 @@ static int scene_image(const char *world, const vv_world_scene *s, vv_image *img
     return vv_world_render(&wp, s, img, NULL, e);
 }
 
+static int need_reward(int st) { return st == VV_STRAT_BON_CLIP || st == VV_STRAT_CLIP_PRM; }
+static int need_value(int st) { return st == VV_STRAT_BON_VISVM || st == VV_STRAT_VISVM; }
+
+// JSON string body (escaped) into f.
+static void json_str(FILE *f, const char *t) {
+    for (const char *p = t ? t : ""; *p; p++) {
+        if (*p == '"' || *p == '\\') fputc('\\', f);
+        if ((unsigned char)*p >= 0x20) fputc(*p, f);
+    }
+}
+
+typedef struct {
+    const char *world;
+    vv_world_scene *scenes;
+    int n_sc;
+    vv_searcher *searcher;
+    vv_chair *ch;
+    FILE *capf;
+    bool quiet;
+} eval_ctx;
+
+// Runs one strategy configuration over all scenes.
+static int run_strategy(eval_ctx *ec, const vv_search_params *base, const char *label, strat_result *r, vv_error *e) {
+    int n_prompts;
+    const char *const *prompts = vt_detail_prompts(&n_prompts);
+    memset(r, 0, sizeof(*r));
+    r->name = label;
+    double t0 = vv_time_s();
+    for (int i = 0; i < ec->n_sc; i++) {
+        vv_image img = {0};
+        int rc = scene_image(ec->world, &ec->scenes[i], &img, e);
+        if (rc) return vv_err_prefix(e, rc, "scene %d", i);
+        vv_search_params p = *base;
+        p.prompt = prompts[i % n_prompts];
+        p.seed = base->seed * 1000003u + (uint64_t)i; // the same per scene for every strategy
+        vv_search_result res;
+        rc = vv_search_caption(ec->searcher, &img, &ec->scenes[i], &p, &res, e);
+        vv_image_free(&img);
+        if (rc) return vv_err_prefix(e, rc, "%s, scene %d", label, i);
+        vv_caption_stats cs;
+        vv_ivec hal = {0};
+        vv_world_score_caption(ec->ch, &ec->scenes[i], res.caption, &cs, &hal, e);
+        vv_world_totals_add(&r->tot, &ec->scenes[i], &cs);
+        r->tokens += res.gen_tokens;
+        r->forwards += res.policy_forwards;
+        if (ec->capf) {
+            fprintf(ec->capf, "{\"strategy\":\"%s\",\"seed\":%llu,\"caption\":\"", label, (unsigned long long)ec->scenes[i].seed);
+            json_str(ec->capf, res.caption);
+            fprintf(ec->capf, "\",\"hallucinated\":[");
+            for (size_t k = 0; k < hal.n; k++) fprintf(ec->capf, "%s\"%s\"", k ? "," : "", vv_chair_class_name(ec->ch, hal.v[k]));
+            fprintf(ec->capf, "],\"steps\":[");
+            for (int st = 0; st < res.n_steps; st++) {
+                fprintf(ec->capf, "%s[", st ? "," : "");
+                for (int c = 0; c < res.steps[st].n; c++) {
+                    const vv_candidate *cd = &res.steps[st].cand[c];
+                    fprintf(ec->capf, "%s{\"text\":\"", c ? "," : "");
+                    json_str(ec->capf, cd->text);
+                    fprintf(ec->capf, "\",\"temp\":%.2f,\"score\":%.5g,\"end\":%s,\"chosen\":%s,\"beam\":%d}", cd->temp,
+                            isfinite(cd->score) ? cd->score : -1e30, cd->end ? "true" : "false",
+                            cd->chosen ? "true" : "false", cd->beam);
+                }
+                fprintf(ec->capf, "]");
+            }
+            fprintf(ec->capf, "]}\n");
+        }
+        vv_ivec_free(&hal);
+        vv_search_result_free(&res);
+        if (!ec->quiet && ((i + 1) % 25 == 0 || i + 1 == ec->n_sc)) {
+            fprintf(stderr, "\r%-14s %d/%d  CHAIRs %.1f  CHAIRi %.1f  recall %.1f", label, i + 1, ec->n_sc,
+                    vv_chair_s(&r->tot.chair), vv_chair_i(&r->tot.chair), vv_chair_recall(&r->tot.chair));
+            fflush(stderr);
+        }
+    }
+    if (!ec->quiet) fputc('\n', stderr);
+    r->seconds = vv_time_s() - t0;
+    return VISVM_OK;
+}
+
 int cmd_eval(int argc, char **argv) {
     const char *world = NULL, *split = "test", *model = "models/world/vlm-text.gguf",
-               *mmproj = "models/world/vlm-mmproj.gguf", *strategies = "greedy", *json = NULL, *md = NULL,
-               *captions_out = NULL;
-    int n = 500, start = 0, threads = 0, n_predict = 160;
+               *mmproj = "models/world/vlm-mmproj.gguf", *reward = "models/world/clip.gguf",
+               *value = "models/world/value-text.gguf", *value_mm = "models/world/value-mmproj.gguf",
+               *strategies = "greedy,clip-prm,visvm", *json = NULL, *md = NULL, *captions_out = NULL, *sweep = NULL,
+               *svg = NULL;
+    int n = 500, start = 0, threads = 0, cand = 6, beam = 1, max_sent = 10, bon_n = 0, seed = 1;
+    float temp = 0.7f;
     bool quiet = false;
     cli_opt opts[] = {
         {"--world", NULL, CLI_STR, &world, "world folder made by `visvm world gen` (else scenes are generated)", 0, -1},
@@ -67,145 +149,174 @@ int cmd_eval(int argc, char **argv) {
         {"--start", NULL, CLI_INT, &start, "first scene index within the split", 0, 999999},
         {"--model", "-m", CLI_STR, &model, "captioner text model GGUF", 0, -1},
         {"--mmproj", NULL, CLI_STR, &mmproj, "captioner vision model GGUF", 0, -1},
-        {"--strategies", "-s", CLI_STR, &strategies, "comma-separated: greedy", 0, -1},
-        {"--n-predict", NULL, CLI_INT, &n_predict, "maximum tokens per caption", 1, 4096},
+        {"--reward", NULL, CLI_STR, &reward, "reward CLIP GGUF (clip-prm, bon-clip)", 0, -1},
+        {"--value", NULL, CLI_STR, &value, "value model text GGUF (visvm, bon-visvm)", 0, -1},
+        {"--value-mmproj", NULL, CLI_STR, &value_mm, "value model vision GGUF", 0, -1},
+        {"--strategies", "-s", CLI_STR, &strategies,
+         "comma-separated: greedy, sample, bon-clip, bon-visvm, clip-prm, visvm, random, oracle", 0, -1},
+        {"--candidates", "-k", CLI_INT, &cand, "candidates per step: k-1 temperatures over 0.1..0.9 + greedy", 1, 33},
+        {"--beam", NULL, CLI_INT, &beam, "beams kept per step", 1, 8},
+        {"--max-sentences", NULL, CLI_INT, &max_sent, "sentence limit of step search", 1, 64},
+        {"--bon-n", NULL, CLI_INT, &bon_n, "captions sampled by best-of-N (0: = candidates)", 0, 64},
+        {"--temp", NULL, CLI_FLOAT, &temp, "temperature of sample and best-of-N", 0, 10},
+        {"--seed", NULL, CLI_INT, &seed, "sampling seed (the same for every strategy)", 0, 2147483647},
+        {"--sweep", NULL, CLI_STR, &sweep, "compute-scaling sweep: candidates per step, e.g. 2,4,8,16 (clip-prm and visvm)", 0, -1},
+        {"--svg", NULL, CLI_STR, &svg, "scaling plot file for --sweep", 0, -1},
         {"--threads", "-t", CLI_INT, &threads, "threads; 0 = all cores", 0, 1024},
         {"--json", NULL, CLI_STR, &json, "write results as JSON to this file", 0, -1},
         {"--markdown", NULL, CLI_STR, &md, "write the results table as Markdown to this file", 0, -1},
-        {"--captions", NULL, CLI_STR, &captions_out, "write every caption with its hallucinations (JSONL)", 0, -1},
+        {"--captions", NULL, CLI_STR, &captions_out, "write every caption, its hallucinations and search tree (JSONL)", 0, -1},
         {"--quiet", "-q", CLI_FLAG, &quiet, "no progress output", 0, -1},
     };
     const char *pos[1];
     int n_pos;
     int rc = cli_parse("eval", "[--world DIR | --split S --n N] [options]",
-                       "Captions world scenes with each strategy and reports CHAIRs, CHAIRi, recall, sentences and "
-                       "count statistics against the exact ground truth.",
+                       "Captions world scenes with each strategy (same seeds for all) and reports CHAIRs, CHAIRi, "
+                       "recall, sentences, tokens, policy forwards and seconds per caption against the exact ground truth.",
                        opts, (int)(sizeof(opts) / sizeof(opts[0])), argc, argv, 2, pos, 0, &n_pos);
     if (rc) return rc == 1 ? 0 : 2;
     vv_error e = {0};
-    vv_world_scene *scenes = NULL;
-    int n_sc = 0;
-    if (load_scenes(world, split, start, n, &scenes, &n_sc, &e)) {
+    int strat[16], n_strat = 0, sweep_k[16], n_sweep = 0;
+    char sbuf[512];
+    snprintf(sbuf, sizeof(sbuf), "%s", strategies);
+    for (char *t = strtok(sbuf, ","); t; t = strtok(NULL, ",")) {
+        int st = vv_strategy_from_name(t);
+        if (st < 0 || n_strat == 16) {
+            fprintf(stderr, "visvm eval: unknown strategy '%s'\n", t);
+            return 2;
+        }
+        strat[n_strat++] = st;
+    }
+    if (sweep) {
+        snprintf(sbuf, sizeof(sbuf), "%s", sweep);
+        for (char *t = strtok(sbuf, ","); t; t = strtok(NULL, ",")) {
+            int k = atoi(t);
+            if (k < 1 || k > 33 || n_sweep == 16) {
+                fprintf(stderr, "visvm eval: bad --sweep value '%s' (1..33)\n", t);
+                return 2;
+            }
+            sweep_k[n_sweep++] = k;
+        }
+    }
+    bool want_reward = sweep != NULL, want_value = sweep != NULL;
+    for (int i = 0; i < n_strat; i++) {
+        want_reward |= need_reward(strat[i]);
+        want_value |= need_value(strat[i]);
+    }
+    eval_ctx ec = {world, NULL, 0, NULL, NULL, NULL, quiet};
+    if (load_scenes(world, split, start, n, &ec.scenes, &ec.n_sc, &e)) {
         fprintf(stderr, "visvm eval: %s\n", e.msg);
         return 1;
     }
-    vv_chair *ch = NULL;
-    visvm_model *vm = NULL;
-    visvm_mmproj *mp = NULL;
-    visvm_context *ctx = NULL;
-    FILE *capf = NULL;
-    strat_result res[8];
-    int n_strat = 0, status = 1;
-    char sbuf[256];
-    snprintf(sbuf, sizeof(sbuf), "%s", strategies);
-    for (char *t = strtok(sbuf, ","); t && n_strat < 8; t = strtok(NULL, ",")) {
-        if (strcmp(t, "greedy") != 0) {
-            fprintf(stderr, "visvm eval: unknown strategy '%s'\n", t);
-            goto done;
-        }
-        memset(&res[n_strat], 0, sizeof(res[0]));
-        res[n_strat++].name = t;
+    vv_llama *pm = NULL;
+    vv_clip *pv = NULL, *rw = NULL;
+    vv_value *vm = NULL;
+    vv_pool *pool = vv_pool_create(threads);
+    strat_result res[16 + 32];
+    int n_res = 0, status = 1;
+    if (!pool || vv_world_chair(&ec.ch, &e) || vv_llama_load_file(model, &pm, &e) ||
+        vv_clip_load_file(mmproj, VISVM_VISION_REFERENCE, &pv, &e) ||
+        (want_reward && vv_clip_load_file(reward, VISVM_VISION_REFERENCE, &rw, &e)) ||
+        (want_value && vv_value_load(value, value_mm, &vm, &e))) {
+        fprintf(stderr, "visvm eval: %s\n", e.msg[0] ? e.msg : "cannot create threads");
+        goto done;
     }
-    if (vv_world_chair(&ch, &e)) {
+    int max_cand = VV_MAX(cand * beam, VV_MAX(bon_n, cand));
+    for (int i = 0; i < n_sweep; i++) max_cand = VV_MAX(max_cand, sweep_k[i]);
+    vv_search_models sm = {pm, pv, rw, vm};
+    if (vv_searcher_create(&sm, pool, max_cand, &ec.searcher, &e)) {
         fprintf(stderr, "visvm eval: %s\n", e.msg);
         goto done;
     }
-    visvm_context_params cp = visvm_context_default_params();
-    cp.n_threads = threads;
-    cp.n_ctx = 1024;
-    if (visvm_model_load(model, NULL, &vm) || visvm_mmproj_load(mmproj, NULL, &mp) ||
-        visvm_context_create(vm, mp, &cp, &ctx)) {
-        fprintf(stderr, "visvm eval: %s\n", visvm_last_error());
-        goto done;
-    }
-    if (captions_out && !(capf = fopen(captions_out, "w"))) {
+    if (captions_out && !(ec.capf = fopen(captions_out, "w"))) {
         fprintf(stderr, "visvm eval: cannot write %s\n", captions_out);
         goto done;
     }
-    int n_prompts;
-    const char *const *prompts = vt_detail_prompts(&n_prompts);
-    for (int si = 0; si < n_strat; si++) {
-        strat_result *r = &res[si];
-        double t0 = vv_time_s();
-        for (int i = 0; i < n_sc; i++) {
-            vv_image img = {0};
-            if (scene_image(world, &scenes[i], &img, &e)) {
-                fprintf(stderr, "visvm eval: scene %d: %s\n", i, e.msg);
-                goto done;
-            }
-            visvm_sample_params sp = visvm_sample_default_params();
-            sp.n_predict = n_predict;
-            char *text = NULL;
-            int crc = vv_api_caption(ctx, NULL, &img, prompts[i % n_prompts], &sp, &text);
-            vv_image_free(&img);
-            if (crc) {
-                fprintf(stderr, "visvm eval: scene %d: %s\n", i, visvm_context_error(ctx));
-                goto done;
-            }
-            vv_caption_stats cs;
-            vv_ivec hal = {0};
-            vv_world_score_caption(ch, &scenes[i], text, &cs, &hal, &e);
-            vv_world_totals_add(&r->tot, &scenes[i], &cs);
-            if (capf) {
-                fprintf(capf, "{\"strategy\":\"%s\",\"seed\":%llu,\"caption\":\"", r->name,
-                        (unsigned long long)scenes[i].seed);
-                for (const char *p = text; *p; p++) {
-                    if (*p == '"' || *p == '\\') fputc('\\', capf);
-                    if ((unsigned char)*p >= 0x20) fputc(*p, capf);
-                }
-                fprintf(capf, "\",\"hallucinated\":[");
-                for (size_t k = 0; k < hal.n; k++)
-                    fprintf(capf, "%s\"%s\"", k ? "," : "", vv_chair_class_name(ch, hal.v[k]));
-                fprintf(capf, "]}\n");
-            }
-            vv_ivec_free(&hal);
-            visvm_free_string(text);
-            if (!quiet && ((i + 1) % 50 == 0 || i + 1 == n_sc)) {
-                fprintf(stderr, "\r%s: %d/%d  CHAIRs %.1f  CHAIRi %.1f", r->name, i + 1, n_sc, vv_chair_s(&r->tot.chair),
-                        vv_chair_i(&r->tot.chair));
-                fflush(stderr);
-            }
+    vv_search_params base = vv_search_default_params();
+    vv_search_set_budget(&base, cand);
+    base.beam = beam;
+    base.max_sentences = max_sent;
+    base.bon_n = bon_n ? bon_n : cand;
+    base.sample_temp = temp;
+    base.seed = (uint64_t)seed;
+    static char labels[48][32];
+    for (int i = 0; i < n_strat; i++) {
+        vv_search_params p = base;
+        p.strategy = strat[i];
+        snprintf(labels[n_res], sizeof(labels[0]), "%s", vv_strategy_name(strat[i]));
+        if (run_strategy(&ec, &p, labels[n_res], &res[n_res], &e)) {
+            fprintf(stderr, "\nvisvm eval: %s\n", e.msg);
+            goto done;
         }
-        if (!quiet) fputc('\n', stderr);
-        r->seconds = vv_time_s() - t0;
+        n_res++;
     }
+    int sweep0 = n_res;
+    for (int si = 0; si < n_sweep; si++)
+        for (int which = 0; which < 2; which++) {
+            vv_search_params p = base;
+            p.strategy = which ? VV_STRAT_VISVM : VV_STRAT_CLIP_PRM;
+            vv_search_set_budget(&p, sweep_k[si]);
+            snprintf(labels[n_res], sizeof(labels[0]), "%s@%d", vv_strategy_name(p.strategy), sweep_k[si]);
+            if (run_strategy(&ec, &p, labels[n_res], &res[n_res], &e)) {
+                fprintf(stderr, "\nvisvm eval: %s\n", e.msg);
+                goto done;
+            }
+            n_res++;
+        }
     // report
     vv_buf tab = {0};
-    vv_buf_printf(&tab, "| strategy | CHAIRs | CHAIRi | recall | sentences | words | count stated | count right | "
-                        "over-count | follows count | s/caption |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
-    for (int si = 0; si < n_strat; si++) {
+    vv_buf_printf(&tab, "| strategy | CHAIRs | CHAIRi | recall | sentences | words | count right | over-count | "
+                        "follows count | tokens | policy forwards | s/caption |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    for (int si = 0; si < n_res; si++) {
         const vv_world_totals *t = &res[si].tot;
         double st = t->counts_stated ? 100.0 / t->counts_stated : 0;
-        vv_buf_printf(&tab, "| %s | %.1f | %.1f | %.1f | %.2f | %.1f | %.1f | %.1f | %.1f | %.1f | %.3f |\n",
+        vv_buf_printf(&tab, "| %s | %.1f | %.1f | %.1f | %.2f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.3f |\n",
                       res[si].name, vv_chair_s(&t->chair), vv_chair_i(&t->chair), vv_chair_recall(&t->chair),
-                      (double)t->sentences / n_sc, vv_chair_len(&t->chair), 100.0 * t->counts_stated / n_sc,
-                      st * t->counts_right, st * t->counts_over, st * t->counts_followed, res[si].seconds / n_sc);
+                      (double)t->sentences / ec.n_sc, vv_chair_len(&t->chair), st * t->counts_right, st * t->counts_over,
+                      st * t->counts_followed, (double)res[si].tokens / ec.n_sc, (double)res[si].forwards / ec.n_sc,
+                      res[si].seconds / ec.n_sc);
     }
-    printf("%d scenes (%s)\n\n%s", n_sc, world ? world : split, tab.v);
+    printf("%d scenes (%s), candidates per step %d, beam %d, seed %d\n\n%s", ec.n_sc, world ? world : split, cand, beam,
+           seed, tab.v);
     if (md && vv_write_file_atomic(md, tab.v, tab.n, &e)) fprintf(stderr, "visvm eval: %s\n", e.msg);
     if (json) {
         vv_buf js = {0};
-        vv_buf_printf(&js, "{\"n_images\": %d, \"source\": \"%s\", \"strategies\": {", n_sc, world ? world : split);
-        for (int si = 0; si < n_strat; si++) {
+        vv_buf_printf(&js, "{\"n_images\": %d, \"source\": \"%s\", \"candidates\": %d, \"beam\": %d, \"seed\": %d, \"strategies\": {",
+                      ec.n_sc, world ? world : split, cand, beam, seed);
+        for (int si = 0; si < n_res; si++) {
             const vv_world_totals *t = &res[si].tot;
             vv_buf_printf(&js, "%s\"%s\": {\"chair_s\": %.3f, \"chair_i\": %.3f, \"recall\": %.3f, \"sentences\": %.3f, "
-                               "\"words\": %.3f, \"sec_per_caption\": %.4f}",
+                               "\"words\": %.3f, \"tokens\": %.2f, \"policy_forwards\": %.2f, \"sec_per_caption\": %.4f}",
                           si ? ", " : "", res[si].name, vv_chair_s(&t->chair), vv_chair_i(&t->chair),
-                          vv_chair_recall(&t->chair), (double)t->sentences / n_sc, vv_chair_len(&t->chair),
-                          res[si].seconds / n_sc);
+                          vv_chair_recall(&t->chair), (double)t->sentences / ec.n_sc, vv_chair_len(&t->chair),
+                          (double)res[si].tokens / ec.n_sc, (double)res[si].forwards / ec.n_sc, res[si].seconds / ec.n_sc);
         }
         vv_buf_printf(&js, "}}\n");
         if (vv_write_file_atomic(json, js.v, js.n, &e)) fprintf(stderr, "visvm eval: %s\n", e.msg);
         vv_buf_free(&js);
     }
+    if (n_sweep && svg) {
+        double xs[16], yc[16], yv[16];
+        for (int si = 0; si < n_sweep; si++) {
+            xs[si] = sweep_k[si];
+            yc[si] = vv_chair_s(&res[sweep0 + 2 * si].tot.chair);
+            yv[si] = vv_chair_s(&res[sweep0 + 2 * si + 1].tot.chair);
+        }
+        vv_svg_series sv[2] = {{"CLIP-PRM", xs, yc, n_sweep}, {"VisVM", xs, yv, n_sweep}};
+        if (vv_svg_line_chart(svg, "CHAIRs vs candidates per step", "candidates per step", "CHAIRs (%)", sv, 2, true, &e))
+            fprintf(stderr, "visvm eval: %s\n", e.msg);
+    }
     vv_buf_free(&tab);
     status = 0;
 done:
-    if (capf) fclose(capf);
-    visvm_context_free(ctx);
-    visvm_mmproj_free(mp);
-    visvm_model_free(vm);
-    vv_chair_free(ch);
-    vv_world_scenes_free(scenes, n_sc);
+    if (ec.capf) fclose(ec.capf);
+    vv_searcher_free(ec.searcher);
+    vv_chair_free(ec.ch);
+    vv_world_scenes_free(ec.scenes, ec.n_sc);
+    vv_value_free(vm);
+    vv_clip_free(rw);
+    vv_clip_free(pv);
+    vv_llama_free(pm);
+    vv_pool_free(pool);
     return status;
 }

@@ -1,0 +1,177 @@
+// value.c - VisVM value model inference (see value.h).
+#include "value.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../gen/llava.h"
+
+void vv_value_free(vv_value *v) {
+    if (!v) return;
+    vv_llama_free(v->lm);
+    vv_clip_free(v->vision);
+    free(v->head);
+    free(v);
+}
+
+int vv_value_load(const char *text_path, const char *mmproj_path, vv_value **out, vv_error *e) {
+    *out = NULL;
+    vv_value *v = calloc(1, sizeof(*v));
+    if (!v) return vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    int rc = vv_llama_load_file(text_path, &v->lm, e);
+    if (!rc) rc = vv_clip_load_file(mmproj_path, VISVM_VISION_REFERENCE, &v->vision, e);
+    if (rc) goto fail;
+    if (!v->vision->has_projector || v->vision->n_embd_out != v->lm->hp.n_embd) {
+        rc = vv_err(e, VISVM_ERR_FORMAT, "%s does not project into the value model's %d dimensions", mmproj_path,
+                    v->lm->hp.n_embd);
+        goto fail;
+    }
+    const vv_gguf *g = v->lm->gguf;
+    const char *head = "last_token";
+    if (vv_gguf_find_key(g, "visvm.value.head") >= 0 && (rc = vv_gguf_get_str(g, "visvm.value.head", &head, e))) goto fail;
+    if (strcmp(head, "last_token") != 0) {
+        rc = vv_err(e, VISVM_ERR_UNSUPPORTED, "%s: value head '%s' is not supported in GGUF files (only last_token)",
+                    text_path, head);
+        goto fail;
+    }
+    const vv_tensor *hw = vv_gguf_find_tensor(g, "value_head.weight"), *hb = vv_gguf_find_tensor(g, "value_head.bias");
+    const int D = v->lm->hp.n_embd;
+    if (!hw || !hb || hw->ne[0] != D || vv_tensor_nelements(hw) != D || vv_tensor_nelements(hb) != 1 ||
+        hw->type != VV_TYPE_F32 || hb->type != VV_TYPE_F32) {
+        rc = vv_err(e, VISVM_ERR_FORMAT, "%s: needs F32 tensors value_head.weight [%d] and value_head.bias [1]",
+                    text_path, D);
+        goto fail;
+    }
+    v->head = malloc((size_t)D * sizeof(float));
+    if (!v->head) {
+        rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    memcpy(v->head, hw->data, (size_t)D * sizeof(float));
+    v->bias = ((const float *)hb->data)[0];
+    if ((rc = vv_gguf_get_f32_def(g, "visvm.value.gamma", 0.9f, &v->gamma, e)) ||
+        (rc = vv_gguf_get_f32_def(g, "visvm.value.reward_offset", 0.0f, &v->reward_offset, e)) ||
+        (rc = vv_gguf_get_bool_def(g, "visvm.value.with_prefix", false, &v->with_prefix, e)))
+        goto fail;
+    snprintf(v->terminal, sizeof(v->terminal), "bootstrap");
+    if (vv_gguf_find_key(g, "visvm.value.terminal") >= 0) {
+        const char *t = NULL;
+        if ((rc = vv_gguf_get_str(g, "visvm.value.terminal", &t, e))) goto fail;
+        snprintf(v->terminal, sizeof(v->terminal), "%s", t);
+    }
+    *out = v;
+    return VISVM_OK;
+fail:
+    vv_value_free(v);
+    return rc;
+}
+
+struct vv_value_state {
+    const vv_value *v;
+    vv_pool *pool;
+    vv_llama_state *st;
+    int max_batch;
+    int32_t n_prefix;
+    bool has_image;
+    float *hidden; // [max_batch, n_embd]
+};
+
+void vv_value_state_free(vv_value_state *s) {
+    if (!s) return;
+    vv_llama_state_free(s->st);
+    free(s->hidden);
+    free(s);
+}
+
+int vv_value_state_create(const vv_value *v, vv_pool *pool, int max_batch, vv_value_state **out, vv_error *e) {
+    *out = NULL;
+    if (max_batch <= 0 || max_batch > 1024) return vv_err(e, VISVM_ERR_INVALID, "value batch %d out of range", max_batch);
+    vv_value_state *s = calloc(1, sizeof(*s));
+    if (!s) return vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    s->v = v;
+    s->pool = pool;
+    s->max_batch = max_batch;
+    // prefix (image) + up to 96 tokens per sentence (and its caption prefix when used)
+    int per = v->with_prefix ? 320 : 96;
+    vv_llama_state_params sp = {2048 + max_batch * per, 1 + max_batch, 512, pool};
+    int rc = vv_llama_state_create(v->lm, &sp, &s->st, e);
+    s->hidden = malloc((size_t)max_batch * v->lm->hp.n_embd * sizeof(float));
+    if (!rc && !s->hidden) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    if (rc) {
+        vv_value_state_free(s);
+        return rc;
+    }
+    *out = s;
+    return VISVM_OK;
+}
+
+int vv_value_set_image(vv_value_state *s, const vv_image *img, vv_error *e) {
+    const vv_value *v = s->v;
+    vv_image_batch b = {0};
+    float *emb = NULL;
+    int n_emb = 0;
+    vv_ivec pre = {0};
+    s->has_image = false;
+    for (int i = 0; i < vv_llama_state_n_seq(s->st); i++) vv_llama_seq_clear(s->st, i);
+    int rc = vv_preprocess(img, &v->vision->pre, &b, e);
+    if (!rc) rc = vv_clip_embed(v->vision, s->pool, &b, &emb, &n_emb, NULL, e);
+    // "USER: " with BOS, as the text before <image> in the template
+    if (!rc) rc = vv_tokenize(v->lm->vocab, "USER: ", 6, true, true, &pre, e);
+    if (!rc) rc = vv_llava_prefill(s->st, 0, pre.v, (int)pre.n, emb, n_emb, NULL, 0, NULL, NULL, e);
+    if (!rc) {
+        s->n_prefix = vv_llama_seq_len(s->st, 0);
+        s->has_image = true;
+    }
+    vv_ivec_free(&pre);
+    vv_afree(emb);
+    vv_image_batch_free(&b);
+    return rc;
+}
+
+int vv_value_score(vv_value_state *s, const char *const *sentences, int n, const char *prefix, float *out,
+                   vv_error *e) {
+    const vv_value *v = s->v;
+    if (!s->has_image) return vv_err(e, VISVM_ERR_INVALID, "vv_value_score: no image set");
+    const int D = v->lm->hp.n_embd;
+    int rc = VISVM_OK;
+    for (int i0 = 0; i0 < n && !rc; i0 += s->max_batch) {
+        const int k = VV_MIN(s->max_batch, n - i0);
+        vv_ivec toks = {0};
+        int *seg_seq = malloc((size_t)k * sizeof(int)), *seg_len = malloc((size_t)k * sizeof(int));
+        if (!seg_seq || !seg_len) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+        for (int j = 0; j < k && !rc; j++) {
+            // the text after <image>: "\n{[caption so far ]sentence} ASSISTANT:", tokenized as the LLaVA prompt
+            vv_buf full = {0}, body = {0};
+            vv_ivec pre = {0};
+            bool hi;
+            if (v->with_prefix && prefix && *prefix) vv_buf_printf(&body, "%s %s", prefix, sentences[i0 + j]);
+            else vv_buf_printf(&body, "%s", sentences[i0 + j]);
+            size_t before = toks.n;
+            rc = vv_chat_format(VISVM_TEMPLATE_LLAVA15, body.v ? body.v : "", true, &full);
+            if (!rc) rc = vv_llava_tokenize(v->lm->vocab, full.v, &pre, &toks, &hi, e);
+            vv_buf_free(&full);
+            vv_buf_free(&body);
+            vv_ivec_free(&pre);
+            if (rc) break;
+            seg_seq[j] = 1 + j;
+            seg_len[j] = (int)(toks.n - before);
+            if ((rc = vv_llama_seq_fork(s->st, 0, 1 + j, e))) break;
+        }
+        if (!rc) {
+            vv_llama_batch b = {(int)toks.n, toks.v, NULL, k, seg_seq, seg_len, NULL};
+            rc = vv_llama_decode(s->st, &b, NULL, s->hidden, e);
+        }
+        for (int j = 0; j < k && !rc; j++) {
+            const float *h = s->hidden + (size_t)j * D;
+            double acc = v->bias;
+            for (int d = 0; d < D; d++) acc += (double)v->head[d] * h[d];
+            out[i0 + j] = (float)acc;
+        }
+        for (int j = 0; j < k; j++) vv_llama_seq_clear(s->st, 1 + j);
+        free(seg_seq);
+        free(seg_len);
+        vv_ivec_free(&toks);
+    }
+    return rc;
+}

@@ -1,0 +1,52 @@
+// value.h - the vision value model (VisVM): a LLaVA backbone (mmproj + llama
+// decoder) with a linear value head, V(image, sentence).
+//
+// The state is rendered in the chat template as a user turn holding the image
+// and the sentence, "USER: <image>\n{sentence} ASSISTANT:" (LLaVA-1.5; the
+// paper's Mistral form is "[INST] <image>\n{sentence} [/INST]"), optionally
+// with the caption so far before the sentence. Because the image comes first,
+// its prefix (BOS, "USER:", image embeddings) is computed once per image and
+// shared by every sentence scored for it (forked KV sequences), and all
+// sentences of a search step are scored in one batch.
+//
+// GGUF: a llama-architecture file (the decoder) with two extra tensors and keys
+//   value_head.weight [n_embd] F32, value_head.bias [1] F32,
+//   visvm.value.head = "last_token" (linear on the final-norm hidden state of
+//     the last token; "flattened" = the paper's head over max_length padded
+//     positions, loaded from Hugging Face checkpoints),
+//   visvm.value.gamma (f32), visvm.value.terminal ("done_mask" | "bootstrap"),
+//   visvm.value.reward_offset (f32, the centring constant subtracted from rewards),
+//   visvm.value.with_prefix (bool: the state includes the caption so far),
+// plus an mmproj GGUF for the vision side.
+#ifndef VV_VALUE_H
+#define VV_VALUE_H
+
+#include "clip.h"
+#include "llama.h"
+
+typedef struct vv_value {
+    vv_llama *lm;
+    vv_clip *vision;
+    float *head;        // [n_embd]
+    float bias;
+    float gamma;
+    float reward_offset;
+    bool with_prefix;
+    char terminal[16];
+} vv_value;
+
+int vv_value_load(const char *text_path, const char *mmproj_path, vv_value **out, vv_error *e);
+void vv_value_free(vv_value *v);
+
+// Per-request scoring state.
+typedef struct vv_value_state vv_value_state;
+int vv_value_state_create(const vv_value *v, vv_pool *pool, int max_batch, vv_value_state **out, vv_error *e);
+void vv_value_state_free(vv_value_state *s);
+// Embeds the image and prefills the shared prefix.
+int vv_value_set_image(vv_value_state *s, const vv_image *img, vv_error *e);
+// Values of n sentences for the current image (one batch). prefix (optional,
+// used when the model was trained with it) is the caption so far.
+int vv_value_score(vv_value_state *s, const char *const *sentences, int n, const char *prefix, float *out,
+                   vv_error *e);
+
+#endif

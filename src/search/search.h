@@ -1,0 +1,109 @@
+// search.h - caption decoding and search strategies behind one interface:
+//   greedy; sampling; best-of-N over whole captions (selector: mean CLIP
+//   reward, or mean VisVM value); sentence-level step search (VisVM paper):
+//   per step, every beam proposes N temperatures x K samples (+ greedy)
+//   candidate sentences, a scorer (CLIP-PRM, VisVM, random, oracle) rates
+//   them, the best B continue; a caption ends when a beam's greedy candidate
+//   is the end of text (the released code's rule) or after max_sentences.
+//
+// All candidates of a step are decoded together as one multi-sequence batch
+// over forks of the shared image + prompt prefix (paged KV: no copies), so a
+// step reads the weights once per token for all candidates. Every candidate,
+// its score and the chosen path are recorded (the search tree). Seeded.
+#ifndef VV_SEARCH_H
+#define VV_SEARCH_H
+
+#include "../gen/sampler.h"
+#include "../model/clip.h"
+#include "../model/llama.h"
+#include "../model/value.h"
+#include "../world/world.h"
+
+enum vv_strategy {
+    VV_STRAT_GREEDY = 0,
+    VV_STRAT_SAMPLE,     // one caption sampled at sample_temp / top_p
+    VV_STRAT_BON_CLIP,   // best of bon_n sampled captions by mean CLIP reward of their sentences
+    VV_STRAT_BON_VISVM,  // ... by mean VisVM value of their sentences
+    VV_STRAT_CLIP_PRM,   // step search scored by the CLIP reward of the candidate sentence
+    VV_STRAT_VISVM,      // step search scored by the value model
+    VV_STRAT_RANDOM,     // step search, random pick (the handicap of sampling alone)
+    VV_STRAT_ORACLE,     // step search scored by the ground truth (an upper bound; needs the scene)
+    VV_STRAT_COUNT
+};
+const char *vv_strategy_name(int s);     // "greedy", "sample", "bon-clip", "bon-visvm", "clip-prm", "visvm", "random", "oracle"
+int vv_strategy_from_name(const char *n); // -1 if unknown
+
+#define VV_SEARCH_MAX_TEMPS 32
+
+typedef struct vv_search_params {
+    int strategy;
+    // step search
+    int n_temps;                 // sampling temperatures per step (paper: 5)
+    float temps[VV_SEARCH_MAX_TEMPS];
+    bool with_greedy;            // plus one greedy candidate (paper: yes)
+    int k;                       // samples per temperature (paper: 1)
+    int beam;                    // beams kept per step (paper: 1)
+    int max_sentences;           // caption length limit in sentences
+    int max_sentence_tokens;     // a candidate stops after this many tokens
+    // sampling / best-of-N
+    float sample_temp, top_p;
+    int bon_n;
+    int max_tokens;              // whole caption (greedy, sample, best-of-N)
+    uint64_t seed;
+    const char *prompt;          // user prompt; the chat template comes from the model
+} vv_search_params;
+
+// Paper defaults: temperatures 0.1 .. 0.9 + greedy (6 candidates), K = 1, B = 1.
+vv_search_params vv_search_default_params(void);
+// Sets n_temps / temps for a candidate budget per step: budget - 1 temperatures
+// evenly spaced over [0.1, 0.9] plus greedy (budget >= 1).
+void vv_search_set_budget(vv_search_params *p, int candidates_per_step);
+
+typedef struct vv_candidate {
+    char *text;       // the sentence (no leading space)
+    float temp;       // < 0: greedy
+    float score;
+    bool end;         // end of text (EOS before any sentence text)
+    bool chosen;
+    int beam;         // beam it extends
+    int n_tokens;
+} vv_candidate;
+
+typedef struct vv_search_step {
+    vv_candidate *cand;
+    int n;
+} vv_search_step;
+
+typedef struct vv_search_result {
+    char *caption;
+    vv_search_step *steps; // step search only
+    int n_steps;
+    // cost
+    long gen_tokens;      // tokens decoded by the policy (candidates included)
+    long policy_forwards; // batched decode calls of the policy
+    long scored;          // sentences scored
+    double seconds;
+} vv_search_result;
+void vv_search_result_free(vv_search_result *r);
+
+// Scorers the search can use (each optional; a strategy needing one it lacks fails clearly).
+typedef struct vv_search_models {
+    const vv_llama *policy;
+    const vv_clip *policy_vision;
+    const vv_clip *reward;    // full CLIP (CLIP-PRM, bon-clip)
+    const vv_value *value;    // VisVM (visvm, bon-visvm)
+} vv_search_models;
+
+typedef struct vv_searcher vv_searcher;
+int vv_searcher_create(const vv_search_models *m, vv_pool *pool, int max_candidates, vv_searcher **out, vv_error *e);
+void vv_searcher_free(vv_searcher *s);
+// Captions one image. scene (optional) is the ground truth, needed by the oracle.
+int vv_search_caption(vv_searcher *s, const vv_image *img, const vv_world_scene *scene, const vv_search_params *p,
+                      vv_search_result *out, vv_error *e);
+
+// CLIP reward of sentences for an image (raw cosine), computed with the
+// searcher's reward model: image features once, then each sentence.
+int vv_searcher_rewards(vv_searcher *s, const vv_image *img, const char *const *sentences, int n, float *out,
+                        vv_error *e);
+
+#endif
