@@ -29,5 +29,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_world(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_reward(int argc, char **argv);
 
 #endif

@@ -1,9 +1,11 @@
 // cmd_train.c - `visvm train clip|vlm|...`: trains the world's tiny models.
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
 #include "train/clip_train.h"
+#include "train/value_train.h"
 #include "train/vlm_train.h"
 
 static int train_clip(int argc, char **argv) {
@@ -101,13 +103,71 @@ static int train_vlm(int argc, char **argv) {
     return 0;
 }
 
+static int train_value(int argc, char **argv) {
+    vt_value_hp hp = vt_value_default_hp();
+    const char *out = "models/world", *terminal = "done_mask";
+    float offset = -1000.0f;
+    bool train_vision = false, head_only = false;
+    int seed = (int)hp.seed;
+    cli_opt opts[] = {
+        {"--rewards", NULL, CLI_STR, &hp.train_rewards, "training rewards JSONL (visvm reward)", 0, -1},
+        {"--val", NULL, CLI_STR, &hp.val_rewards, "held-out rewards JSONL", 0, -1},
+        {"--clip", NULL, CLI_STR, &hp.clip_path, "reward CLIP GGUF (vision tower initialisation)", 0, -1},
+        {"--policy", NULL, CLI_STR, &hp.policy_text, "policy text GGUF (decoder initialisation, tokenizer)", 0, -1},
+        {"--out", "-o", CLI_STR, &out, "output directory (value-text.gguf, value-mmproj.gguf, log, metrics)", 0, -1},
+        {"--gamma", NULL, CLI_FLOAT, &hp.gamma, "discount", 0, 1},
+        {"--terminal", NULL, CLI_STR, &terminal, "done_mask (V = 0 after the last sentence) | bootstrap (paper: V(\"\"))", 0, -1},
+        {"--reward-offset", NULL, CLI_FLOAT, &offset, "subtracted from rewards (-1000: the mean training reward)", -1000, 1000},
+        {"--train-vision", NULL, CLI_FLAG, &train_vision, "also fine-tune CLIP's tower (default: frozen)", 0, -1},
+        {"--head-only", NULL, CLI_FLAG, &head_only, "train only the value head", 0, -1},
+        {"--steps", NULL, CLI_INT, &hp.steps, "training steps", 1, 1 << 24},
+        {"--batch", NULL, CLI_INT, &hp.batch, "TD pairs per step", 1, 4096},
+        {"--lr", NULL, CLI_FLOAT, &hp.lr, "peak learning rate", 1e-7, 1},
+        {"--warmup", NULL, CLI_INT, &hp.warmup, "warm-up steps", 0, 1 << 24},
+        {"--seed", NULL, CLI_INT, &seed, "random seed", 0, 2147483647},
+        {"--eval-every", NULL, CLI_INT, &hp.eval_every, "steps between held-out evaluations (0: off)", 0, 1 << 24},
+        {"--probe-scenes", NULL, CLI_INT, &hp.probe_scenes, "validation scenes for the present/absent probe", 0, 100000},
+        {"--threads", "-t", CLI_INT, &hp.threads, "threads; 0 = all cores", 0, 1024},
+    };
+    const char *pos[1];
+    int n_pos;
+    int rc = cli_parse("train value", "--rewards FILE [options]",
+                       "TD(0) training of the VisVM value model: target = (r - offset) + gamma V(s'), V(s') without "
+                       "gradient, MSE with per-sample targets.",
+                       opts, (int)(sizeof(opts) / sizeof(opts[0])), argc, argv, 3, pos, 0, &n_pos);
+    if (rc) return rc == 1 ? 0 : 2;
+    if (!hp.train_rewards) {
+        fprintf(stderr, "visvm train value: --rewards is required\n");
+        return 2;
+    }
+    if (!strcmp(terminal, "done_mask")) hp.done_mask = true;
+    else if (!strcmp(terminal, "bootstrap")) hp.done_mask = false;
+    else {
+        fprintf(stderr, "visvm train value: unknown --terminal '%s'\n", terminal);
+        return 2;
+    }
+    hp.reward_offset = offset <= -1000.0f ? NAN : offset;
+    hp.freeze_vision = !train_vision;
+    hp.head_only = head_only;
+    hp.seed = (uint64_t)seed;
+    if (hp.warmup >= hp.steps) hp.warmup = hp.steps / 10;
+    vv_error e = {0};
+    if (vt_value_train(&hp, out, &e)) {
+        fprintf(stderr, "visvm train value: %s\n", e.msg);
+        return 1;
+    }
+    return 0;
+}
+
 int cmd_train(int argc, char **argv) {
+    if (argc >= 3 && !strcmp(argv[2], "value")) return train_value(argc, argv);
     if (argc >= 3 && !strcmp(argv[2], "clip")) return train_clip(argc, argv);
     if (argc >= 3 && !strcmp(argv[2], "vlm")) return train_vlm(argc, argv);
     if (argc < 3 || !strcmp(argv[2], "--help") || !strcmp(argv[2], "-h")) {
         printf("usage: visvm train MODEL [options]   (visvm train MODEL --help)\n\nmodels:\n"
                "  clip   the tiny CLIP reward model\n"
-               "  vlm    the tiny LLaVA captioner\n");
+               "  vlm    the tiny LLaVA captioner\n"
+               "  value  the VisVM value model (TD learning on visvm reward output)\n");
         return argc < 3 ? 2 : 0;
     }
     fprintf(stderr, "visvm train: unknown model '%s'\n", argv[2]);

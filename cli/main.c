@@ -22,6 +22,8 @@ static const command g_cmds[] = {
     {"golden", cmd_golden, "check the engine against a llama.cpp golden reference set (DIR/index.json)"},
     {"bench", cmd_bench, "benchmark decoding speed against the machine's memory bandwidth"},
     {"eval", cmd_eval, "caption world scenes with decoding/search strategies and score them with CHAIR"},
+    {"generate", cmd_generate, "five responses per image (temperatures 0.2-0.8 and greedy), the paper's JSONL"},
+    {"reward", cmd_reward, "add CLIP rewards of every sentence to generated responses"},
     {"train", cmd_train, "train the world's tiny models (clip, vlm, value) with visvm's C trainer"},
     {"world", cmd_world, "synthetic world: generate scenes, show one, write the CHAIR synonym file"},
 };

@@ -22,6 +22,22 @@ int vv_chat_format(int tmpl, const char *prompt, bool with_image, vv_buf *out) {
     }
 }
 
+char *vv_defuse_image_marker(const char *text) {
+    vv_buf b = {0};
+    const size_t ml = strlen(VV_IMAGE_MARKER);
+    for (const char *p = text ? text : "";;) {
+        const char *m = strstr(p, VV_IMAGE_MARKER);
+        if (!m) {
+            if (vv_buf_append(&b, p, strlen(p))) break;
+            return b.v ? b.v : vv_strdup("");
+        }
+        if (vv_buf_append(&b, p, (size_t)(m - p)) || vv_buf_append(&b, "image", 5)) break;
+        p = m + ml;
+    }
+    vv_buf_free(&b);
+    return NULL;
+}
+
 int vv_llava_tokenize(const vv_vocab *v, const char *prompt, vv_ivec *pre, vv_ivec *post, bool *has_image,
                       vv_error *e) {
     const char *m = strstr(prompt, VV_IMAGE_MARKER);

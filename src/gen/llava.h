@@ -16,6 +16,10 @@ int vv_chat_resolve(int tmpl, const char *model_chat_template);
 // ("<image>\n" prepended when with_image and the prompt has no marker).
 int vv_chat_format(int tmpl, const char *prompt, bool with_image, vv_buf *out);
 
+// Copy of text with every "<image>" marker replaced by "image", so generated
+// text placed into a template cannot add image positions (malloc'd; NULL on OOM).
+char *vv_defuse_image_marker(const char *text);
+
 // Tokenizes a prompt containing at most one <image> marker as llama-llava-cli:
 // text before the marker with add_special (BOS) + parse_special, text after it
 // without add_special. n_image (from the caller) is not inserted here.

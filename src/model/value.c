@@ -145,8 +145,12 @@ int vv_value_score(vv_value_state *s, const char *const *sentences, int n, const
             vv_buf full = {0}, body = {0};
             vv_ivec pre = {0};
             bool hi;
-            if (v->with_prefix && prefix && *prefix) vv_buf_printf(&body, "%s %s", prefix, sentences[i0 + j]);
-            else vv_buf_printf(&body, "%s", sentences[i0 + j]);
+            char *sd = vv_defuse_image_marker(sentences[i0 + j]);
+            char *pd = v->with_prefix && prefix && *prefix ? vv_defuse_image_marker(prefix) : NULL;
+            if (pd) vv_buf_printf(&body, "%s %s", pd, sd ? sd : "");
+            else vv_buf_printf(&body, "%s", sd ? sd : "");
+            free(sd);
+            free(pd);
             size_t before = toks.n;
             rc = vv_chat_format(VISVM_TEMPLATE_LLAVA15, body.v ? body.v : "", true, &full);
             if (!rc) rc = vv_llava_tokenize(v->lm->vocab, full.v, &pre, &toks, &hi, e);

@@ -519,6 +519,38 @@ static int step_search(vv_searcher *s, const vv_world_scene *scene, const vv_sea
     return rc;
 }
 
+int vv_search_responses(vv_searcher *s, const vv_image *img, const char *prompt, const float *temps, int n,
+                        float top_p, int max_tokens, uint64_t seed, char **out, vv_search_result *stats, vv_error *e) {
+    if (n < 1 || n > s->max_cand) return vv_err(e, VISVM_ERR_RANGE, "%d responses exceed the searcher's %d", n, s->max_cand);
+    vv_search_result tmp;
+    memset(&tmp, 0, sizeof(tmp));
+    vv_rng rng;
+    vv_rng_seed(&rng, seed);
+    double t0 = vv_time_s();
+    int rc = prefill(s, img, prompt, e);
+    gen_item *it = rc ? NULL : calloc((size_t)n, sizeof(gen_item));
+    if (!rc && !it) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    for (int i = 0; it && i < n; i++) {
+        it[i].slot = MAX_BEAMS + i;
+        it[i].from = 0;
+        it[i].temp = temps[i];
+    }
+    if (!rc) rc = generate(s, it, n, false, max_tokens, top_p, &rng, &tmp, e);
+    for (int i = 0; i < n; i++) out[i] = NULL;
+    for (int i = 0; i < n && !rc; i++)
+        if (!(out[i] = trimmed(it[i].text.v))) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    if (rc)
+        for (int i = 0; i < n; i++) {
+            free(out[i]);
+            out[i] = NULL;
+        }
+    items_free(it, n);
+    for (int i = 0; i < s->n_slots; i++) vv_llama_seq_clear(s->st, i);
+    tmp.seconds = vv_time_s() - t0;
+    if (stats) *stats = tmp;
+    return rc;
+}
+
 int vv_search_caption(vv_searcher *s, const vv_image *img, const vv_world_scene *scene, const vv_search_params *p,
                       vv_search_result *out, vv_error *e) {
     memset(out, 0, sizeof(*out));

@@ -101,6 +101,12 @@ void vv_searcher_free(vv_searcher *s);
 int vv_search_caption(vv_searcher *s, const vv_image *img, const vv_world_scene *scene, const vv_search_params *p,
                       vv_search_result *out, vv_error *e);
 
+// n whole responses to one prompt, decoded together: temps[i] <= 0 is greedy,
+// else sampling with top_p (the data generation of the paper: 0.2/0.4/0.6/0.8
+// with top-p 0.9, and greedy). out[i] malloc'd. stats (optional) gets the cost.
+int vv_search_responses(vv_searcher *s, const vv_image *img, const char *prompt, const float *temps, int n,
+                        float top_p, int max_tokens, uint64_t seed, char **out, vv_search_result *stats, vv_error *e);
+
 // CLIP reward of sentences for an image (raw cosine), computed with the
 // searcher's reward model: image features once, then each sentence.
 int vv_searcher_rewards(vv_searcher *s, const vv_image *img, const char *const *sentences, int n, float *out,
