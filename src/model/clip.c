@@ -63,6 +63,13 @@ static int load_text(vv_clip *c, const vv_gguf *g, vv_error *e) {
 #undef U32
     if ((rc = vv_gguf_get_f32_def(g, "clip.text.attention.layer_norm_epsilon", 1e-5f, &c->text.eps, e))) return rc;
     if ((rc = vv_gguf_get_f32_def(g, "clip.logit_scale", 0.0f, &c->logit_scale, e))) return rc;
+    if (vv_gguf_find_key(g, "clip.vision.pooling") >= 0) {
+        const char *pool = NULL;
+        if ((rc = vv_gguf_get_str(g, "clip.vision.pooling", &pool, e))) return rc;
+        if (strcmp(pool, "mean") && strcmp(pool, "cls"))
+            return vv_err(e, VISVM_ERR_UNSUPPORTED, "clip.vision.pooling '%s' (expected cls or mean)", pool);
+        c->mean_pool = !strcmp(pool, "mean");
+    }
     const int D = c->text.n_embd;
     if (D <= 0 || c->text.n_head <= 0 || D % c->text.n_head || c->text.n_ff <= 0 || c->text.n_ctx <= 1 ||
         c->text.n_ctx > 4096 || c->text.n_layer < 0 || c->text.n_layer > 1024)
@@ -498,8 +505,17 @@ int vv_clip_image_features(const vv_clip *c, vv_pool *pool, const float *img, fl
     clip_bufs B = bufs_of(c, w);
     if ((rc = tower(c, pool, img, &B, w, e))) return rc;
     const int D = c->n_embd;
-    float *cls = B.h; // class token -> post-LN -> projection
-    vv_layernorm(B.x, vecp(c->post_ln_w, B.tmp), c->post_ln_b ? vecp(c->post_ln_b, B.tmp + D) : NULL, cls, 1, D, c->eps);
+    float *cls = B.h; // class token (or the mean of all tokens) -> post-LN -> projection
+    float *pooled = B.x;
+    if (c->mean_pool) {
+        pooled = B.q;
+        for (int i = 0; i < D; i++) {
+            double acc = 0;
+            for (int t = 0; t < c->n_pos; t++) acc += B.x[(size_t)t * D + i];
+            pooled[i] = (float)(acc / c->n_pos);
+        }
+    }
+    vv_layernorm(pooled, vecp(c->post_ln_w, B.tmp), c->post_ln_b ? vecp(c->post_ln_b, B.tmp + D) : NULL, cls, 1, D, c->eps);
     return linear(pool, c->vis_proj, NULL, cls, 1, out, w, B.tmp) ? vv_err(e, VISVM_ERR_INTERNAL, "projection failed")
                                                                   : VISVM_OK;
 }

@@ -118,7 +118,11 @@ int vt_clip_image_forward(vt_ctx *c, vt_clip_model *m, const float *img, int B) 
     const int D = m->hp.v_width, E = m->hp.proj, T = m->T_img;
     int rc = vt_vit_forward(c, &m->vis, ps, img, B);
     if (rc) return rc;
-    for (int b = 0; b < B; b++) memcpy(m->cls_rows + (size_t)b * D, m->vis.out + (size_t)b * T * D, (size_t)D * sizeof(float));
+    if (m->hp.mean_pool) {
+        if ((rc = vt_mean_pool_forward(c, m->cls_rows, m->vis.out, NULL, B, T, D))) return rc;
+    } else {
+        for (int b = 0; b < B; b++) memcpy(m->cls_rows + (size_t)b * D, m->vis.out + (size_t)b * T * D, (size_t)D * sizeof(float));
+    }
     if ((rc = vt_layernorm_forward(c, m->clsn, m->post_mu, m->post_rs, m->cls_rows, W(ps, m->post_w), W(ps, m->post_b),
                                    B, D, 1e-5f)))
         return rc;
@@ -136,7 +140,12 @@ int vt_clip_image_backward(vt_ctx *c, vt_clip_model *m, int B) {
                                    W(ps, m->post_w), m->post_mu, m->post_rs, B, D);
     if (rc) return rc;
     memset(m->d_xo, 0, (size_t)B * T * D * sizeof(float));
-    for (int b = 0; b < B; b++) memcpy(m->d_xo + (size_t)b * T * D, m->d_cls + (size_t)b * D, (size_t)D * sizeof(float));
+    if (m->hp.mean_pool) {
+        int r2 = vt_mean_pool_backward(c, m->d_xo, m->d_cls, NULL, B, T, D);
+        if (r2) return r2;
+    } else {
+        for (int b = 0; b < B; b++) memcpy(m->d_xo + (size_t)b * T * D, m->d_cls + (size_t)b * D, (size_t)D * sizeof(float));
+    }
     return vt_vit_backward(c, &m->vis, ps, m->d_xo, B);
 }
 
@@ -275,6 +284,7 @@ int vt_clip_export(const vt_clip_model *m, const char *path, vv_error *e) {
     vv_gguf_set_f32(w, "clip.vision.attention.layer_norm_epsilon", 1e-5f);
     vv_gguf_set_u32(w, "clip.vision.block_count", (uint32_t)h->v_layers);
     vv_gguf_set_u32(w, "clip.vision.projection_dim", (uint32_t)h->proj);
+    vv_gguf_set_str(w, "clip.vision.pooling", h->mean_pool ? "mean" : "cls");
     vv_gguf_set_arr(w, "clip.vision.image_mean", VV_GGUF_FLOAT32, vt_clip_mean, 3);
     vv_gguf_set_arr(w, "clip.vision.image_std", VV_GGUF_FLOAT32, vt_clip_std, 3);
     vv_gguf_set_u32(w, "clip.text.context_length", (uint32_t)h->t_ctx);

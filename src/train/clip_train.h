@@ -16,6 +16,7 @@ typedef struct vt_clip_hp {
     int image_size, patch, v_width, v_layers, v_heads, v_ff;
     int t_width, t_layers, t_heads, t_ff, t_ctx;
     int proj;
+    bool mean_pool;    // image embedding = mean of all final tokens (else the class token)
     // training
     int batch;         // images per step
     int n_neg;         // hard-negative sentences per image
