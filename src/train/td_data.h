@@ -40,6 +40,12 @@ typedef struct vt_td_set {
 int vt_td_load(const char *path, vt_td_set *out, vv_error *e);
 void vt_td_free(vt_td_set *s);
 
+// TD target of one pair: (r - offset) + gamma * V(s'), with V(s') = 0 after the
+// last sentence under the done-mask terminal.
+static inline float vt_td_target(float reward, float offset, float gamma, float v_next, bool terminal, bool done_mask) {
+    return (reward - offset) + gamma * ((terminal && done_mask) ? 0.0f : v_next);
+}
+
 // The response part of a stored text (after the last "[/INST]" or "ASSISTANT:").
 const char *vt_response_text(const char *text);
 

@@ -323,8 +323,7 @@ static int td_batch(vt_ctx *c, vmodel *m, const vt_value_hp *hp, const vt_td_set
     if (!rc && (rc = values_forward(c, m, &pre, posts, B, L, NULL))) vv_err(e, rc, "%s", vt_ctx_error(c));
     for (int b = 0; b < B && !rc; b++) {
         const vt_td_pair *p = &set->pairs[idx[b]];
-        float vnext = (p->terminal && hp->done_mask) ? 0.0f : m->val[b];
-        target[b] = (p->reward - offset) + hp->gamma * vnext;
+        target[b] = vt_td_target(p->reward, offset, hp->gamma, m->val[b], p->terminal, hp->done_mask);
     }
     // V(s) with gradient
     for (int b = 0; sent && b < B; b++) sent[b] = set->pairs[idx[b]].cur;

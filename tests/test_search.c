@@ -1,0 +1,258 @@
+// test_search.c - the VisVM pipeline pieces on toy models: TD target
+// arithmetic, the paper's reward JSONL read into TD pairs, and the search:
+// determinism, search-tree consistency, every strategy runs, and the value
+// model's batched scoring equals one-at-a-time scoring.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "format/gguf.h"
+#include "search/search.h"
+#include "tcheck.h"
+#include "train/clip_model.h"
+#include "train/td_data.h"
+#include "train/vlm_train.h"
+
+static void test_td(void) {
+    // target = (r - offset) + gamma V(s'); done-mask zeroes V after the last sentence
+    CHECK_NEAR(vt_td_target(0.3f, 0.1f, 0.9f, 2.0f, false, true), 0.2 + 1.8, 1e-6);
+    CHECK_NEAR(vt_td_target(0.3f, 0.1f, 0.9f, 2.0f, true, true), 0.2, 1e-6);
+    CHECK_NEAR(vt_td_target(0.3f, 0.0f, 0.9f, 2.0f, true, false), 0.3 + 1.8, 1e-6);
+    CHECK(!strcmp(vt_response_text("[INST] <image>\nDescribe [/INST] A cat. It sleeps."), "A cat. It sleeps."));
+    CHECK(!strcmp(vt_response_text("USER: <image>\nx ASSISTANT: A dog."), "A dog."));
+    CHECK(!strcmp(vt_response_text("plain"), "plain"));
+    // a line as the paper's generate_clip_score.py writes it (pieces keep their
+    // leading space, "" ends the dict), plus one of ours without the terminal
+    char path[256];
+    snprintf(path, sizeof(path), "/tmp/visvm_test_td_%d.jsonl", (int)getpid());
+    const char *jl =
+        "{\"text\": \"Describe\", \"image\": \"a.png\", \"image_path\": \"/x/a.png\", \"temp_02\": \"[/INST] A cup. It is red.\","
+        " \"rewards\": {\"temp_02\": {\" A cup\": 0.25, \" It is red\": 0.2, \"\": 0.05}, \"greedy\": {\" A cup\": 0.25, \"\": 0.05}}}\n"
+        "\n"
+        "{\"image\": \"b.png\", \"rewards\": {\"greedy\": {\"One dog.\": 0.3, \"It runs.\": 0.1}}}\n";
+    vv_error e = {0};
+    CHECK(vv_write_file_atomic(path, jl, strlen(jl), &e) == VISVM_OK);
+    vt_td_set s;
+    CHECK(vt_td_load(path, &s, &e) == VISVM_OK);
+    CHECK(s.n_images == 2 && !strcmp(s.images[0], "/x/a.png") && !strcmp(s.images[1], "b.png"));
+    CHECK(s.n_pairs == 5 && s.n_resp == 3);
+    if (s.n_pairs == 5) {
+        CHECK(!strcmp(s.pairs[0].cur, " A cup") && !strcmp(s.pairs[0].next, " It is red") && !s.pairs[0].terminal);
+        CHECK_NEAR(s.pairs[0].reward, 0.25, 1e-6);
+        CHECK(!strcmp(s.pairs[1].cur, " It is red") && s.pairs[1].next[0] == 0 && s.pairs[1].terminal);
+        CHECK(s.pairs[2].terminal && s.pairs[2].image == 0);
+        CHECK(!strcmp(s.pairs[4].cur, "It runs.") && s.pairs[4].terminal && s.pairs[4].image == 1); // terminal added
+        CHECK(s.resp_first[2] == 3 && s.resp_len[2] == 2);
+    }
+    vt_td_free(&s);
+    const char *bad = "{\"image\": \"a.png\", \"rewards\": {\"greedy\": {\"x\": \"high\"}}}\n";
+    CHECK(vv_write_file_atomic(path, bad, strlen(bad), &e) == VISVM_OK);
+    CHECK(vt_td_load(path, &s, &e) == VISVM_ERR_FORMAT && strstr(e.msg, ":1:"));
+    CHECK(vv_write_file_atomic(path, "{broken\n", 8, &e) == VISVM_OK);
+    CHECK(vt_td_load(path, &s, &e) == VISVM_ERR_FORMAT && strstr(e.msg, "invalid JSON"));
+    unlink(path);
+}
+
+// A value model from the toy VLM: its text GGUF plus a value head.
+static int make_value(const char *vlm_text, const char *out, vv_error *e) {
+    vv_gguf *g = NULL;
+    int rc = vv_gguf_open(vlm_text, &g, e);
+    if (rc) return rc;
+    vv_gguf_writer *w = vv_gguf_writer_create();
+    vv_gguf_copy_kv(w, g);
+    vv_gguf_set_str(w, "visvm.value.head", "last_token");
+    for (int64_t i = 0; i < vv_gguf_n_tensors(g); i++) {
+        const vv_tensor *t = vv_gguf_tensor(g, i);
+        vv_gguf_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data);
+    }
+    static float head[64], bias[1] = {0.5f};
+    for (int i = 0; i < 64; i++) head[i] = (float)((i * 37) % 11 - 5) * 0.1f;
+    int64_t n1 = 32, n0 = 1;
+    vv_gguf_add_tensor(w, "value_head.weight", VV_TYPE_F32, 1, &n1, head);
+    vv_gguf_add_tensor(w, "value_head.bias", VV_TYPE_F32, 1, &n0, bias);
+    rc = vv_gguf_writer_write(w, out, e);
+    vv_gguf_writer_free(w);
+    vv_gguf_close(g);
+    return rc;
+}
+
+int main(void) {
+    test_td();
+    vv_error e = {0};
+    char tp[256], mp[256], cp[256], vp[256];
+    snprintf(tp, sizeof(tp), "/tmp/visvm_test_search_%d_text.gguf", (int)getpid());
+    snprintf(mp, sizeof(mp), "/tmp/visvm_test_search_%d_mmproj.gguf", (int)getpid());
+    snprintf(cp, sizeof(cp), "/tmp/visvm_test_search_%d_clip.gguf", (int)getpid());
+    snprintf(vp, sizeof(vp), "/tmp/visvm_test_search_%d_value.gguf", (int)getpid());
+    // toy policy (random weights: text is noise, periods appear now and then)
+    vv_bpe_vocab bpe = {0};
+    CHECK(vt_world_vocab(&bpe, &e) == VISVM_OK);
+    vt_vlm_hp vh = vt_vlm_default_hp();
+    vh.image_size = 16;
+    vh.patch = 4;
+    vh.v_width = 32;
+    vh.v_layers = 1;
+    vh.v_heads = 2;
+    vh.v_ff = 64;
+    vh.d = 32;
+    vh.layers = 2;
+    vh.heads = 2;
+    vh.kv_heads = 1;
+    vh.ff = 64;
+    vh.max_len = 64;
+    vt_vlm vm;
+    CHECK(vt_vlm_init(&vm, &vh, &bpe, 1, &e) == VISVM_OK);
+    CHECK(vt_vlm_export(&vm, tp, mp, &e) == VISVM_OK);
+    vt_vlm_free(&vm);
+    vt_clip_hp ch = vt_clip_default_hp();
+    ch.image_size = 16;
+    ch.patch = 8;
+    ch.v_width = ch.t_width = 16;
+    ch.v_layers = ch.t_layers = 1;
+    ch.v_heads = ch.t_heads = 2;
+    ch.v_ff = ch.t_ff = 32;
+    ch.t_ctx = 64;
+    ch.proj = 16;
+    vt_clip_model cm;
+    CHECK(vt_clip_model_init(&cm, &ch, &bpe, 1, 1, &e) == VISVM_OK);
+    CHECK(vt_clip_export(&cm, cp, &e) == VISVM_OK);
+    vt_clip_model_free(&cm);
+    CHECK(make_value(tp, vp, &e) == VISVM_OK);
+    vv_llama *pm = NULL;
+    vv_clip *pv = NULL, *rw = NULL;
+    vv_value *val = NULL;
+    CHECKF(vv_llama_load_file(tp, &pm, &e) == VISVM_OK, "%s", e.msg);
+    CHECK(vv_clip_load_file(mp, VISVM_VISION_REFERENCE, &pv, &e) == VISVM_OK);
+    CHECK(vv_clip_load_file(cp, VISVM_VISION_REFERENCE, &rw, &e) == VISVM_OK);
+    CHECKF(vv_value_load(vp, mp, &val, &e) == VISVM_OK, "%s", e.msg);
+    if (!pm || !pv || !rw || !val) return tc_result("test_search");
+    vv_pool *pool = vv_pool_create(2);
+    vv_searcher *s = NULL;
+    vv_search_models sm = {pm, pv, rw, val};
+    CHECK(vv_searcher_create(&sm, pool, 16, &s, &e) == VISVM_OK);
+    vv_world_params wp = vv_world_default_params();
+    vv_world_scene sc;
+    vv_image img = {0};
+    CHECK(vv_world_scene_make(&wp, 2000003, &sc, &e) == VISVM_OK);
+    CHECK(vv_world_render(&wp, &sc, &img, NULL, &e) == VISVM_OK);
+
+    // every strategy runs and is deterministic for a seed
+    for (int st = 0; st < VV_STRAT_COUNT; st++) {
+        vv_search_params p = vv_search_default_params();
+        p.strategy = st;
+        p.max_sentences = 3;
+        p.max_sentence_tokens = 12;
+        p.max_tokens = 30;
+        p.bon_n = 4;
+        p.seed = 7;
+        vv_search_result a, b;
+        CHECKF(vv_search_caption(s, &img, &sc, &p, &a, &e) == VISVM_OK, "%s: %s", vv_strategy_name(st), e.msg);
+        CHECK(vv_search_caption(s, &img, &sc, &p, &b, &e) == VISVM_OK);
+        CHECKF(a.caption && b.caption && !strcmp(a.caption, b.caption), "%s not deterministic", vv_strategy_name(st));
+        CHECK(a.n_steps == b.n_steps && a.gen_tokens == b.gen_tokens);
+        if (st >= VV_STRAT_CLIP_PRM) {
+            // tree: <= max_sentences steps, 6 candidates each (greedy first), exactly one chosen
+            // unless the greedy candidate ended the caption; the caption is the chosen sentences joined
+            CHECK(a.n_steps >= 1 && a.n_steps <= p.max_sentences);
+            vv_buf joined = {0};
+            for (int k = 0; k < a.n_steps; k++) {
+                const vv_search_step *t = &a.steps[k];
+                CHECK(t->n == 6 && t->cand[0].temp < 0);
+                int n_ch = 0, best = -1;
+                for (int j = 0; j < t->n; j++) {
+                    if (t->cand[j].chosen) n_ch++;
+                    if (!t->cand[j].end && (best < 0 || t->cand[j].score > t->cand[best].score)) best = j;
+                    CHECK(t->cand[j].end || isfinite(t->cand[j].score));
+                }
+                CHECK(n_ch <= 1);
+                if (n_ch == 1) {
+                    CHECK(t->cand[best].chosen);
+                    if (joined.n) vv_buf_append(&joined, " ", 1);
+                    vv_buf_append(&joined, t->cand[best].text, strlen(t->cand[best].text));
+                } else {
+                    CHECK(t->cand[0].end && k == a.n_steps - 1); // stopped by the greedy end of text
+                }
+            }
+            CHECKF(!strcmp(a.caption, joined.v ? joined.v : ""), "%s: caption is not the chosen path", vv_strategy_name(st));
+            vv_buf_free(&joined);
+            if (st == VV_STRAT_ORACLE)
+                for (int k = 0; k < a.n_steps; k++)
+                    for (int j = 0; j < a.steps[k].n; j++)
+                        CHECK(a.steps[k].cand[j].end || a.steps[k].cand[j].score <= 0.01f);
+        }
+        vv_search_result_free(&a);
+        vv_search_result_free(&b);
+    }
+    // a different seed changes sampled captions
+    {
+        vv_search_params p = vv_search_default_params();
+        p.strategy = VV_STRAT_SAMPLE;
+        p.max_tokens = 30;
+        p.seed = 1;
+        vv_search_result a, b;
+        CHECK(vv_search_caption(s, &img, &sc, &p, &a, &e) == VISVM_OK);
+        p.seed = 2;
+        CHECK(vv_search_caption(s, &img, &sc, &p, &b, &e) == VISVM_OK);
+        CHECK(strcmp(a.caption, b.caption) != 0);
+        vv_search_result_free(&a);
+        vv_search_result_free(&b);
+    }
+    // value model: a batch of sentences scores exactly as one at a time
+    {
+        vv_value_state *vs = NULL;
+        CHECK(vv_value_state_create(val, pool, 8, &vs, &e) == VISVM_OK);
+        CHECK(vv_value_set_image(vs, &img, &e) == VISVM_OK);
+        const char *sent[4] = {"There are two objects.", "A small red cup is at the top left.", "<image> twice.", ""};
+        float batch[4], one[4];
+        CHECK(vv_value_score(vs, sent, 4, NULL, batch, &e) == VISVM_OK);
+        for (int i = 0; i < 4; i++) CHECK(vv_value_score(vs, sent + i, 1, NULL, one + i, &e) == VISVM_OK);
+        for (int i = 0; i < 4; i++) CHECK_NEAR(batch[i], one[i], 1e-4);
+        CHECK(fabsf(batch[0] - batch[1]) > 1e-6);
+        vv_value_state_free(vs);
+    }
+    // responses: five decodes of one prompt in one batch, the greedy one equals greedy decoding
+    {
+        char *out[5];
+        float temps[5] = {0.2f, 0.4f, 0.6f, 0.8f, 0.0f};
+        CHECK(vv_search_responses(s, &img, "Describe the image.", temps, 5, 0.9f, 20, 3, out, NULL, &e) == VISVM_OK);
+        vv_search_params p = vv_search_default_params();
+        p.max_tokens = 20;
+        p.prompt = "Describe the image.";
+        vv_search_result g;
+        CHECK(vv_search_caption(s, &img, &sc, &p, &g, &e) == VISVM_OK);
+        CHECKF(!strcmp(out[4], g.caption), "batched greedy '%s' vs alone '%s'", out[4], g.caption);
+        for (int i = 0; i < 5; i++) free(out[i]);
+        vv_search_result_free(&g);
+    }
+    // clear errors: missing scorer
+    {
+        vv_searcher *s2 = NULL;
+        vv_search_models m2 = {pm, pv, NULL, NULL};
+        CHECK(vv_searcher_create(&m2, pool, 8, &s2, &e) == VISVM_OK);
+        vv_search_params p = vv_search_default_params();
+        p.strategy = VV_STRAT_VISVM;
+        vv_search_result r;
+        CHECK(vv_search_caption(s2, &img, &sc, &p, &r, &e) == VISVM_ERR_INVALID && strstr(e.msg, "value model"));
+        p.strategy = VV_STRAT_ORACLE;
+        CHECK(vv_search_caption(s2, &img, NULL, &p, &r, &e) == VISVM_ERR_INVALID);
+        vv_search_set_budget(&p, 12);
+        p.strategy = VV_STRAT_RANDOM;
+        CHECK(vv_search_caption(s2, &img, &sc, &p, &r, &e) == VISVM_ERR_RANGE);
+        vv_searcher_free(s2);
+    }
+    vv_searcher_free(s);
+    vv_image_free(&img);
+    vv_world_scene_free(&sc);
+    vv_value_free(val);
+    vv_clip_free(rw);
+    vv_clip_free(pv);
+    vv_llama_free(pm);
+    vv_pool_free(pool);
+    vv_bpe_vocab_free(&bpe);
+    unlink(tp);
+    unlink(mp);
+    unlink(cp);
+    unlink(vp);
+    return tc_result("test_search");
+}
