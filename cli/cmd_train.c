@@ -11,7 +11,7 @@
 static int train_clip(int argc, char **argv) {
     vt_clip_hp hp = vt_clip_default_hp();
     const char *out = "models/world";
-    bool resume = false, cls_pool = false;
+    bool resume = false, cls_pool = false, text_eos = false;
     int seed = (int)hp.seed;
     cli_opt opts[] = {
         {"--out", "-o", CLI_STR, &out, "output directory (clip.gguf, checkpoint, log, loss curve)", 0, -1},
@@ -33,6 +33,8 @@ static int train_clip(int argc, char **argv) {
         {"--t-heads", NULL, CLI_INT, &hp.t_heads, "text heads", 1, 64},
         {"--t-ff", NULL, CLI_INT, &hp.t_ff, "text feed-forward width", 16, 16384},
         {"--proj", NULL, CLI_INT, &hp.proj, "embedding (projection) width", 8, 4096},
+        {"--scale-init", NULL, CLI_FLOAT, &hp.scale_init, "initial logit scale (CLIP: 14.3)", 0.1, 100},
+        {"--text-eos", NULL, CLI_FLAG, &text_eos, "pool the text at its last token (default: mean of the tokens)", 0, -1},
         {"--cls-pool", NULL, CLI_FLAG, &cls_pool, "pool the class token (default: mean of all tokens)", 0, -1},
         {"--seed", NULL, CLI_INT, &seed, "random seed (init and data order)", 0, 2147483647},
         {"--threads", "-t", CLI_INT, &hp.threads, "threads; 0 = all cores", 0, 1024},
@@ -50,6 +52,7 @@ static int train_clip(int argc, char **argv) {
     if (rc) return rc == 1 ? 0 : 2;
     hp.seed = (uint64_t)seed;
     if (cls_pool) hp.mean_pool = false;
+    if (text_eos) hp.text_mean_pool = false;
     if (hp.warmup >= hp.steps) hp.warmup = hp.steps / 10;
     vv_error e = {0};
     if (vt_clip_train(&hp, out, resume, &e)) {

@@ -70,6 +70,13 @@ static int load_text(vv_clip *c, const vv_gguf *g, vv_error *e) {
             return vv_err(e, VISVM_ERR_UNSUPPORTED, "clip.vision.pooling '%s' (expected cls or mean)", pool);
         c->mean_pool = !strcmp(pool, "mean");
     }
+    if (vv_gguf_find_key(g, "clip.text.pooling") >= 0) {
+        const char *pool = NULL;
+        if ((rc = vv_gguf_get_str(g, "clip.text.pooling", &pool, e))) return rc;
+        if (strcmp(pool, "mean") && strcmp(pool, "eos"))
+            return vv_err(e, VISVM_ERR_UNSUPPORTED, "clip.text.pooling '%s' (expected eos or mean)", pool);
+        c->text_mean_pool = !strcmp(pool, "mean");
+    }
     const int D = c->text.n_embd;
     if (D <= 0 || c->text.n_head <= 0 || D % c->text.n_head || c->text.n_ff <= 0 || c->text.n_ctx <= 1 ||
         c->text.n_ctx > 4096 || c->text.n_layer < 0 || c->text.n_layer > 1024)
@@ -546,9 +553,16 @@ int vv_clip_text_features(const vv_clip *c, vv_pool *pool, const char *text, flo
     if ((rc = run_blocks(c, pool, c->text.layers, c->text.n_layer, n, D, c->text.n_head, c->text.n_ff, c->text.eps,
                          kv_len, &B, w, e)))
         return rc;
-    float *last = B.h;
-    vv_layernorm(B.x + (size_t)(n - 1) * D, vecp(c->text.post_w, B.tmp), vecp(c->text.post_b, B.tmp + D), last, 1, D,
-                 c->text.eps);
+    float *last = B.h, *pooled = B.x + (size_t)(n - 1) * D;
+    if (c->text_mean_pool) {
+        pooled = B.q;
+        for (int i = 0; i < D; i++) {
+            double acc = 0;
+            for (int t = 0; t < n; t++) acc += B.x[(size_t)t * D + i];
+            pooled[i] = (float)(acc / n);
+        }
+    }
+    vv_layernorm(pooled, vecp(c->text.post_w, B.tmp), vecp(c->text.post_b, B.tmp + D), last, 1, D, c->text.eps);
     return linear(pool, c->text.proj, NULL, last, 1, out, w, B.tmp) ? vv_err(e, VISVM_ERR_INTERNAL, "projection failed")
                                                                     : VISVM_OK;
 }

@@ -49,6 +49,7 @@ typedef struct vv_clip {
     bool has_text;
     const vv_tensor *vis_proj;  // visual_projection.weight, ne [n_embd, proj_dim]
     int proj_dim;
+    bool text_mean_pool;        // clip.text.pooling = "mean": average of the tokens, else the last (EOS)
     bool mean_pool;             // clip.vision.pooling = "mean": average of all final tokens, else the class token
     float logit_scale;          // clip.logit_scale (informative; rewards use the raw cosine)
     struct {

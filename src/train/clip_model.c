@@ -96,7 +96,9 @@ int vt_clip_model_init(vt_clip_model *m, const vt_clip_hp *hp, const vv_bpe_voca
     vt_param_init_normal(&ps->items[m->tok], 0.02f, &rng);
     vt_param_init_normal(&ps->items[m->tpos], 0.01f, &rng);
     vt_param_init_normal(&ps->items[m->tproj], 1.0f / sqrtf((float)Dt), &rng);
-    vt_param_fill(&ps->items[m->logit_scale], logf(1.0f / 0.07f));
+    // CLIP starts at 1/0.07; at this scale the tiny towers collapse to constant
+    // embeddings before the image side sees anything (see clip_train.h), so start lower
+    vt_param_fill(&ps->items[m->logit_scale], logf(hp->scale_init > 0 ? hp->scale_init : 1.0f / 0.07f));
     // activations
     const size_t B = (size_t)max_B, Bt = (size_t)max_Bt, T = (size_t)m->T_img, Tt = (size_t)hp->t_ctx;
 #define A(ptr, n) if (!((ptr) = vv_aalloc((n) * sizeof(float)))) rc = VISVM_ERR_NOMEM;
@@ -160,8 +162,12 @@ int vt_clip_text_forward(vt_ctx *c, vt_clip_model *m, const int32_t *ids, const 
     if (!rc) rc = vt_bcast_add_forward(c, m->tx, m->tx, W(ps, m->tpos), Bt, (int64_t)T * D);
     float *to = NULL;
     if (!rc) rc = vt_tf_forward(c, &m->txt, ps, m->tx, Bt, T, m->tlens, -1, &to);
-    if (!rc) rc = vt_last_token_index(c, m->tidx, m->tlens, Bt, T);
-    if (!rc) rc = vt_gather_rows_forward(c, m->trows, to, m->tidx, Bt, (int64_t)Bt * T, D);
+    if (m->hp.text_mean_pool) {
+        if (!rc) rc = vt_mean_pool_forward(c, m->trows, to, m->tlens, Bt, T, D);
+    } else {
+        if (!rc) rc = vt_last_token_index(c, m->tidx, m->tlens, Bt, T);
+        if (!rc) rc = vt_gather_rows_forward(c, m->trows, to, m->tidx, Bt, (int64_t)Bt * T, D);
+    }
     if (!rc)
         rc = vt_layernorm_forward(c, m->trowsn, m->tpost_mu, m->tpost_rs, m->trows, W(ps, m->tpost_w),
                                   W(ps, m->tpost_b), Bt, D, 1e-5f);
@@ -180,7 +186,8 @@ int vt_clip_text_backward(vt_ctx *c, vt_clip_model *m, int Bt, int T) {
         rc = vt_layernorm_backward(c, m->d_trows, G(ps, m->tpost_w), G(ps, m->tpost_b), m->d_trowsn, m->trows,
                                    W(ps, m->tpost_w), m->tpost_mu, m->tpost_rs, Bt, D);
     memset(m->d_to, 0, BTD * sizeof(float));
-    if (!rc) rc = vt_gather_rows_backward(c, m->d_to, m->d_trows, m->tidx, Bt, (int64_t)Bt * T, D);
+    if (!rc) rc = m->hp.text_mean_pool ? vt_mean_pool_backward(c, m->d_to, m->d_trows, m->tlens, Bt, T, D)
+                                       : vt_gather_rows_backward(c, m->d_to, m->d_trows, m->tidx, Bt, (int64_t)Bt * T, D);
     memset(m->d_tx, 0, BTD * sizeof(float));
     if (!rc) rc = vt_tf_backward(c, &m->txt, ps, m->d_to, m->d_tx, Bt, T, m->tlens, -1);
     if (!rc) rc = vt_bcast_add_backward(c, NULL, G(ps, m->tpos), m->d_tx, Bt, (int64_t)T * D);
@@ -285,6 +292,7 @@ int vt_clip_export(const vt_clip_model *m, const char *path, vv_error *e) {
     vv_gguf_set_u32(w, "clip.vision.block_count", (uint32_t)h->v_layers);
     vv_gguf_set_u32(w, "clip.vision.projection_dim", (uint32_t)h->proj);
     vv_gguf_set_str(w, "clip.vision.pooling", h->mean_pool ? "mean" : "cls");
+    vv_gguf_set_str(w, "clip.text.pooling", h->text_mean_pool ? "mean" : "eos");
     vv_gguf_set_arr(w, "clip.vision.image_mean", VV_GGUF_FLOAT32, vt_clip_mean, 3);
     vv_gguf_set_arr(w, "clip.vision.image_std", VV_GGUF_FLOAT32, vt_clip_std, 3);
     vv_gguf_set_u32(w, "clip.text.context_length", (uint32_t)h->t_ctx);

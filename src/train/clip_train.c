@@ -25,7 +25,9 @@ vt_clip_hp vt_clip_default_hp(void) {
     h.t_ff = 512;
     h.t_ctx = 64;
     h.proj = 128;
+    h.scale_init = 5.0f;
     h.mean_pool = true;
+    h.text_mean_pool = true;
     h.batch = 128;
     h.n_neg = 2;
     h.p_caption = 0.2f;
