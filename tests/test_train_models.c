@@ -9,6 +9,7 @@
 
 #include "tcheck.h"
 #include "train/clip_model.h"
+#include "train/clip_train.h"
 #include "train/tf.h"
 
 // Compares analytic gradients of selected entries with central differences.
@@ -205,6 +206,32 @@ int main(void) {
         free(k.img);
         vt_clip_model_free(&k.m);
         vv_bpe_vocab_free(&bpe);
+    }
+    // the hard-negative term against central differences
+    {
+        enum { HB = 3, HN = 2, HE = 5 };
+        float U[HB * HE], T[HB * (1 + HN) * HE], dU[HB * HE] = {0}, dT[HB * (1 + HN) * HE] = {0}, dls = 0, ls = 1.2f;
+        vv_rng r;
+        vv_rng_seed(&r, 4);
+        for (int i = 0; i < HB * HE; i++) U[i] = vv_rng_normal(&r);
+        for (int i = 0; i < HB * (1 + HN) * HE; i++) T[i] = vv_rng_normal(&r);
+        vt_clip_hardneg_loss(U, T, HB, HN, HE, ls, 0.7f, dU, dT, &dls);
+        int bad = 0;
+        float *xs[3] = {U, T, &ls};
+        float *gs[3] = {dU, dT, &dls};
+        int ns[3] = {HB * HE, HB * (1 + HN) * HE, 1};
+        for (int w = 0; w < 3; w++)
+            for (int i = 0; i < ns[w]; i++) {
+                float old = xs[w][i];
+                xs[w][i] = old + 1e-3f;
+                double lp = vt_clip_hardneg_loss(U, T, HB, HN, HE, ls, 0.7f, NULL, NULL, NULL);
+                xs[w][i] = old - 1e-3f;
+                double lm = vt_clip_hardneg_loss(U, T, HB, HN, HE, ls, 0.7f, NULL, NULL, NULL);
+                xs[w][i] = old;
+                double fd = (lp - lm) / 2e-3;
+                if (fabs(fd - gs[w][i]) > 2e-3 + 0.02 * fabs(fd)) bad++;
+            }
+        CHECKF(bad == 0, "%d hard-negative gradients off", bad);
     }
     vt_ctx_free(c);
     return tc_result("test_train_models");

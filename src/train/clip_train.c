@@ -32,6 +32,7 @@ vt_clip_hp vt_clip_default_hp(void) {
     h.n_neg = 2;
     h.p_caption = 0.2f;
     h.group = 32;
+    h.hard_weight = 1.0f;
     h.steps = 4000;
     h.warmup = 200;
     h.lr = 1e-3f;
@@ -203,6 +204,72 @@ void vt_clip_probe_print(FILE *f, const vt_clip_probe *p) {
 
 // ---------------------------------------------------------------------------
 // training
+
+// Hard-negative term: for every image, a softmax over its own positive text
+// and its n_neg false sentences (same scene, one slot changed), so the
+// fine-grained differences are not diluted among all texts of the batch.
+// Texts: [0, B) positives, then n_neg per image. Accumulates (+=) gradients
+// into dU [B, E], dT [B + B n_neg, E] and dls; returns the mean loss * lambda.
+float vt_clip_hardneg_loss(const float *U, const float *Tx, int B, int n_neg, int E, float ls, float lambda, float *dU,
+                          float *dT, float *dls) {
+    if (n_neg <= 0 || lambda <= 0) return 0;
+    const float lmax = logf(100.0f), s = expf(ls < lmax ? ls : lmax);
+    double total = 0, dsum = 0;
+    float *un = malloc((size_t)E * sizeof(float)), *tn = malloc((size_t)(n_neg + 1) * E * sizeof(float));
+    float *du = malloc((size_t)E * sizeof(float)), *dt = malloc((size_t)E * sizeof(float));
+    double cosv[64], p[64];
+    if (!un || !tn || !du || !dt || n_neg + 1 > 64) goto out;
+    for (int b = 0; b < B; b++) {
+        const float *u = U + (size_t)b * E;
+        double nu = 0;
+        for (int i = 0; i < E; i++) nu += (double)u[i] * u[i];
+        nu = sqrt(nu) + 1e-12;
+        for (int i = 0; i < E; i++) un[i] = (float)(u[i] / nu);
+        const float *tj[64];
+        double nt[64];
+        for (int k = 0; k <= n_neg; k++) {
+            tj[k] = Tx + (size_t)(k == 0 ? b : B + b * n_neg + (k - 1)) * E;
+            double n2 = 0;
+            for (int i = 0; i < E; i++) n2 += (double)tj[k][i] * tj[k][i];
+            nt[k] = sqrt(n2) + 1e-12;
+            double c = 0;
+            for (int i = 0; i < E; i++) {
+                tn[(size_t)k * E + i] = (float)(tj[k][i] / nt[k]);
+                c += (double)un[i] * tn[(size_t)k * E + i];
+            }
+            cosv[k] = c;
+        }
+        double mx = -1e300, z = 0;
+        for (int k = 0; k <= n_neg; k++) mx = fmax(mx, s * cosv[k]);
+        for (int k = 0; k <= n_neg; k++) z += (p[k] = exp(s * cosv[k] - mx));
+        for (int k = 0; k <= n_neg; k++) p[k] /= z;
+        total += -log(p[0] + 1e-30);
+        memset(du, 0, (size_t)E * sizeof(float));
+        for (int k = 0; k <= n_neg; k++) {
+            double dz = lambda / (double)B * (p[k] - (k == 0)), dc = s * dz;
+            dsum += dz * cosv[k];
+            for (int i = 0; i < E; i++) {
+                du[i] += (float)(dc * tn[(size_t)k * E + i]);
+                dt[i] = (float)(dc * un[i]);
+            }
+            // through the normalisation of t_k
+            double dot = 0;
+            for (int i = 0; i < E; i++) dot += (double)dt[i] * tn[(size_t)k * E + i];
+            float *g = dT ? dT + (size_t)(k == 0 ? b : B + b * n_neg + (k - 1)) * E : NULL;
+            for (int i = 0; g && i < E; i++) g[i] += (float)((dt[i] - dot * tn[(size_t)k * E + i]) / nt[k]);
+        }
+        double dot = 0;
+        for (int i = 0; i < E; i++) dot += (double)du[i] * un[i];
+        for (int i = 0; dU && i < E; i++) dU[(size_t)b * E + i] += (float)((du[i] - dot * un[i]) / nu);
+    }
+    if (ls < lmax && dls) *dls += (float)(dsum * s);
+out:
+    free(un);
+    free(tn);
+    free(du);
+    free(dt);
+    return (float)(lambda * total / B);
+}
 
 typedef struct {
     double *x, *y;
@@ -377,8 +444,14 @@ int vt_clip_train(const vt_clip_hp *hp, const char *out_dir, bool resume, vv_err
         float *gls = m.ps.items[m.logit_scale].grad;
         if ((rc = vt_clip_image_forward(c, &m, img, B)) || (rc = vt_clip_text_forward(c, &m, ids, lens, nt, T)) ||
             (rc = vt_infonce(c, m.img_emb, m.txt_emb, B, nt, E, m.ps.items[m.logit_scale].data[0], &res, m.d_img_emb,
-                             m.d_txt_emb, gls, 1.0f)) ||
-            (rc = vt_clip_text_backward(c, &m, nt, T)) || (rc = vt_clip_image_backward(c, &m, B))) {
+                             m.d_txt_emb, gls, 1.0f))) {
+            vv_err(e, rc, "training step failed: %s", vt_ctx_error(c));
+            break;
+        }
+        float hn = vt_clip_hardneg_loss(m.img_emb, m.txt_emb, B, nt == B * (1 + hp->n_neg) ? hp->n_neg : 0, E,
+                                m.ps.items[m.logit_scale].data[0], hp->hard_weight, m.d_img_emb, m.d_txt_emb, gls);
+        res.loss += hn;
+        if ((rc = vt_clip_text_backward(c, &m, nt, T)) || (rc = vt_clip_image_backward(c, &m, B))) {
             vv_err(e, rc, "training step failed: %s", vt_ctx_error(c));
             break;
         }

@@ -24,6 +24,7 @@ typedef struct vt_clip_hp {
     int n_neg;         // hard-negative sentences per image
     float p_caption;   // probability the positive text is a whole caption
     int group;         // images per same-theme group in a batch (<= 1: no grouping)
+    float hard_weight; // weight of the per-image softmax over {positive, its hard negatives}
     int steps, warmup;
     float lr, lr_min, weight_decay, clip_norm;
     uint64_t seed;
@@ -45,6 +46,12 @@ typedef struct vt_clip_probe {
     double count_argmax;        // "There are k objects." k = 1..5 argmax is right
     double theme_argmax;        // setting sentence argmax over themes is right
 } vt_clip_probe;
+
+// Per-image softmax over {text b, its n_neg hard negatives B + b n_neg + k}
+// of cosine * exp(ls): returns lambda * mean CE and accumulates (+=) gradients
+// into dU [B, E], dT [B (1 + n_neg), E] and *dls.
+float vt_clip_hardneg_loss(const float *U, const float *Tx, int B, int n_neg, int E, float ls, float lambda, float *dU,
+                           float *dT, float *dls);
 
 // Renders world scenes `seeds` and normalises them for a tower of side size: img [n, size, size, 3].
 int vt_render_batch(vv_pool *pool, const vv_world_params *wp, const uint64_t *seeds, int n, int size, float *img);
