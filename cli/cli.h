@@ -24,6 +24,7 @@ int cli_parse(const char *cmd, const char *usage, const char *desc, cli_opt *opt
 void cli_print_help(const char *cmd, const char *usage, const char *desc, const cli_opt *opts, int n_opts);
 
 int cmd_caption(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
 int cmd_golden(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_world(int argc, char **argv);

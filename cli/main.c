@@ -18,6 +18,7 @@ typedef struct {
 } command;
 
 static const command g_cmds[] = {
+    {"demo", cmd_demo, "the main job: new scenes captioned by greedy, CLIP-PRM and VisVM search, HTML report"},
     {"caption", cmd_caption, "describe an image with a LLaVA model (GGUF text model + mmproj)"},
     {"golden", cmd_golden, "check the engine against a llama.cpp golden reference set (DIR/index.json)"},
     {"bench", cmd_bench, "benchmark decoding speed against the machine's memory bandwidth"},

@@ -260,18 +260,26 @@ static void png_write_cb(void *ctx, void *data, int size) {
     if (vv_buf_append(&s->buf, data, (size_t)size)) s->oom = true;
 }
 
-int vv_image_save_png(const vv_image *img, const char *path, vv_error *e) {
-    if (!img || !img->rgb || img->w <= 0 || img->h <= 0)
-        return vv_err(e, VISVM_ERR_INVALID, "vv_image_save_png: empty image");
-    if (!path || !*path) return vv_err(e, VISVM_ERR_INVALID, "vv_image_save_png: empty path");
-    int rc = dims_err(img->w, img->h, "image to save", e);
+int vv_image_encode_png(const vv_image *img, vv_buf *out, vv_error *e) {
+    if (!img || !img->rgb || img->w <= 0 || img->h <= 0) return vv_err(e, VISVM_ERR_INVALID, "cannot encode an empty image");
+    int rc = dims_err(img->w, img->h, "image to encode", e);
     if (rc) return rc;
     png_sink s = {{0}, false};
     int ok = stbi_write_png_to_func(png_write_cb, &s, img->w, img->h, 3, img->rgb, img->w * 3);
-    if (s.oom) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory encoding PNG '%s'", path);
-    else if (!ok || s.buf.n == 0) rc = vv_err(e, VISVM_ERR_INTERNAL, "stb_image_write failed to encode PNG '%s'", path);
-    else rc = vv_write_file_atomic(path, s.buf.v, s.buf.n, e);
-    vv_buf_free(&s.buf);
+    if (s.oom) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory encoding a PNG");
+    else if (!ok || s.buf.n == 0) rc = vv_err(e, VISVM_ERR_INTERNAL, "stb_image_write failed to encode a PNG");
+    if (rc) vv_buf_free(&s.buf);
+    else *out = s.buf;
+    return rc;
+}
+
+int vv_image_save_png(const vv_image *img, const char *path, vv_error *e) {
+    if (!path || !*path) return vv_err(e, VISVM_ERR_INVALID, "vv_image_save_png: empty path");
+    vv_buf b = {0};
+    int rc = vv_image_encode_png(img, &b, e);
+    if (rc) return vv_err_prefix(e, rc, "%s", path);
+    rc = vv_write_file_atomic(path, b.v, b.n, e);
+    vv_buf_free(&b);
     return rc;
 }
 

@@ -39,6 +39,8 @@ void vv_image_free(vv_image *img); // frees rgb, NULL-safe; leaves w = h = 0
 
 // Writes img as an 8-bit RGB PNG (stb_image_write), atomically: encoded in
 // memory, then temp file + rename, so path is never left half-written.
+// Encodes to PNG in memory (*out replaced).
+int vv_image_encode_png(const vv_image *img, vv_buf *out, vv_error *e);
 int vv_image_save_png(const vv_image *img, const char *path, vv_error *e);
 
 // Preprocessing parameters (read from the mmproj file).
