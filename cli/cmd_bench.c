@@ -270,10 +270,15 @@ static int run_model(const char *path, vv_pool *pool, int n_prompt, int n_gen, r
     return rc;
 }
 
+int bench_search(const char *dir, const char *label, const char *policy, const char *mmproj, const char *value,
+                 const char *value_mm, int threads, int cand, int sentences, int sent_tokens, bool json);
+int bench_search_random(const char *dir, const char *policy, const char *type_name, int threads, bool json, bool regen);
+
 int cmd_bench(int argc, char **argv) {
     const char *dir = NULL, *types_s = "f16,q8_0,q4_0";
     int threads = 0, n_prompt = 128, n_gen = 32;
-    bool json = false, regen = false;
+    bool json = false, regen = false, search = false, no_decode = false;
+    const char *world_models = "models/world";
     cli_opt opts[] = {
         {"--dir", NULL, CLI_STR, &dir, "where the random models are cached (default ~/.cache/visvm/bench)", 0, -1},
         {"--types", NULL, CLI_STR, &types_s, "comma-separated weight types (f16, q8_0, q4_0, q4_k, q6_k, bf16, f32)", 0, -1},
@@ -282,6 +287,10 @@ int cmd_bench(int argc, char **argv) {
         {"--n-gen", "-n", CLI_INT, &n_gen, "decoded tokens for the decode figure", 1, 8192},
         {"--json", NULL, CLI_FLAG, &json, "also print one JSON object per configuration", 0, -1},
         {"--regen", NULL, CLI_FLAG, &regen, "regenerate the random model files", 0, -1},
+        {"--search", NULL, CLI_FLAG, &search,
+         "also measure VisVM search vs greedy (1.1B policy + value, CLIP-L/14-336 towers; q4_0 and q8_0; world models)", 0, -1},
+        {"--no-decode", NULL, CLI_FLAG, &no_decode, "skip the decode/prefill table", 0, -1},
+        {"--world-models", NULL, CLI_STR, &world_models, "shipped world models measured by --search", 0, -1},
     };
     const char *pos[1];
     int n_pos = 0;
@@ -352,7 +361,7 @@ int cmd_bench(int argc, char **argv) {
     printf("\n| model | weights GB | prefill tok/s (%d) | decode tok/s (%d) | GB/token | decode GB/s | of bandwidth |\n",
            n_prompt, n_gen);
     printf("|---|---|---|---|---|---|---|\n");
-    for (int k = 0; k < n_types; k++) {
+    for (int k = 0; k < n_types && !no_decode; k++) {
         run_result r = {0};
         if (run_model(paths[k], pool, n_prompt, n_gen, &r, &e)) {
             fprintf(stderr, "visvm bench: %s: %s\n", paths[k], e.msg);
@@ -367,6 +376,20 @@ int cmd_bench(int argc, char **argv) {
                    "\"decode_bw_frac\":%.4f,\"gb_per_token\":%.4f,\"n_prompt\":%d,\"n_gen\":%d}\n",
                    vv_type_name(types[k]), nth, r.prefill_tok_s, r.decode_tok_s, bw, frac, r.token_gb, n_prompt, n_gen);
         fflush(stdout);
+    }
+    if (search) {
+        for (int k = 0; k < n_types; k++)
+            if (types[k] == VV_TYPE_Q4_0 || types[k] == VV_TYPE_Q8_0)
+                status |= bench_search_random(dir, paths[k], vv_type_name(types[k]), nth, json, regen);
+        char a[4096], b[4096], c[4096], d[4096];
+        snprintf(a, sizeof(a), "%s/vlm-text.gguf", world_models);
+        snprintf(b, sizeof(b), "%s/vlm-mmproj.gguf", world_models);
+        snprintf(c, sizeof(c), "%s/value-text.gguf", world_models);
+        snprintf(d, sizeof(d), "%s/value-mmproj.gguf", world_models);
+        if (vv_file_exists(a) && vv_file_exists(c))
+            status |= bench_search(dir, "world-models", a, b, c, d, nth, 6, 6, 20, json);
+        else
+            printf("\n(shipped world models not found in %s: skipped)\n", world_models);
     }
 done:
     for (int k = 0; k < n_types; k++) free(paths[k]);

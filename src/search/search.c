@@ -76,6 +76,7 @@ struct vv_searcher {
     vv_value_state *vs;
     vv_chair *chair;      // oracle
     float *batch_logits;  // [max_cand, n_vocab]
+    bool fixed;           // benchmark mode: no EOS / sentence-end stops
 };
 
 void vv_searcher_free(vv_searcher *s) {
@@ -145,6 +146,11 @@ static bool ends_sentence(const char *piece, size_t n) {
 // Handles a sampled token: appends it, or finishes the item.
 static int take_token(vv_searcher *s, gen_item *it, int tok, bool stop_at_period, int max_tokens, vv_error *e) {
     const vv_vocab *v = s->m.policy->vocab;
+    if (s->fixed) { // benchmark: exactly max_tokens tokens, whatever they are
+        if (vv_ivec_push(&it->toks, tok)) return vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+        if ((int)it->toks.n >= max_tokens) it->done = true;
+        return VISVM_OK;
+    }
     if (tok == vv_vocab_eos(v)) {
         it->done = it->eos = true;
         return VISVM_OK;
@@ -422,6 +428,10 @@ static int step_search(vv_searcher *s, const vv_world_scene *scene, const vv_sea
                 if (beams[b].slot == it[i].from) c->beam = b;
             c->n_tokens = (int)it[i].toks.n;
             c->end = it[i].eos && (!c->text || !*c->text);
+            if (s->fixed && c->text && !*c->text) { // benchmark: score the token count as text
+                free(c->text);
+                c->text = vv_strdup("There is a small red cup at the top left of the picture next to a big blue clock.");
+            }
             c->score = -INFINITY;
         }
         for (int b = 0; b < n_beams; b++)
@@ -563,6 +573,7 @@ int vv_search_caption(vv_searcher *s, const vv_image *img, const vv_world_scene 
     double t0 = vv_time_s();
     vv_rng rng;
     vv_rng_seed(&rng, p->seed);
+    s->fixed = p->fixed_length;
     int rc = scorer_begin(s, p->strategy, img, scene, e);
     if (!rc) rc = prefill(s, img, p->prompt ? p->prompt : "Describe the image in detail.", e);
     if (!rc) {
@@ -570,6 +581,7 @@ int vv_search_caption(vv_searcher *s, const vv_image *img, const vv_world_scene 
         else rc = step_search(s, scene, p, &rng, out, e);
     }
     for (int i = 0; i < s->n_slots; i++) vv_llama_seq_clear(s->st, i);
+    s->fixed = false;
     out->seconds = vv_time_s() - t0;
     if (rc) vv_search_result_free(out);
     return rc;

@@ -51,6 +51,8 @@ typedef struct vv_search_params {
     int max_tokens;              // whole caption (greedy, sample, best-of-N)
     uint64_t seed;
     const char *prompt;          // user prompt; the chat template comes from the model
+    bool fixed_length;           // benchmark: ignore EOS and sentence ends, every candidate is
+                                 // max_sentence_tokens long, every caption max_sentences sentences
 } vv_search_params;
 
 // Paper defaults: temperatures 0.1 .. 0.9 + greedy (6 candidates), K = 1, B = 1.
