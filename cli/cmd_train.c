@@ -19,6 +19,7 @@ static int train_clip(int argc, char **argv) {
         {"--batch", NULL, CLI_INT, &hp.batch, "images per step", 2, 4096},
         {"--neg", NULL, CLI_INT, &hp.n_neg, "hard-negative sentences per image", 0, 16},
         {"--p-caption", NULL, CLI_FLOAT, &hp.p_caption, "probability the positive is a whole caption", 0, 1},
+        {"--aux-weight", NULL, CLI_FLOAT, &hp.aux_weight, "weight of the auxiliary object head (0: pure CLIP loss)", 0, 100},
         {"--hard-weight", NULL, CLI_FLOAT, &hp.hard_weight, "weight of the per-image hard-negative softmax", 0, 100},
         {"--group", NULL, CLI_INT, &hp.group, "images per same-theme group in a batch (0: random)", 0, 4096},
         {"--lr", NULL, CLI_FLOAT, &hp.lr, "peak learning rate", 1e-7, 1},

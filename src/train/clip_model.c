@@ -81,6 +81,12 @@ int vt_clip_model_init(vt_clip_model *m, const vt_clip_hp *hp, const vv_bpe_voca
     if (!rc) rc = add(ps, "t.post_ln.bias", 1, Dt, 0, 0, 0, ND, &m->tpost_b, e);
     if (!rc) rc = add(ps, "text_projection.weight", 2, E, Dt, 0, 0, 0, &m->tproj, e);
     if (!rc) rc = add(ps, "logit_scale", 1, 1, 0, 0, 0, ND, &m->logit_scale, e);
+    m->aux_w = m->aux_b = -1;
+    if (!rc && hp->aux_weight > 0) {
+        m->n_aux = vv_world_n_classes() + vv_world_n_colors() + 5;
+        rc = add(ps, "aux.weight", 2, m->n_aux, D, 0, 0, 0, &m->aux_w, e);
+        if (!rc) rc = add(ps, "aux.bias", 1, m->n_aux, 0, 0, 0, ND, &m->aux_b, e);
+    }
     if (!rc) rc = vt_params_alloc(ps, e);
     if (!rc) rc = vt_vit_alloc(&m->vis, max_B, e);
     if (!rc) rc = vt_tf_alloc(&m->txt, max_Bt, hp->t_ctx, e);
@@ -99,6 +105,7 @@ int vt_clip_model_init(vt_clip_model *m, const vt_clip_hp *hp, const vv_bpe_voca
     // CLIP starts at 1/0.07; at this scale the tiny towers collapse to constant
     // embeddings before the image side sees anything (see clip_train.h), so start lower
     vt_param_fill(&ps->items[m->logit_scale], logf(hp->scale_init > 0 ? hp->scale_init : 1.0f / 0.07f));
+    if (m->aux_w >= 0) vt_param_init_normal(&ps->items[m->aux_w], 1.0f / sqrtf((float)D), &rng);
     // activations
     const size_t B = (size_t)max_B, Bt = (size_t)max_Bt, T = (size_t)m->T_img, Tt = (size_t)hp->t_ctx;
 #define A(ptr, n) if (!((ptr) = vv_aalloc((n) * sizeof(float)))) rc = VISVM_ERR_NOMEM;
@@ -136,6 +143,7 @@ int vt_clip_image_backward(vt_ctx *c, vt_clip_model *m, int B) {
     const int D = m->hp.v_width, E = m->hp.proj, T = m->T_img;
     memset(m->d_clsn, 0, (size_t)B * D * sizeof(float));
     int rc = vt_linear_backward(c, m->d_clsn, G(ps, m->vproj), NULL, m->d_img_emb, m->clsn, W(ps, m->vproj), B, D, E);
+    if (!rc && m->d_clsn_extra) rc = vt_accumulate(c, m->d_clsn, m->d_clsn_extra, (int64_t)B * D);
     memset(m->d_cls, 0, (size_t)B * D * sizeof(float));
     if (!rc)
         rc = vt_layernorm_backward(c, m->d_cls, G(ps, m->post_w), G(ps, m->post_b), m->d_clsn, m->cls_rows,
@@ -306,8 +314,8 @@ int vt_clip_export(const vt_clip_model *m, const char *path, vv_error *e) {
     int rc = vt_gguf_set_tokenizer(w, &m->bpe);
     void **keep = NULL;
     int n_keep = 0;
-    const char *skip[1] = {"logit_scale"};
-    if (!rc) rc = vt_export_params(w, &m->ps, skip, 1, &keep, &n_keep, e);
+    const char *skip[3] = {"logit_scale", "aux.weight", "aux.bias"};
+    if (!rc) rc = vt_export_params(w, &m->ps, skip, 3, &keep, &n_keep, e);
     else vv_err(e, rc, "cannot write tokenizer keys");
     if (!rc) rc = vv_gguf_writer_write(w, path, e);
     for (int i = 0; i < n_keep; i++) free(keep[i]);

@@ -33,6 +33,7 @@ vt_clip_hp vt_clip_default_hp(void) {
     h.p_caption = 0.2f;
     h.group = 32;
     h.hard_weight = 1.0f;
+    h.aux_weight = 1.0f;
     h.steps = 4000;
     h.warmup = 200;
     h.lr = 1e-3f;
@@ -210,6 +211,38 @@ void vt_clip_probe_print(FILE *f, const vt_clip_probe *p) {
 // fine-grained differences are not diluted among all texts of the batch.
 // Texts: [0, B) positives, then n_neg per image. Accumulates (+=) gradients
 // into dU [B, E], dT [B + B n_neg, E] and dls; returns the mean loss * lambda.
+// Auxiliary object head: sigmoid cross-entropy of z = clsn W^T + b against the
+// scene's labels (class present, colour present, count == k); writes the
+// gradient at clsn into dfeat [B, D] and accumulates parameter gradients.
+static float aux_loss(vt_ctx *c, vt_clip_model *m, const vv_world_params *wp, const uint64_t *seeds, int B, float weight,
+                      float *z, float *dz, float *dfeat) {
+    const int K = m->n_aux, D = m->hp.v_width, NC = vv_world_n_classes(), NK = vv_world_n_colors();
+    vt_params *ps = &m->ps;
+    if (vt_linear_forward(c, z, m->clsn, ps->items[m->aux_w].data, ps->items[m->aux_b].data, B, D, K)) return NAN;
+    double total = 0;
+    for (int b = 0; b < B; b++) {
+        vv_world_scene s;
+        float y[256] = {0};
+        if (vv_world_scene_make(wp, seeds[b], &s, NULL) == VISVM_OK) {
+            for (int i = 0; i < s.n_objects; i++) {
+                y[s.obj[i].cls] = 1;
+                y[NC + s.obj[i].color] = 1;
+            }
+            if (s.n_objects >= 1 && s.n_objects <= 5) y[NC + NK + s.n_objects - 1] = 1;
+            vv_world_scene_free(&s);
+        }
+        for (int k = 0; k < K; k++) {
+            float v = z[(size_t)b * K + k];
+            total += (v > 0 ? v : 0) - v * y[k] + log1p(exp(-fabs(v)));
+            dz[(size_t)b * K + k] = weight / (float)(B * K) * (1.0f / (1.0f + expf(-v)) - y[k]);
+        }
+    }
+    memset(dfeat, 0, (size_t)B * D * sizeof(float));
+    vt_linear_backward(c, dfeat, ps->items[m->aux_w].grad, ps->items[m->aux_b].grad, dz, m->clsn,
+                       ps->items[m->aux_w].data, B, D, K);
+    return (float)(weight * total / (B * K));
+}
+
 float vt_clip_hardneg_loss(const float *U, const float *Tx, int B, int n_neg, int E, float ls, float lambda, float *dU,
                           float *dT, float *dls) {
     if (n_neg <= 0 || lambda <= 0) return 0;
@@ -304,7 +337,7 @@ int vt_clip_train(const vt_clip_hp *hp, const char *out_dir, bool resume, vv_err
     vt_clip_model m;
     memset(&m, 0, sizeof(m));
     const int B = hp->batch, Bt = hp->batch * (1 + hp->n_neg), S = hp->image_size, E = hp->proj;
-    float *img = NULL;
+    float *img = NULL, *aux_z = NULL, *aux_dz = NULL, *aux_df = NULL;
     uint64_t *seeds = NULL;
     char **texts = NULL;
     int32_t *ids = NULL, *lens = NULL;
@@ -326,10 +359,13 @@ int vt_clip_train(const vt_clip_hp *hp, const char *out_dir, bool resume, vv_err
     }
     img = vv_aalloc((size_t)B * S * S * 3 * sizeof(float));
     seeds = malloc((size_t)B * sizeof(uint64_t));
+    aux_z = malloc((size_t)B * (m.n_aux + 1) * sizeof(float));
+    aux_dz = malloc((size_t)B * (m.n_aux + 1) * sizeof(float));
+    aux_df = malloc((size_t)B * hp->v_width * sizeof(float));
     texts = calloc((size_t)Bt, sizeof(char *));
     ids = malloc((size_t)Bt * hp->t_ctx * sizeof(int32_t));
     lens = malloc((size_t)Bt * sizeof(int32_t));
-    if (!img || !seeds || !texts || !ids || !lens) {
+    if (!img || !seeds || !texts || !ids || !lens || !aux_z || !aux_dz || !aux_df) {
         rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -448,6 +484,13 @@ int vt_clip_train(const vt_clip_hp *hp, const char *out_dir, bool resume, vv_err
             vv_err(e, rc, "training step failed: %s", vt_ctx_error(c));
             break;
         }
+        if (m.aux_w >= 0) {
+            float al = aux_loss(c, &m, &wp, seeds, B, hp->aux_weight, aux_z, aux_dz, aux_df);
+            if (isfinite(al)) {
+                m.d_clsn_extra = aux_df;
+                res.loss += al;
+            }
+        }
         float hn = vt_clip_hardneg_loss(m.img_emb, m.txt_emb, B, nt == B * (1 + hp->n_neg) ? hp->n_neg : 0, E,
                                 m.ps.items[m.logit_scale].data[0], hp->hard_weight, m.d_img_emb, m.d_txt_emb, gls);
         res.loss += hn;
@@ -524,6 +567,9 @@ done:
     free(acc_s.x);
     free(acc_s.y);
     vv_afree(img);
+    free(aux_z);
+    free(aux_dz);
+    free(aux_df);
     free(seeds);
     if (texts)
         for (int i = 0; i < Bt; i++) free(texts[i]);

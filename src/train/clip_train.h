@@ -25,6 +25,8 @@ typedef struct vt_clip_hp {
     float p_caption;   // probability the positive text is a whole caption
     int group;         // images per same-theme group in a batch (<= 1: no grouping)
     float hard_weight; // weight of the per-image softmax over {positive, its hard negatives}
+    float aux_weight;  // weight of an auxiliary head on the pooled image feature that predicts
+                       // which classes, colours and how many objects the scene has (0: off)
     int steps, warmup;
     float lr, lr_min, weight_decay, clip_norm;
     uint64_t seed;
