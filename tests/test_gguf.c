@@ -429,6 +429,39 @@ static void test_writer_errors(void) {
     vv_gguf_close(NULL);
 }
 
+// Regression: tensor names stayed pointing into the name table while it was
+// reallocated during parsing, so files with more than 64 tensors had garbage
+// names (found resuming a 144-parameter training checkpoint).
+static void test_many_tensor_names(void) {
+    enum { N = 300 };
+    vv_gguf_writer *w = vv_gguf_writer_create();
+    static float d[N];
+    char nm[64];
+    for (int i = 0; i < N; i++) {
+        d[i] = (float)i;
+        int64_t ne[1] = {1};
+        snprintf(nm, sizeof(nm), "blk.%d.some_long_tensor_name.weight", i);
+        CHECK(vv_gguf_add_tensor(w, nm, VV_TYPE_F32, 1, ne, &d[i]) == 0);
+    }
+    void *buf = NULL;
+    size_t n = 0;
+    vv_error e = {0};
+    CHECKF(vv_gguf_writer_write_mem(w, &buf, &n, &e) == 0, "%s", e.msg);
+    vv_gguf *g = NULL;
+    CHECKF(vv_gguf_open_mem(buf, n, &g, &e) == 0, "%s", e.msg);
+    int bad = 0;
+    for (int i = 0; g && i < N; i++) {
+        snprintf(nm, sizeof(nm), "blk.%d.some_long_tensor_name.weight", i);
+        const vv_tensor *t = vv_gguf_tensor(g, i);
+        if (strcmp(t->name, nm) != 0 || *(const float *)t->data != (float)i) bad++;
+        if (vv_gguf_find_tensor(g, nm) != t) bad++;
+    }
+    CHECKF(bad == 0, "%d of %d tensor names or lookups wrong", bad, N);
+    vv_gguf_close(g);
+    free(buf);
+    vv_gguf_writer_free(w);
+}
+
 // ---------------------------------------------------------------------------
 // Golden files (README §3, §4)
 
@@ -1107,6 +1140,7 @@ static void test_fuzz(void) {
 int main(void) {
     test_roundtrip();
     test_writer_errors();
+    test_many_tensor_names();
     test_truncation();
     test_corrupt();
     test_fuzz();

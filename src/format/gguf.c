@@ -424,6 +424,8 @@ static int parse_tensors(vv_gguf *g, rd *r, uint64_t n_t) {
         g->nbytes[i] = nb;
         g->n_tensors = (int64_t)i + 1;
     }
+    // names[] may have moved while it grew: point every tensor at its final copy
+    for (int64_t i = 0; i < g->n_tensors; i++) g->tensors[i].name = g->names[i];
     return VISVM_OK;
 }
 
