@@ -697,6 +697,12 @@ int cmd_golden(int argc, char **argv) {
         cJSON_Delete(idx);
         return 2;
     }
+    if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(idx, "arrays")) &&
+        cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(idx, "facts"))) { // Hugging Face layout (cmd_golden_hf.c)
+        rc = cmd_golden_hf(g.dir, idx, threads, verbose);
+        cJSON_Delete(idx);
+        return rc;
+    }
     g.pool = vv_pool_create(threads);
     double t0 = vv_time_s();
     const cJSON *sec;
