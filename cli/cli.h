@@ -34,5 +34,7 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_reward(int argc, char **argv);
+int cmd_value(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 
 #endif

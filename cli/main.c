@@ -26,6 +26,8 @@ static const command g_cmds[] = {
     {"generate", cmd_generate, "five responses per image (temperatures 0.2-0.8 and greedy), the paper's JSONL"},
     {"reward", cmd_reward, "add CLIP rewards of every sentence to generated responses"},
     {"train", cmd_train, "train the world's tiny models (clip, vlm, value) with visvm's C trainer"},
+    {"value", cmd_value, "V(image, sentence) of a VisVM value model (Hugging Face directory, exact)"},
+    {"convert", cmd_convert, "Hugging Face LLaVA-NeXT / VisVM directory -> GGUF (f32, f16, q8_0, q4_0, q4_k)"},
     {"world", cmd_world, "synthetic world: generate scenes, show one, write the CHAIR synonym file"},
 };
 #define N_CMDS (int)(sizeof(g_cmds) / sizeof(g_cmds[0]))
