@@ -123,6 +123,7 @@ static int make_value(const char *policy, const char *path, vv_error *e) {
 
 typedef struct {
     double seconds, encode_s, prefill_tok_s, tok_s_b[3];
+    double t_prefill, t_decode, t_score; // parts of seconds
     long tokens, forwards;
     int ok;
 } child_out;
@@ -208,6 +209,9 @@ static void child_run(const bench_cfg *bc, int what, child_out *o) {
     }
     o->seconds = r.seconds; // image encoding, prefill, decoding (and value scoring) included
     o->tokens = r.gen_tokens;
+    o->t_prefill = r.sec_prefill;
+    o->t_decode = r.sec_decode;
+    o->t_score = r.sec_score;
     o->forwards = r.policy_forwards;
     vv_search_result_free(&r);
     o->ok = 1;
@@ -259,6 +263,10 @@ int bench_search(const char *dir, const char *label, const char *policy, const c
     printf("| figure | value |\n|---|---|\n");
     printf("| greedy caption (encode + prefill + decode) | %.2f s, peak %.0f MiB |\n", g.seconds, pg / 1048576);
     printf("| VisVM search caption (same + candidates + value model) | %.2f s, peak %.0f MiB |\n", s.seconds, ps / 1048576);
+    printf("| time split: encode+prefill / decode / scoring (greedy) | %.2f / %.2f / %.2f s |\n", g.t_prefill, g.t_decode,
+           g.t_score);
+    printf("| time split: encode+prefill / decode / scoring (search) | %.2f / %.2f / %.2f s |\n", s.t_prefill, s.t_decode,
+           s.t_score);
     printf("| search / greedy wall time | %.2f |\n| search / greedy peak memory | %.2f |\n", tr, mr);
     printf("| policy tokens decoded (greedy / search) | %ld / %ld in %ld / %ld batched calls |\n", g.tokens, s.tokens,
            g.forwards, s.forwards);

@@ -328,7 +328,9 @@ static int whole_captions(vv_searcher *s, const vv_world_scene *scene, const vv_
         it[i].from = 0;
         it[i].temp = p->strategy == VV_STRAT_GREEDY ? 0.0f : p->sample_temp;
     }
+    double tg = vv_time_s();
     int rc = generate(s, it, n, false, p->max_tokens, p->top_p, rng, res, e);
+    res->sec_decode += vv_time_s() - tg;
     int best = 0;
     if (!rc && bon) {
         rc = push_step(res, n);
@@ -412,7 +414,10 @@ static int step_search(vv_searcher *s, const vv_world_scene *scene, const vv_sea
             }
         }
         if (n == 0) break;
-        if ((rc = generate(s, it, n, true, p->max_sentence_tokens, p->top_p, rng, res, e))) break;
+        double tg = vv_time_s();
+        rc = generate(s, it, n, true, p->max_sentence_tokens, p->top_p, rng, res, e);
+        res->sec_decode += vv_time_s() - tg;
+        if (rc) break;
         if ((rc = push_step(res, n))) {
             vv_err(e, rc, "out of memory");
             break;
@@ -447,7 +452,9 @@ static int step_search(vv_searcher *s, const vv_world_scene *scene, const vv_sea
                     map[m++] = i;
                 }
             if (!m) continue;
+            double ts = vv_time_s();
             rc = score(s, p->strategy, scene, texts, m, beams[b].caption.v, rng, sc, e);
+            res->sec_score += vv_time_s() - ts;
             for (int j = 0; j < m && !rc; j++) st->cand[map[j]].score = sc[j];
             res->scored += m;
         }
@@ -575,7 +582,10 @@ int vv_search_caption(vv_searcher *s, const vv_image *img, const vv_world_scene 
     vv_rng_seed(&rng, p->seed);
     s->fixed = p->fixed_length;
     int rc = scorer_begin(s, p->strategy, img, scene, e);
+    out->sec_score = vv_time_s() - t0;
+    double tp = vv_time_s();
     if (!rc) rc = prefill(s, img, p->prompt ? p->prompt : "Describe the image in detail.", e);
+    out->sec_prefill = vv_time_s() - tp;
     if (!rc) {
         if (p->strategy <= VV_STRAT_BON_VISVM) rc = whole_captions(s, scene, p, &rng, out, e);
         else rc = step_search(s, scene, p, &rng, out, e);

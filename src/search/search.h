@@ -85,6 +85,7 @@ typedef struct vv_search_result {
     long policy_forwards; // batched decode calls of the policy
     long scored;          // sentences scored
     double seconds;
+    double sec_prefill, sec_decode, sec_score; // parts of seconds: image + prompt prefill, candidate decoding, scoring
 } vv_search_result;
 void vv_search_result_free(vv_search_result *r);
 
