@@ -1,13 +1,16 @@
 // test_search.c - the VisVM pipeline pieces on toy models: TD target
 // arithmetic, the paper's reward JSONL read into TD pairs, and the search:
 // determinism, search-tree consistency, every strategy runs, and the value
-// model's batched scoring equals one-at-a-time scoring.
+// model's batched scoring equals one-at-a-time scoring; the optimised search
+// (forked KV, candidates batched) agrees with a plain path that re-prefills
+// and decodes every candidate alone, token by token.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "format/gguf.h"
+#include "gen/llava.h"
 #include "search/search.h"
 #include "tcheck.h"
 #include "train/clip_model.h"
@@ -75,6 +78,97 @@ static int make_value(const char *vlm_text, const char *out, vv_error *e) {
     vv_gguf_writer_free(w);
     vv_gguf_close(g);
     return rc;
+}
+
+// The plain path: one fresh state per candidate; image + prompt prefilled,
+// then the chosen sentences so far and the candidate's tokens fed one at a
+// time. Compares the candidate's log-probability (batched logits vs plain
+// logits), the greedy candidate's tokens (argmax wherever the top-2 margin
+// exceeds the tolerance) and the value of every candidate (fresh value state).
+static void check_plain_agrees(const vv_llama *pm, const vv_clip *pv, const vv_value *val, vv_pool *pool,
+                               const vv_image *img, const vv_search_result *r) {
+    vv_error e = {0};
+    vv_image_batch b = {0};
+    float *emb = NULL;
+    int n_emb = 0;
+    vv_buf full = {0};
+    vv_ivec pre = {0}, post = {0}, prefix = {0};
+    bool hi = false;
+    CHECK(vv_preprocess(img, &pv->pre, &b, &e) == VISVM_OK);
+    CHECK(vv_clip_embed(pv, pool, &b, &emb, &n_emb, NULL, &e) == VISVM_OK);
+    CHECK(vv_chat_format(vv_chat_resolve(VISVM_TEMPLATE_AUTO, pm->chat_template), "Describe the image in detail.", true,
+                         &full) == VISVM_OK);
+    CHECK(vv_llava_tokenize(pm->vocab, full.v, &pre, &post, &hi, &e) == VISVM_OK);
+    const int V = pm->hp.n_vocab;
+    float *lg = malloc((size_t)V * sizeof(float));
+    vv_value_state *vs = NULL;
+    CHECK(vv_value_state_create(val, pool, 1, &vs, &e) == VISVM_OK);
+    CHECK(vv_value_set_image(vs, img, &e) == VISVM_OK);
+    vv_buf caption = {0};
+    const float tol = 2e-3f;
+    int n_cmp = 0, n_greedy_tok = 0, bad_lp = 0, bad_tok = 0, bad_val = 0;
+    for (int k = 0; k < r->n_steps; k++) {
+        const vv_search_step *st = &r->steps[k];
+        int chosen = -1;
+        for (int j = 0; j < st->n; j++) {
+            const vv_candidate *c = &st->cand[j];
+            if (c->chosen) chosen = j;
+            vv_llama_state *ls = NULL;
+            vv_llama_state_params sp = {n_emb + (int)(pre.n + post.n + prefix.n) + c->n_tokens + 8, 1, 64, NULL};
+            CHECK(vv_llama_state_create(pm, &sp, &ls, &e) == VISVM_OK);
+            CHECK(vv_llava_prefill(ls, 0, pre.v, (int)pre.n, emb, n_emb, post.v, (int)post.n, lg, NULL, &e) == VISVM_OK);
+            for (size_t i = 0; i < prefix.n; i++)
+                CHECK(vv_llama_decode_seq(ls, 0, &prefix.v[i], NULL, 1, false, lg, &e) == VISVM_OK);
+            double lp = 0;
+            for (int i = 0; i < c->n_tokens; i++) {
+                const int t = c->tokens[i];
+                float mx = lg[0], m2 = -INFINITY;
+                int am = 0;
+                for (int v = 1; v < V; v++) {
+                    if (lg[v] > mx) {
+                        m2 = mx;
+                        mx = lg[v];
+                        am = v;
+                    } else if (lg[v] > m2) m2 = lg[v];
+                }
+                double sum = 0;
+                for (int v = 0; v < V; v++) sum += exp((double)lg[v] - mx);
+                lp += (double)lg[t] - mx - log(sum);
+                if (c->temp < 0 && mx - m2 > tol) {
+                    n_greedy_tok++;
+                    bad_tok += t != am;
+                }
+                CHECK(vv_llama_decode_seq(ls, 0, &t, NULL, 1, false, lg, &e) == VISVM_OK);
+            }
+            vv_llama_state_free(ls);
+            n_cmp++;
+            if (fabs(lp - c->logprob) > tol * (1 + c->n_tokens)) bad_lp++;
+            if (!c->end && c->text) {
+                const char *one[1] = {c->text};
+                float v1 = NAN;
+                CHECK(vv_value_score(vs, one, 1, caption.v, &v1, &e) == VISVM_OK);
+                if (!(fabsf(v1 - c->score) <= 1e-4f)) bad_val++;
+            }
+        }
+        if (chosen < 0) break;
+        const vv_candidate *c = &st->cand[chosen];
+        for (int i = 0; i < c->n_tokens; i++) CHECK(vv_ivec_push(&prefix, c->tokens[i]) == VISVM_OK);
+        if (caption.n) vv_buf_printf(&caption, " ");
+        vv_buf_printf(&caption, "%s", c->text);
+    }
+    CHECKF(n_cmp >= 6 && n_greedy_tok > 0, "compared %d candidates, %d greedy tokens", n_cmp, n_greedy_tok);
+    CHECKF(bad_lp == 0, "%d of %d candidates: batched and plain log-probabilities differ", bad_lp, n_cmp);
+    CHECKF(bad_tok == 0, "%d of %d greedy tokens differ from the plain argmax", bad_tok, n_greedy_tok);
+    CHECKF(bad_val == 0, "%d candidates: value differs from a fresh one-at-a-time score", bad_val);
+    vv_value_state_free(vs);
+    vv_buf_free(&caption);
+    free(lg);
+    vv_afree(emb);
+    vv_image_batch_free(&b);
+    vv_buf_free(&full);
+    vv_ivec_free(&pre);
+    vv_ivec_free(&post);
+    vv_ivec_free(&prefix);
 }
 
 int main(void) {
@@ -151,6 +245,7 @@ int main(void) {
         CHECK(vv_search_caption(s, &img, &sc, &p, &b, &e) == VISVM_OK);
         CHECKF(a.caption && b.caption && !strcmp(a.caption, b.caption), "%s not deterministic", vv_strategy_name(st));
         CHECK(a.n_steps == b.n_steps && a.gen_tokens == b.gen_tokens);
+        if (st == VV_STRAT_VISVM) check_plain_agrees(pm, pv, val, pool, &img, &a);
         if (st >= VV_STRAT_CLIP_PRM) {
             // tree: <= max_sentences steps, 6 candidates each (greedy first), exactly one chosen
             // unless the greedy candidate ended the caption; the caption is the chosen sentences joined

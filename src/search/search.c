@@ -51,7 +51,10 @@ void vv_search_result_free(vv_search_result *r) {
     if (!r) return;
     free(r->caption);
     for (int i = 0; i < r->n_steps; i++) {
-        for (int j = 0; j < r->steps[i].n; j++) free(r->steps[i].cand[j].text);
+        for (int j = 0; j < r->steps[i].n; j++) {
+            free(r->steps[i].cand[j].text);
+            free(r->steps[i].cand[j].tokens);
+        }
         free(r->steps[i].cand);
     }
     free(r->steps);
@@ -135,7 +138,17 @@ typedef struct {
     vv_ivec toks;
     vv_buf text;
     bool done, eos;
+    double logprob;     // of the tokens in toks, under the raw logits
 } gen_item;
+
+// log softmax(logits)[tok]
+static double log_prob(const float *logits, int n, int tok) {
+    float mx = logits[0];
+    for (int i = 1; i < n; i++) mx = logits[i] > mx ? logits[i] : mx;
+    double sum = 0;
+    for (int i = 0; i < n; i++) sum += exp((double)logits[i] - mx);
+    return (double)logits[tok] - mx - log(sum);
+}
 
 static bool ends_sentence(const char *piece, size_t n) {
     for (size_t i = 0; i < n; i++)
@@ -144,10 +157,13 @@ static bool ends_sentence(const char *piece, size_t n) {
 }
 
 // Handles a sampled token: appends it, or finishes the item.
-static int take_token(vv_searcher *s, gen_item *it, int tok, bool stop_at_period, int max_tokens, vv_error *e) {
+static int take_token(vv_searcher *s, gen_item *it, const float *logits, int tok, bool stop_at_period, int max_tokens,
+                      vv_error *e) {
     const vv_vocab *v = s->m.policy->vocab;
+    const double lp = log_prob(logits, s->n_vocab, tok);
     if (s->fixed) { // benchmark: exactly max_tokens tokens, whatever they are
         if (vv_ivec_push(&it->toks, tok)) return vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+        it->logprob += lp;
         if ((int)it->toks.n >= max_tokens) it->done = true;
         return VISVM_OK;
     }
@@ -156,6 +172,7 @@ static int take_token(vv_searcher *s, gen_item *it, int tok, bool stop_at_period
         return VISVM_OK;
     }
     if (vv_ivec_push(&it->toks, tok)) return vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    it->logprob += lp;
     size_t before = it->text.n;
     int rc = vv_token_to_piece(v, tok, false, &it->text);
     if (rc) return vv_err(e, rc, "cannot decode token %d", tok);
@@ -172,8 +189,8 @@ static int generate(vv_searcher *s, gen_item *items, int n, bool stop_at_period,
         gen_item *it = &items[i];
         if ((rc = vv_llama_seq_fork(s->st, it->from, it->slot, e))) break;
         vv_sampler_params sp = {it->temp > 0 ? it->temp : 0.0f, 0, top_p};
-        rc = take_token(s, it, vv_sample(&s->smp, s->logits + (size_t)it->from * s->n_vocab, &sp, rng), stop_at_period,
-                        max_tokens, e);
+        const float *lg = s->logits + (size_t)it->from * s->n_vocab;
+        rc = take_token(s, it, lg, vv_sample(&s->smp, lg, &sp, rng), stop_at_period, max_tokens, e);
     }
     int *seg_seq = malloc((size_t)n * sizeof(int)), *seg_len = malloc((size_t)n * sizeof(int));
     int32_t *tok = malloc((size_t)n * sizeof(int32_t));
@@ -197,8 +214,8 @@ static int generate(vv_searcher *s, gen_item *items, int n, bool stop_at_period,
         for (int j = 0; j < k && !rc; j++) {
             gen_item *it = &items[idx[j]];
             vv_sampler_params sp = {it->temp > 0 ? it->temp : 0.0f, 0, top_p};
-            rc = take_token(s, it, vv_sample(&s->smp, s->batch_logits + (size_t)j * s->n_vocab, &sp, rng),
-                            stop_at_period, max_tokens, e);
+            const float *lg = s->batch_logits + (size_t)j * s->n_vocab;
+            rc = take_token(s, it, lg, vv_sample(&s->smp, lg, &sp, rng), stop_at_period, max_tokens, e);
         }
     }
     free(seg_seq);
@@ -407,6 +424,7 @@ static int step_search(vv_searcher *s, const vv_world_scene *scene, const vv_sea
                 g->text.n = 0;
                 if (g->text.v) g->text.v[0] = 0;
                 g->done = g->eos = false;
+                g->logprob = 0;
                 g->slot = MAX_BEAMS + n;
                 g->from = beams[b].slot;
                 g->temp = (p->with_greedy && c == 0) ? -1.0f : p->temps[(c - (p->with_greedy ? 1 : 0)) / p->k];
@@ -432,6 +450,13 @@ static int step_search(vv_searcher *s, const vv_world_scene *scene, const vv_sea
             for (int b = 0; b < n_beams; b++)
                 if (beams[b].slot == it[i].from) c->beam = b;
             c->n_tokens = (int)it[i].toks.n;
+            c->logprob = (float)it[i].logprob;
+            c->tokens = malloc((size_t)(c->n_tokens + 1) * sizeof(int32_t));
+            if (!c->tokens) {
+                rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+                break;
+            }
+            if (c->n_tokens) memcpy(c->tokens, it[i].toks.v, (size_t)c->n_tokens * sizeof(int32_t));
             c->end = it[i].eos && (!c->text || !*c->text);
             if (s->fixed && c->text && !*c->text) { // benchmark: score the token count as text
                 free(c->text);
@@ -439,6 +464,7 @@ static int step_search(vv_searcher *s, const vv_world_scene *scene, const vv_sea
             }
             c->score = -INFINITY;
         }
+        if (rc) break;
         for (int b = 0; b < n_beams; b++)
             for (int i = 0; i < n; i++)
                 if (st->cand[i].beam == b && st->cand[i].temp < 0 && st->cand[i].end) beams[b].done = true;

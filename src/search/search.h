@@ -69,6 +69,9 @@ typedef struct vv_candidate {
     bool chosen;
     int beam;         // beam it extends
     int n_tokens;
+    int32_t *tokens;  // [n_tokens] the policy's token ids (EOS not included)
+    float logprob;    // sum over tokens of log softmax(raw policy logits) (temperature 1):
+                      // lets a test compare the batched path with a plain one
 } vv_candidate;
 
 typedef struct vv_search_step {
