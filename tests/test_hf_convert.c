@@ -10,6 +10,7 @@
 #include "format/gguf.h"
 #include "model/clip.h"
 #include "model/hf_convert.h"
+#include "model/value.h"
 #include "tcheck.h"
 
 static char g_dir[4096];
@@ -166,6 +167,70 @@ static void check_value(void) {
     CHECK(vv_hf_convert(src, out, VV_TYPE_Q6_K, &e) == VISVM_ERR_INVALID);
 }
 
+// The three README value cases (sentence, image) scored through vv_value:
+// eager and SDPA pad rows against value{i}_value.f32 / value{i}_value_cuda_sdpa.f32.
+static double value_errors(const char *what, const char *text_path, const char *mmproj_path, double tol) {
+    static const char *sent[3] = {"The image shows a red circle on a blue background.",
+                                  "There is a small house next to the river.",
+                                  "A yellow car is parked on the street, and a dog is nearby."};
+    static const char *img_name[3] = {"landscape_90x60.png", "landscape_90x60.png", "nearsquare_48x44.png"};
+    vv_error e = {0};
+    vv_value *v = NULL;
+    int rc = vv_value_load(text_path, mmproj_path, &v, &e);
+    CHECKF(rc == VISVM_OK, "%s: %s", what, e.msg);
+    if (rc) return INFINITY;
+    CHECK(v->hf != NULL && v->pad_mode == VV_HF_PAD_SDPA);
+    vv_value_state *st = NULL;
+    CHECK(vv_value_state_create(v, NULL, 4, &st, &e) == VISVM_OK);
+    double worst = 0;
+    for (int i = 0; st && i < 3; i++) {
+        char p[4400], rn[64];
+        snprintf(p, sizeof(p), "%s/images/%s", g_dir, img_name[i]);
+        vv_image img = {0};
+        CHECK(vv_image_load_file(p, &img, &e) == VISVM_OK);
+        CHECKF(vv_value_set_image(st, &img, &e) == VISVM_OK, "%s", e.msg);
+        for (int mode = 0; mode < 2; mode++) {
+            v->pad_mode = mode ? VV_HF_PAD_EAGER : VV_HF_PAD_SDPA;
+            snprintf(rn, sizeof(rn), mode ? "value%d_value.f32" : "value%d_value_cuda_sdpa.f32", i);
+            float *ref = ref_f32(rn, 1), got = NAN;
+            const char *one[1] = {sent[i]};
+            CHECKF(vv_value_score(st, one, 1, "ignored prefix", &got, &e) == VISVM_OK, "%s", e.msg);
+            double d = ref ? fabs((double)got - ref[0]) : INFINITY;
+            if (!(d <= worst)) worst = d;
+            printf("%s: value %d %s %.7f (ref %.7f, err %.2g)\n", what, i, mode ? "eager" : "sdpa", got,
+                   ref ? ref[0] : NAN, d);
+            free(ref);
+        }
+        vv_image_free(&img);
+    }
+    CHECKF(worst <= tol, "%s: value err %g > %g", what, worst, tol);
+    vv_value_state_free(st);
+    vv_value_free(v);
+    return worst;
+}
+
+// A converted VisVM value model through the engine's GGUF value path.
+static void check_value_gguf(const char *tname, double tol) {
+    char out[256], t[512], mm[512], src[4200];
+    snprintf(out, sizeof(out), "/tmp/vv_hfconv_%d_value_%s", (int)getpid(), tname);
+    snprintf(src, sizeof(src), "%s/visvm-value-tiny", g_dir);
+    vv_error e = {0};
+    int rc = vv_hf_convert(src, out, vv_type_from_name(tname), &e);
+    CHECKF(rc == VISVM_OK, "%s", e.msg);
+    if (rc) return;
+    snprintf(t, sizeof(t), "%s/text.gguf", out);
+    snprintf(mm, sizeof(mm), "%s/mmproj.gguf", out);
+    char what[64];
+    snprintf(what, sizeof(what), "value gguf %s", tname);
+    value_errors(what, t, mm, tol);
+    // a flattened-head GGUF without its mmproj is an error, not a crash
+    vv_value *v = NULL;
+    CHECK(vv_value_load(t, NULL, &v, &e) == VISVM_ERR_INVALID && v == NULL);
+    unlink(t);
+    unlink(mm);
+    rmdir(out);
+}
+
 int main(void) {
     const char *d = getenv("VISVM_GOLDEN_HF_DIR");
     snprintf(g_dir, sizeof(g_dir), "%s", d ? d : VISVM_SOURCE_DIR "/../shared/golden-hf");
@@ -180,5 +245,12 @@ int main(void) {
     check_type("f16", 0.03, 0.02); // the F16 logit and image-embedding bars of ../shared/golden/README.md
     check_type("q8_0", 0.2, 0.1);
     check_value();
+    {
+        char src[4200];
+        snprintf(src, sizeof(src), "%s/visvm-value-tiny", g_dir);
+        value_errors("value hf dir", src, NULL, 1e-4);
+    }
+    check_value_gguf("f32", 1e-4);
+    check_value_gguf("f16", 0.03); // the F16 logit bar of ../shared/golden/README.md
     return tc_result("test_hf_convert");
 }

@@ -171,6 +171,7 @@ void vv_hf_free(vv_hf_llava *m) {
     free(m->vecs);
     free(m->chat_template);
     vv_st_close(m->st);
+    vv_gguf_close(m->mm_gguf);
     free(m);
 }
 
@@ -946,13 +947,24 @@ done:
 int vv_hf_value(const vv_hf_llava *m, vv_pool *pool, const vv_image *img, const char *sentence, int pad_mode,
                 float *value, vv_ivec *ids_out, vv_ivec *mask_out, float *hidden_out, vv_error *e) {
     if (!m->is_value) return vv_err(e, VISVM_ERR_INVALID, "not a value model (config architectures != ValueModel)");
+    float *feats = NULL;
+    int n_img = 0;
+    int rc = vv_hf_image_features(m, pool, img, NULL, &feats, &n_img, e);
+    if (!rc) rc = vv_hf_value_feats(m, pool, feats, n_img, sentence, pad_mode, value, ids_out, mask_out, hidden_out, e);
+    free(feats);
+    return rc;
+}
+
+int vv_hf_value_feats(const vv_hf_llava *m, vv_pool *pool, const float *feats, int n_img, const char *sentence,
+                      int pad_mode, float *value, vv_ivec *ids_out, vv_ivec *mask_out, float *hidden_out,
+                      vv_error *e) {
+    if (!m->is_value) return vv_err(e, VISVM_ERR_INVALID, "not a value model (config architectures != ValueModel)");
     const int L = m->max_length, D = m->n_embd;
-    float *feats = NULL, *embd = NULL, *hid = NULL;
-    int n_img = 0, rc;
+    float *embd = NULL, *hid = NULL;
+    int rc;
     vv_ivec ids = {0};
     vv_buf state = {0};
     int32_t *mask = NULL;
-    if ((rc = vv_hf_image_features(m, pool, img, NULL, &feats, &n_img, e))) return rc;
     if ((rc = vv_hf_chat_prompt(m, sentence, true, &state))) {
         rc = vv_err(e, rc, "out of memory");
         goto done;
@@ -1005,11 +1017,255 @@ int vv_hf_value(const vv_hf_llava *m, vv_pool *pool, const vv_image *img, const 
     for (int i = 0; mask_out && !rc && i < L; i++)
         if (vv_ivec_push(mask_out, mask[i])) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
 done:
-    free(feats);
     vv_afree(embd);
     if (hid != hidden_out) vv_afree(hid);
     vv_ivec_free(&ids);
     vv_buf_free(&state);
     free(mask);
     return rc;
+}
+
+// ---------------------------------------------------------------------------
+// converted GGUF files (hf_convert.h)
+
+typedef struct {
+    const vv_gguf *g;
+    const char *path;
+    vv_error *e;
+    int rc;
+} gg_loader;
+
+// An F32 tensor of exactly n values (vectors), or an error.
+static const float *gg_vec(gg_loader *L, const char *name, int64_t n) {
+    if (L->rc) return NULL;
+    const vv_tensor *t = vv_gguf_find_tensor(L->g, name);
+    if (!t || t->type != VV_TYPE_F32 || vv_tensor_nelements(t) != n) {
+        L->rc = vv_err(L->e, VISVM_ERR_FORMAT, "%s: needs F32 tensor '%s' of %lld values", L->path, name, (long long)n);
+        return NULL;
+    }
+    return (const float *)t->data;
+}
+
+// A weight matrix [n_in] x n_out at any type.
+static const vv_tensor *gg_mat(gg_loader *L, const char *name, int64_t n_out, int64_t n_in) {
+    if (L->rc) return NULL;
+    const vv_tensor *t = vv_gguf_find_tensor(L->g, name);
+    if (!t || t->n_dims != 2 || t->ne[0] != n_in || (n_out > 0 && t->ne[1] != n_out)) {
+        L->rc = vv_err(L->e, VISVM_ERR_FORMAT, "%s: needs matrix '%s' [%lld x %lld]", L->path, name, (long long)n_in,
+                       (long long)n_out);
+        return NULL;
+    }
+    return t;
+}
+
+static int gg_u32(gg_loader *L, const char *key, int *out) {
+    uint32_t v = 0;
+    if (L->rc) return L->rc;
+    if ((L->rc = vv_gguf_get_u32(L->g, key, &v, L->e))) return L->rc;
+    if (v > (1u << 30)) L->rc = vv_err(L->e, VISVM_ERR_FORMAT, "%s: %s = %u out of range", L->path, key, v);
+    *out = (int)v;
+    return L->rc;
+}
+
+static int gg_str_is(gg_loader *L, const char *key, const char *a, const char *b, bool *is_a) {
+    const char *s = NULL;
+    if (L->rc) return L->rc;
+    if (vv_gguf_find_key(L->g, key) < 0)
+        return L->rc = vv_err(L->e, VISVM_ERR_UNSUPPORTED,
+                              "%s: no '%s' key: not written by `visvm convert` (convert the Hugging Face directory again)",
+                              L->path, key);
+    if ((L->rc = vv_gguf_get_str(L->g, key, &s, L->e))) return L->rc;
+    if (strcmp(s, a) && strcmp(s, b))
+        return L->rc = vv_err(L->e, VISVM_ERR_UNSUPPORTED, "%s: %s = '%s' (expected %s or %s)", L->path, key, s, a, b);
+    *is_a = !strcmp(s, a);
+    return VISVM_OK;
+}
+
+int vv_hf_load_gguf(const char *text_path, const char *mmproj_path, vv_hf_llava **out, vv_error *e) {
+    *out = NULL;
+    if (!text_path || !mmproj_path)
+        return vv_err(e, VISVM_ERR_INVALID, "a converted model needs both its text and its mmproj GGUF");
+    vv_hf_llava *m = calloc(1, sizeof(*m));
+    if (!m) return vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    int rc = vv_llama_load_file(text_path, &m->lm, e);
+    if (!rc) rc = vv_gguf_open(mmproj_path, &m->mm_gguf, e);
+    if (rc) goto fail;
+    const vv_gguf *tg = m->lm->gguf;
+    vv_llama_hparams *hp = &m->lm->hp;
+    gg_loader T = {tg, text_path, e, 0}, V = {m->mm_gguf, mmproj_path, e, 0};
+    // --- text side
+    if (vv_gguf_find_key(tg, "visvm.hf.image_token_id") < 0 || !hp->rope_neox) {
+        rc = vv_err(e, VISVM_ERR_UNSUPPORTED,
+                    "%s: not a Hugging Face conversion by `visvm convert` (no visvm.hf.image_token_id / rope.neox)",
+                    text_path);
+        goto fail;
+    }
+    int32_t it = 0, pt = -1;
+    if ((rc = vv_gguf_get_i32(tg, "visvm.hf.image_token_id", &it, e))) goto fail;
+    if (vv_gguf_find_key(tg, "visvm.hf.pad_token_id") >= 0 && (rc = vv_gguf_get_i32(tg, "visvm.hf.pad_token_id", &pt, e)))
+        goto fail;
+    m->image_token = it;
+    m->pad_token = pt;
+    if (m->image_token < 0 || m->image_token >= hp->n_vocab) {
+        rc = vv_err(e, VISVM_ERR_FORMAT, "%s: image token %d outside the %d embedding rows", text_path, it, hp->n_vocab);
+        goto fail;
+    }
+    uint32_t sw = 0;
+    if ((rc = vv_gguf_get_u32_def(tg, "llama.attention.sliding_window", 0, &sw, e))) goto fail;
+    m->sliding_window = (int)VV_MIN(sw, 1u << 30);
+    m->legacy_tokenizer = true;
+    if (m->lm->chat_template && !(m->chat_template = vv_strdup(m->lm->chat_template))) {
+        rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    m->n_embd = hp->n_embd;
+    const int D = hp->n_embd;
+    if (vv_gguf_find_key(tg, "visvm.value.head") >= 0) {
+        bool flat = false;
+        if (gg_str_is(&T, "visvm.value.head", "flattened", "last_token", &flat)) goto fail_T;
+        if (!flat) {
+            rc = vv_err(e, VISVM_ERR_INVALID, "%s: a last_token value model is not a Hugging Face VisVM checkpoint",
+                        text_path);
+            goto fail;
+        }
+        m->is_value = true;
+        if (gg_u32(&T, "visvm.value.max_length", &m->max_length)) goto fail_T;
+        if (m->max_length <= 0) {
+            rc = vv_err(e, VISVM_ERR_FORMAT, "%s: visvm.value.max_length must be positive", text_path);
+            goto fail;
+        }
+        const vv_tensor *hw = vv_gguf_find_tensor(tg, "value_head.weight");
+        const float *hb = gg_vec(&T, "value_head.bias", 1);
+        if (T.rc) goto fail_T;
+        if (!hw || hw->type != VV_TYPE_F32 || hw->ne[0] != (int64_t)m->max_length * D || vv_tensor_nelements(hw) != hw->ne[0]) {
+            rc = vv_err(e, VISVM_ERR_FORMAT, "%s: the flattened head needs F32 value_head.weight [%lld]", text_path,
+                        (long long)m->max_length * D);
+            goto fail;
+        }
+        m->v_head_w = hw;
+        m->v_head_b = hb[0];
+        if (m->pad_token < 0 || m->pad_token >= hp->n_vocab) {
+            rc = vv_err(e, VISVM_ERR_FORMAT, "%s: value model without a valid visvm.hf.pad_token_id", text_path);
+            goto fail;
+        }
+        const char *ps = NULL;
+        if (vv_gguf_find_key(tg, "visvm.value.padding_side") >= 0) {
+            if ((rc = vv_gguf_get_str(tg, "visvm.value.padding_side", &ps, e))) goto fail;
+            if (strcmp(ps, "left")) {
+                rc = vv_err(e, VISVM_ERR_UNSUPPORTED, "%s: padding_side '%s' (only left)", text_path, ps);
+                goto fail;
+            }
+        }
+    }
+    // --- vision side
+    int n_layers = 0;
+    bool use_gelu = false, order_hw = false, drop = false;
+    if (gg_u32(&V, "clip.vision.image_size", &m->v_size) || gg_u32(&V, "clip.vision.patch_size", &m->v_patch) ||
+        gg_u32(&V, "clip.vision.embedding_length", &m->v_dim) ||
+        gg_u32(&V, "clip.vision.feed_forward_length", &m->v_ff) ||
+        gg_u32(&V, "clip.vision.attention.head_count", &m->v_heads) || gg_u32(&V, "clip.vision.block_count", &n_layers))
+        goto fail_V;
+    if ((rc = vv_gguf_get_f32_def(m->mm_gguf, "clip.vision.attention.layer_norm_epsilon", 1e-5f, &m->v_eps, e)) ||
+        (rc = vv_gguf_get_bool_def(m->mm_gguf, "clip.use_gelu", false, &use_gelu, e)))
+        goto fail;
+    m->v_quick_gelu = !use_gelu;
+    if (gg_str_is(&V, "visvm.hf.pinpoints_order", "height,width", "height,width", &order_hw) ||
+        gg_str_is(&V, "visvm.hf.vision_feature_select_strategy", "default", "full", &drop) ||
+        gg_str_is(&V, "visvm.hf.unpad", "model_float", "model_float", &order_hw))
+        goto fail_V;
+    m->drop_cls = drop;
+    if (m->v_patch <= 0 || m->v_size <= 0 || m->v_size % m->v_patch || m->v_dim <= 0 || m->v_heads <= 0 ||
+        m->v_dim % m->v_heads || n_layers < 0 || n_layers > 1024 || m->v_ff <= 0) {
+        rc = vv_err(e, VISVM_ERR_FORMAT, "%s: invalid vision hyper-parameters", mmproj_path);
+        goto fail;
+    }
+    m->v_layers = m->v_layers_run = n_layers;
+    m->v_grid = m->v_size / m->v_patch;
+    // processor
+    vv_hf_preproc *p = &m->pre;
+    p->size = m->v_size;
+    float rs = 0;
+    if ((rc = vv_gguf_get_f32_def(m->mm_gguf, "visvm.hf.rescale_factor", 1.0f / 255.0f, &rs, e)) ||
+        (rc = vv_gguf_get_arr_f32(m->mm_gguf, "clip.vision.image_mean", p->mean, 3, e)) ||
+        (rc = vv_gguf_get_arr_f32(m->mm_gguf, "clip.vision.image_std", p->std, 3, e)))
+        goto fail;
+    p->rescale = rs;
+    const double inv = floor(1.0 / (double)rs + 0.5); // 1/255 stored as float: restore the double the processor uses
+    if (inv > 0 && (float)(1.0 / inv) == rs) p->rescale = 1.0 / inv;
+    uint64_t npp = 0;
+    int64_t pp[2 * VV_HF_MAX_PINPOINTS];
+    if ((rc = vv_gguf_get_arr_n(m->mm_gguf, "clip.vision.image_grid_pinpoints", &npp, e))) goto fail;
+    if (npp < 2 || npp % 2 || npp > 2 * VV_HF_MAX_PINPOINTS) {
+        rc = vv_err(e, VISVM_ERR_FORMAT, "%s: image_grid_pinpoints must be 1..%d (h, w) pairs", mmproj_path,
+                    VV_HF_MAX_PINPOINTS);
+        goto fail;
+    }
+    if ((rc = vv_gguf_get_arr_i64(m->mm_gguf, "clip.vision.image_grid_pinpoints", pp, npp, e))) goto fail;
+    for (uint64_t i = 0; i < npp / 2; i++) {
+        if (pp[2 * i] < 1 || pp[2 * i + 1] < 1 || pp[2 * i] > 16384 || pp[2 * i + 1] > 16384) {
+            rc = vv_err(e, VISVM_ERR_FORMAT, "%s: bad pinpoint", mmproj_path);
+            goto fail;
+        }
+        p->pinpoints[i][0] = (int)pp[2 * i];
+        p->pinpoints[i][1] = (int)pp[2 * i + 1];
+    }
+    p->n_pinpoints = (int)(npp / 2);
+    // tensors
+    {
+        const int64_t Dv = m->v_dim, P = m->v_patch, npos = 1 + (int64_t)m->v_grid * m->v_grid;
+        const vv_tensor *pw = vv_gguf_find_tensor(m->mm_gguf, "v.patch_embd.weight");
+        if (!pw || pw->type != VV_TYPE_F32 || vv_tensor_nelements(pw) != Dv * 3 * P * P) {
+            rc = vv_err(e, VISVM_ERR_FORMAT, "%s: needs F32 v.patch_embd.weight [%lld, 3, %lld, %lld]", mmproj_path,
+                        (long long)Dv, (long long)P, (long long)P);
+            goto fail;
+        }
+        m->patch_w = pw;
+        m->class_embd = gg_vec(&V, "v.class_embd", Dv);
+        m->pos_embd = gg_vec(&V, "v.position_embd.weight", npos * Dv);
+        m->pre_ln_w = gg_vec(&V, "v.pre_ln.weight", Dv);
+        m->pre_ln_b = gg_vec(&V, "v.pre_ln.bias", Dv);
+        m->vl = calloc((size_t)(n_layers > 0 ? n_layers : 1), sizeof(vv_hf_vlayer));
+        if (!m->vl) {
+            rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+        for (int i = 0; i < n_layers && !V.rc; i++) {
+            vv_hf_vlayer *Y = &m->vl[i];
+            char n[96];
+#define VN(s) (snprintf(n, sizeof(n), "v.blk.%d.%s", i, s), n)
+            Y->ln1_w = gg_vec(&V, VN("ln1.weight"), Dv);
+            Y->ln1_b = gg_vec(&V, VN("ln1.bias"), Dv);
+            Y->ln2_w = gg_vec(&V, VN("ln2.weight"), Dv);
+            Y->ln2_b = gg_vec(&V, VN("ln2.bias"), Dv);
+            Y->q_w = gg_mat(&V, VN("attn_q.weight"), Dv, Dv);
+            Y->q_b = gg_vec(&V, VN("attn_q.bias"), Dv);
+            Y->k_w = gg_mat(&V, VN("attn_k.weight"), Dv, Dv);
+            Y->k_b = gg_vec(&V, VN("attn_k.bias"), Dv);
+            Y->v_w = gg_mat(&V, VN("attn_v.weight"), Dv, Dv);
+            Y->v_b = gg_vec(&V, VN("attn_v.bias"), Dv);
+            Y->o_w = gg_mat(&V, VN("attn_out.weight"), Dv, Dv);
+            Y->o_b = gg_vec(&V, VN("attn_out.bias"), Dv);
+            Y->fc1_w = gg_mat(&V, VN("ffn_down.weight"), m->v_ff, Dv); // llama.cpp's name for fc1
+            Y->fc1_b = gg_vec(&V, VN("ffn_down.bias"), m->v_ff);
+            Y->fc2_w = gg_mat(&V, VN("ffn_up.weight"), Dv, m->v_ff);
+            Y->fc2_b = gg_vec(&V, VN("ffn_up.bias"), Dv);
+#undef VN
+        }
+        m->mm1_w = gg_mat(&V, "mm.0.weight", 0, Dv);
+        if (m->mm1_w) m->mm1_b = gg_vec(&V, "mm.0.bias", m->mm1_w->ne[1]);
+        if (m->mm1_w) m->mm2_w = gg_mat(&V, "mm.2.weight", D, m->mm1_w->ne[1]);
+        m->mm2_b = gg_vec(&V, "mm.2.bias", D);
+        m->image_newline = gg_vec(&V, "model.image_newline", D);
+        if (V.rc) goto fail_V;
+    }
+    *out = m;
+    return VISVM_OK;
+fail_T:
+    rc = T.rc;
+    goto fail;
+fail_V:
+    rc = V.rc;
+fail:
+    vv_hf_free(m);
+    return rc ? rc : VISVM_ERR_INTERNAL;
 }

@@ -41,7 +41,8 @@ typedef struct vv_hf_vlayer {
 } vv_hf_vlayer;
 
 typedef struct vv_hf_llava {
-    vv_safetensors *st;
+    vv_safetensors *st;        // NULL when loaded from converted GGUF files
+    vv_gguf *mm_gguf;          // the mmproj GGUF of vv_hf_load_gguf (owns its tensors), else NULL
     vv_llama *lm;              // decoder + vocabulary (tensors in st)
     int image_token, pad_token;
     int sliding_window;        // 0: none
@@ -73,6 +74,16 @@ typedef struct vv_hf_llava {
 bool vv_hf_is_dir(const char *path);
 int vv_hf_load(const char *dir, vv_hf_llava **out, vv_error *e);
 void vv_hf_free(vv_hf_llava *m);
+// The same model from the text.gguf + mmproj.gguf that `visvm convert` writes
+// (hf_convert.h): the decoder and vocabulary from text_path (llama.rope.neox,
+// visvm.hf.image_token_id / pad_token_id, and for value models
+// visvm.value.head = "flattened" with visvm.value.max_length), the vision
+// tower, projector, image_newline and the HF processor settings (visvm.hf.*)
+// from mmproj_path. Weights stay in the GGUF mappings at their stored types,
+// so every function below (HF-exact preprocessing, packing, masked forward,
+// value) runs on them unchanged. Files without the visvm.hf.* keys (not made
+// by visvm convert) are refused with VISVM_ERR_UNSUPPORTED.
+int vv_hf_load_gguf(const char *text_path, const char *mmproj_path, vv_hf_llava **out, vv_error *e);
 
 // Vision tower + projector over the tiles of px. Each output is optional:
 // embd [n, 1+G*G, Dv] (hidden_states[0], after pre_layrnorm), selected
@@ -109,5 +120,9 @@ int vv_hf_forward(const vv_hf_llava *m, vv_pool *pool, const float *embd, int n,
 // hidden (optional, [max_length, D]) the head input.
 int vv_hf_value(const vv_hf_llava *m, vv_pool *pool, const vv_image *img, const char *sentence, int pad_mode,
                 float *value, vv_ivec *ids, vv_ivec *mask, float *hidden, vv_error *e);
+// The same from image features already computed (vv_hf_image_features), so
+// several sentences can be scored against one image.
+int vv_hf_value_feats(const vv_hf_llava *m, vv_pool *pool, const float *feats, int n_img, const char *sentence,
+                      int pad_mode, float *value, vv_ivec *ids, vv_ivec *mask, float *hidden, vv_error *e);
 
 #endif

@@ -6,20 +6,57 @@
 #include <string.h>
 
 #include "../gen/llava.h"
+#include "hf.h"
 
 void vv_value_free(vv_value *v) {
     if (!v) return;
-    vv_llama_free(v->lm);
+    if (v->hf) vv_hf_free(v->hf); // owns lm
+    else vv_llama_free(v->lm);
     vv_clip_free(v->vision);
     free(v->head);
     free(v);
+}
+
+// The GGUF's visvm.value.head ("last_token" when absent).
+static int peek_head(const char *path, char *head, size_t n, vv_error *e) {
+    vv_gguf *g = NULL;
+    int rc = vv_gguf_open(path, &g, e);
+    if (rc) return rc;
+    const char *h = "last_token";
+    if (vv_gguf_find_key(g, "visvm.value.head") >= 0) rc = vv_gguf_get_str(g, "visvm.value.head", &h, e);
+    if (!rc) snprintf(head, n, "%s", h);
+    vv_gguf_close(g);
+    return rc;
+}
+
+// A VisVM value model with the flattened head: an HF directory or its conversion.
+static int load_flattened(vv_value *v, const char *text_path, const char *mmproj_path, vv_error *e) {
+    int rc = vv_hf_is_dir(text_path) ? vv_hf_load(text_path, &v->hf, e)
+                                     : vv_hf_load_gguf(text_path, mmproj_path, &v->hf, e);
+    if (rc) return rc;
+    if (!v->hf->is_value)
+        return vv_err(e, VISVM_ERR_INVALID, "%s is not a value model (config.json architectures is not ValueModel)",
+                      text_path);
+    v->lm = v->hf->lm;
+    v->pad_mode = VV_HF_PAD_SDPA;
+    v->gamma = 0.9f;
+    snprintf(v->terminal, sizeof(v->terminal), "bootstrap");
+    return VISVM_OK;
 }
 
 int vv_value_load(const char *text_path, const char *mmproj_path, vv_value **out, vv_error *e) {
     *out = NULL;
     vv_value *v = calloc(1, sizeof(*v));
     if (!v) return vv_err(e, VISVM_ERR_NOMEM, "out of memory");
-    int rc = vv_llama_load_file(text_path, &v->lm, e);
+    int rc;
+    char head_kind[32] = "last_token";
+    if (!vv_hf_is_dir(text_path) && (rc = peek_head(text_path, head_kind, sizeof(head_kind), e))) goto fail;
+    if (vv_hf_is_dir(text_path) || !strcmp(head_kind, "flattened")) {
+        if ((rc = load_flattened(v, text_path, mmproj_path, e))) goto fail;
+        *out = v;
+        return VISVM_OK;
+    }
+    rc = vv_llama_load_file(text_path, &v->lm, e);
     if (!rc) rc = vv_clip_load_file(mmproj_path, VISVM_VISION_REFERENCE, &v->vision, e);
     if (rc) goto fail;
     if (!v->vision->has_projector || v->vision->n_embd_out != v->lm->hp.n_embd) {
@@ -75,12 +112,15 @@ struct vv_value_state {
     int32_t n_prefix;
     bool has_image;
     float *hidden; // [max_batch, n_embd]
+    float *feats;  // flattened head: image features of the current image [n_img, n_embd]
+    int n_img;
 };
 
 void vv_value_state_free(vv_value_state *s) {
     if (!s) return;
     vv_llama_state_free(s->st);
     free(s->hidden);
+    free(s->feats);
     free(s);
 }
 
@@ -92,6 +132,10 @@ int vv_value_state_create(const vv_value *v, vv_pool *pool, int max_batch, vv_va
     s->v = v;
     s->pool = pool;
     s->max_batch = max_batch;
+    if (v->hf) { // one full masked forward per sentence: no KV state
+        *out = s;
+        return VISVM_OK;
+    }
     // prefix (image) + up to 96 tokens per sentence (and its caption prefix when used)
     int per = v->with_prefix ? 320 : 96;
     vv_llama_state_params sp = {2048 + max_batch * per, 1 + max_batch, 512, pool};
@@ -108,6 +152,14 @@ int vv_value_state_create(const vv_value *v, vv_pool *pool, int max_batch, vv_va
 
 int vv_value_set_image(vv_value_state *s, const vv_image *img, vv_error *e) {
     const vv_value *v = s->v;
+    if (v->hf) {
+        s->has_image = false;
+        free(s->feats);
+        s->feats = NULL;
+        int rc = vv_hf_image_features(v->hf, s->pool, img, NULL, &s->feats, &s->n_img, e);
+        s->has_image = rc == VISVM_OK;
+        return rc;
+    }
     vv_image_batch b = {0};
     float *emb = NULL;
     int n_emb = 0;
@@ -133,6 +185,17 @@ int vv_value_score(vv_value_state *s, const char *const *sentences, int n, const
                    vv_error *e) {
     const vv_value *v = s->v;
     if (!s->has_image) return vv_err(e, VISVM_ERR_INVALID, "vv_value_score: no image set");
+    if (v->hf) {
+        (void)prefix; // VisVM scores the sentence alone
+        for (int i = 0; i < n; i++) {
+            char *sd = vv_defuse_image_marker(sentences[i]);
+            if (!sd) return vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+            int rc = vv_hf_value_feats(v->hf, s->pool, s->feats, s->n_img, sd, v->pad_mode, &out[i], NULL, NULL, NULL, e);
+            free(sd);
+            if (rc) return rc;
+        }
+        return VISVM_OK;
+    }
     const int D = v->lm->hp.n_embd;
     int rc = VISVM_OK;
     for (int i0 = 0; i0 < n && !rc; i0 += s->max_batch) {

@@ -18,16 +18,31 @@
 //   visvm.value.reward_offset (f32, the centring constant subtracted from rewards),
 //   visvm.value.with_prefix (bool: the state includes the caption so far),
 // plus an mmproj GGUF for the vision side.
+//
+// Flattened heads (VisVM's released ValueModel): vv_value_load also takes a
+// Hugging Face VisVM directory (text_path with config.json; mmproj_path is
+// ignored) or the text.gguf + mmproj.gguf that `visvm convert` makes of one
+// (visvm.value.head = "flattened", visvm.value.max_length). Those are scored
+// exactly as transformers does (hf.h): HF image processing, the state
+// "[INST] <image>\n{sentence} [/INST]" left-padded to max_length, one masked
+// full forward per sentence with pad rows per pad_mode (enum vv_hf_pad_mode,
+// SDPA by default), the head over all max_length hidden states. The image
+// features are computed once per vv_value_set_image; the prefix argument of
+// vv_value_score is not used (VisVM scores the sentence alone).
 #ifndef VV_VALUE_H
 #define VV_VALUE_H
 
 #include "clip.h"
 #include "llama.h"
 
+struct vv_hf_llava;
+
 typedef struct vv_value {
-    vv_llama *lm;
-    vv_clip *vision;
-    float *head;        // [n_embd]
+    vv_llama *lm;       // the decoder (owned by hf when hf != NULL)
+    vv_clip *vision;    // NULL for flattened heads
+    struct vv_hf_llava *hf; // flattened head: the HF-exact model (hf.h), else NULL
+    int pad_mode;       // flattened head: enum vv_hf_pad_mode (default VV_HF_PAD_SDPA)
+    float *head;        // [n_embd] (last_token head)
     float bias;
     float gamma;
     float reward_offset;
