@@ -55,6 +55,11 @@ static void check_type(const char *tname, double tol_logits, double tol_feat) {
     CHECK(embd && ref);
     if (!rc && embd && ref) {
         CHECK(m->hp.rope_neox && m->hp.n_vocab == V);
+        // the vocabulary is padded to the 576 rows: 568 (a greedy pick of the reference) renders as nothing
+        vv_buf pc = {0};
+        CHECK(vv_vocab_n(m->vocab) == V && vv_vocab_type(m->vocab, 568) == VV_TOKEN_UNUSED);
+        CHECK(vv_token_to_piece(m->vocab, 568, false, &pc) == VISVM_OK && pc.n == 0);
+        vv_buf_free(&pc);
         vv_llama_state *st = NULL;
         vv_llama_state_params sp = {L + 8, 1, 512, NULL};
         float *lg = malloc((size_t)L * V * sizeof(float));

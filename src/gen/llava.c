@@ -82,7 +82,10 @@ int vv_generate(vv_llama_state *st, int seq, const vv_vocab *v, float *logits, c
         if (gp->stop_at_eos && tok == eos) break;
         if (vv_ivec_push(toks, tok)) return vv_err(e, VISVM_ERR_NOMEM, "out of memory");
         size_t before = text->n;
-        int rc = vv_token_to_piece(v, tok, false, text);
+        // Ids past the tokenizer (the padded vocabulary rows of HF checkpoints,
+        // e.g. 514..575 of golden-hf's 576) have no piece: as HF's decode with
+        // skip_special_tokens they add no text, and generation goes on.
+        int rc = tok >= vv_vocab_n(v) ? VISVM_OK : vv_token_to_piece(v, tok, false, text);
         if (rc) return vv_err(e, rc, "cannot decode token %d", tok);
         // the first piece of an answer keeps its leading space out (llama.cpp detokenize style)
         if (before == text0 && text->n > text0 && text->v[text0] == ' ' && i == 0) {

@@ -42,7 +42,9 @@ typedef struct vv_gen_params {
 
 // Samples up to n_predict tokens after the current end of seq, starting from
 // `logits` (the prediction for the next token, [n_vocab]; updated in place).
-// Appends generated ids to toks (EOS not included) and text to text.
+// Appends generated ids to toks (EOS not included) and text to text; ids past
+// the vocabulary (unused padded rows of the output matrix) are kept in toks
+// but add no text.
 int vv_generate(vv_llama_state *st, int seq, const vv_vocab *v, float *logits, const vv_gen_params *gp, vv_rng *rng,
                 vv_sampler *smp, vv_ivec *toks, vv_buf *text, vv_error *e);
 

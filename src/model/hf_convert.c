@@ -195,21 +195,28 @@ static int text_file(const vv_hf_llava *m, const char *path, int wtype, vv_error
     if (m->sliding_window > 0) kv_u32(&f, "llama.attention.sliding_window", (uint32_t)m->sliding_window);
     kv_i32(&f, "visvm.hf.image_token_id", m->image_token);
     kv_i32(&f, "visvm.hf.pad_token_id", m->pad_token);
-    // vocabulary
-    const int nv = vv_vocab_n(v);
+    // vocabulary, padded to the embedding rows (HF rounds vocab_size up, e.g.
+    // 32064 or golden-hf's 576 for 514 tokens) with UNUSED "[PAD<id>]" tokens as
+    // llama.cpp's converter does: argmax can pick those rows, and every id the
+    // model emits then has a (empty) piece.
+    const int nt = vv_vocab_n(v), nv = VV_MAX(nt, hp->n_vocab);
     kv_str(&f, "tokenizer.ggml.model", "llama");
     {
         key(&f, "tokenizer.ggml.tokens", VV_GGUF_ARRAY);
         put_u32(&f, VV_GGUF_STRING);
         put_u64(&f, (uint64_t)nv);
-        for (int i = 0; i < nv; i++) put_str(&f, vv_vocab_text(v, i));
+        for (int i = 0; i < nv; i++) {
+            char pad[32];
+            snprintf(pad, sizeof(pad), "[PAD%d]", i);
+            put_str(&f, i < nt ? vv_vocab_text(v, i) : pad);
+        }
         float *sc = malloc((size_t)nv * sizeof(float));
         int32_t *ty = malloc((size_t)nv * sizeof(int32_t));
         if (!sc || !ty) f.err = f.err ? f.err : vv_err(e, VISVM_ERR_NOMEM, "out of memory");
         else {
             for (int i = 0; i < nv; i++) {
-                sc[i] = vv_vocab_score(v, i);
-                ty[i] = vv_vocab_type(v, i);
+                sc[i] = i < nt ? vv_vocab_score(v, i) : -1000.0f;
+                ty[i] = i < nt ? vv_vocab_type(v, i) : VV_TOKEN_UNUSED;
             }
             kv_arr(&f, "tokenizer.ggml.scores", VV_GGUF_FLOAT32, sc, (uint64_t)nv, 4);
             kv_arr(&f, "tokenizer.ggml.token_type", VV_GGUF_INT32, ty, (uint64_t)nv, 4);

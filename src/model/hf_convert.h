@@ -1,7 +1,8 @@
 // hf_convert.h - Hugging Face LLaVA-NeXT / VisVM value checkpoint -> GGUF.
 //
 // Writes into out_dir:
-//   text.gguf   - architecture "llama": decoder + SentencePiece vocabulary
+//   text.gguf   - architecture "llama": decoder + SentencePiece vocabulary padded
+//                 to the embedding rows with UNUSED "[PAD<id>]" tokens
 //                 (<image>/<pad> as CONTROL tokens), llama.rope.neox = true
 //                 (HF rotate-half RoPE kept as is, rows not permuted);
 //                 value models also get value_head.weight [max_length * n_embd],
