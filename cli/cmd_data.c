@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "eval/world_eval.h"
+#include "model/hf.h"
 #include "search/search.h"
 #include "train/data.h"
 #include "train/td_data.h"
@@ -51,6 +52,11 @@ int cmd_generate(int argc, char **argv) {
     if (!world || !out) {
         fprintf(stderr, "visvm generate: --world and --out are required\n");
         return 2;
+    }
+    if (vv_hf_is_dir(model)) {
+        fprintf(stderr, "visvm generate: %s is a Hugging Face directory; the batched decoder needs GGUF files: run "
+                        "`visvm convert %s OUT` and pass -m OUT/text.gguf --mmproj OUT/mmproj.gguf\n", model, model);
+        return 1;
     }
     vv_error e = {0};
     vv_world_scene *sc = NULL;

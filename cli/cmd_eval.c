@@ -9,6 +9,7 @@
 #include "eval/svg.h"
 #include "eval/world_eval.h"
 #include "search/search.h"
+#include "model/hf.h"
 #include "train/data.h"
 
 typedef struct {
@@ -150,8 +151,9 @@ int cmd_eval(int argc, char **argv) {
         {"--model", "-m", CLI_STR, &model, "captioner text model GGUF", 0, -1},
         {"--mmproj", NULL, CLI_STR, &mmproj, "captioner vision model GGUF", 0, -1},
         {"--reward", NULL, CLI_STR, &reward, "reward CLIP GGUF (clip-prm, bon-clip)", 0, -1},
-        {"--value", NULL, CLI_STR, &value, "value model text GGUF (visvm, bon-visvm)", 0, -1},
-        {"--value-mmproj", NULL, CLI_STR, &value_mm, "value model vision GGUF", 0, -1},
+        {"--value", NULL, CLI_STR, &value,
+         "value model (visvm, bon-visvm): text GGUF, or a Hugging Face VisVM directory (HF-exact, SDPA pad rows)", 0, -1},
+        {"--value-mmproj", NULL, CLI_STR, &value_mm, "value model vision GGUF (not with an HF directory)", 0, -1},
         {"--strategies", "-s", CLI_STR, &strategies,
          "comma-separated: greedy, sample, bon-clip, bon-visvm, clip-prm, visvm, random, oracle", 0, -1},
         {"--candidates", "-k", CLI_INT, &cand, "candidates per step: k-1 temperatures over 0.1..0.9 + greedy", 1, 33},
@@ -206,6 +208,11 @@ int cmd_eval(int argc, char **argv) {
     eval_ctx ec = {world, NULL, 0, NULL, NULL, NULL, quiet};
     if (load_scenes(world, split, start, n, &ec.scenes, &ec.n_sc, &e)) {
         fprintf(stderr, "visvm eval: %s\n", e.msg);
+        return 1;
+    }
+    if (vv_hf_is_dir(model)) { // the search decodes on GGUF files; the HF value model is fine as is
+        fprintf(stderr, "visvm eval: %s is a Hugging Face directory; the policy needs GGUF files: run `visvm convert "
+                        "%s OUT` and pass -m OUT/text.gguf --mmproj OUT/mmproj.gguf\n", model, model);
         return 1;
     }
     vv_llama *pm = NULL;

@@ -1,20 +1,24 @@
 // cmd_value.c - `visvm value`: the value of (image, sentence) under a VisVM
 // value model in the Hugging Face layout (si0wang/VisVM's ValueModel:
 // "llava_encoder." LLaVA-NeXT + flattened v_head over max_length left-padded
-// positions), computed as transformers 4.45 does.
+// positions), computed as transformers 4.45 does, from the HF directory or
+// from its `visvm convert` GGUF files (vv_value, value.h).
 #include <stdio.h>
 #include <string.h>
 
 #include "base/threadpool.h"
 #include "cli.h"
 #include "model/hf.h"
+#include "model/value.h"
 
 int cmd_value(int argc, char **argv) {
-    const char *model = NULL, *image = NULL, *sentence = NULL, *attn = "sdpa";
+    const char *model = NULL, *mmproj = NULL, *image = NULL, *sentence = NULL, *attn = "sdpa";
     int threads = 0;
     bool verbose = false;
     cli_opt opts[] = {
-        {"--model", "-m", CLI_STR, &model, "value model directory (config.json architectures [\"ValueModel\"])", 0, -1},
+        {"--model", "-m", CLI_STR, &model,
+         "value model: HF directory (config.json architectures [\"ValueModel\"]) or value text GGUF", 0, -1},
+        {"--mmproj", NULL, CLI_STR, &mmproj, "vision GGUF of a GGUF value model (not with an HF directory)", 0, -1},
         {"--image", NULL, CLI_STR, &image, "image file", 0, -1},
         {"--sentence", NULL, CLI_STR, &sentence, "the sentence (state) to score", 0, -1},
         {"--attn", NULL, CLI_STR, &attn,
@@ -24,13 +28,17 @@ int cmd_value(int argc, char **argv) {
     };
     const char *pos[1];
     int n_pos = 0;
-    int rc = cli_parse("value", "-m VALUE_DIR --image IMG --sentence TEXT [options]",
+    int rc = cli_parse("value", "-m VALUE_DIR | -m VALUE.gguf --mmproj MMPROJ.gguf, --image IMG --sentence TEXT [options]",
                        "Prints V(image, sentence) of a VisVM value model: the state \"[INST] <image>\\n{sentence} "
-                       "[/INST]\" left-padded to the model's max_length, exactly as VisVM's Python code computes it.",
+                       "[/INST]\" left-padded to the model's max_length, exactly as VisVM's Python code computes it "
+                       "(HF directory, or its `visvm convert` GGUF files). A GGUF value model with a last_token head "
+                       "(visvm train) is scored as the search does.",
                        opts, (int)(sizeof(opts) / sizeof(opts[0])), argc, argv, 2, pos, 0, &n_pos);
     if (rc) return rc == 1 ? 0 : 2;
-    if (!model || !image || !sentence) {
-        fprintf(stderr, "visvm value: -m, --image and --sentence are required (see --help)\n");
+    const bool hf = model && vv_hf_is_dir(model);
+    if (!model || !image || !sentence || (!hf && !mmproj)) {
+        fprintf(stderr, "visvm value: -m, --image and --sentence are required, and --mmproj unless -m is a Hugging "
+                        "Face directory (see --help)\n");
         return 2;
     }
     int mode;
@@ -40,47 +48,42 @@ int cmd_value(int argc, char **argv) {
         fprintf(stderr, "visvm value: --attn must be sdpa or eager, not '%s'\n", attn);
         return 2;
     }
+    if (hf && mmproj) fprintf(stderr, "visvm value: %s is a Hugging Face directory; --mmproj is ignored\n", model);
     vv_error e = {0};
-    vv_hf_llava *m = NULL;
-    if (!vv_hf_is_dir(model)) {
-        fprintf(stderr, "visvm value: %s is not a Hugging Face model directory (no config.json)\n", model);
-        return 1;
-    }
-    double t0 = vv_time_s();
-    if ((rc = vv_hf_load(model, &m, &e))) {
-        fprintf(stderr, "visvm value: %s\n", e.msg);
-        return 1;
-    }
-    if (!m->is_value) {
-        fprintf(stderr, "visvm value: %s is not a value model (config.json architectures is not ValueModel)\n", model);
-        vv_hf_free(m);
-        return 1;
-    }
+    vv_value *v = NULL;
+    vv_value_state *st = NULL;
     vv_image img = {0};
-    if ((rc = vv_image_load_file(image, &img, &e))) {
-        fprintf(stderr, "visvm value: %s\n", e.msg);
-        vv_hf_free(m);
-        return 1;
+    vv_pool *pool = NULL;
+    double t0 = vv_time_s(), t1 = t0;
+    float val = 0;
+    rc = vv_value_load(model, hf ? NULL : mmproj, &v, &e);
+    if (!rc) {
+        v->pad_mode = mode;
+        rc = vv_image_load_file(image, &img, &e);
     }
-    vv_pool *pool = vv_pool_create(threads);
-    float v = 0;
-    vv_ivec mask = {0};
-    double t1 = vv_time_s();
-    rc = vv_hf_value(m, pool, &img, sentence, mode, &v, NULL, verbose ? &mask : NULL, NULL, &e);
+    if (!rc && !(pool = vv_pool_create(threads))) rc = vv_err(&e, VISVM_ERR_NOMEM, "cannot create threads");
+    if (!rc) {
+        t1 = vv_time_s();
+        const char *one[1] = {sentence};
+        rc = vv_value_state_create(v, pool, 1, &st, &e);
+        if (!rc) rc = vv_value_set_image(st, &img, &e);
+        if (!rc) rc = vv_value_score(st, one, 1, NULL, &val, &e);
+    }
     if (rc) {
         fprintf(stderr, "visvm value: %s\n", e.msg);
     } else {
-        printf("%.7f\n", v);
+        printf("%.7f\n", val);
         if (verbose) {
-            int real = 0;
-            for (size_t i = 0; i < mask.n; i++) real += mask.v[i];
-            fprintf(stderr, "max_length %d, %d real tokens, %d pads, %s pad rows; load %.2f s, value %.2f s\n",
-                    m->max_length, real, m->max_length - real, attn, t1 - t0, vv_time_s() - t1);
+            if (v->hf)
+                fprintf(stderr, "flattened head over max_length %d, %s pad rows; ", v->hf->max_length, attn);
+            else
+                fprintf(stderr, "last_token head; ");
+            fprintf(stderr, "load %.2f s, value %.2f s\n", t1 - t0, vv_time_s() - t1);
         }
     }
-    vv_ivec_free(&mask);
+    vv_value_state_free(st);
     vv_pool_free(pool);
     vv_image_free(&img);
-    vv_hf_free(m);
+    vv_value_free(v);
     return rc ? 1 : 0;
 }
