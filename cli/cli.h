@@ -27,7 +27,7 @@ int cmd_caption(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_golden(int argc, char **argv);
 // Hugging Face reference sets (index.json with "arrays" + "facts"); index_json is a cJSON object.
-int cmd_golden_hf(const char *dir, const void *index_json, int threads, bool verbose);
+int cmd_golden_hf(const char *dir, const void *index_json, int threads, bool verbose, const char *convert);
 int cmd_bench(int argc, char **argv);
 int cmd_world(int argc, char **argv);
 int cmd_train(int argc, char **argv);

@@ -666,16 +666,21 @@ static void check_llava(golden *g, const cJSON *llava) {
 int cmd_golden(int argc, char **argv) {
     int threads = 0;
     bool verbose = false;
+    const char *convert = NULL;
     cli_opt opts[] = {
         {"--threads", "-t", CLI_INT, &threads, "threads; 0 = all cores", 0, 1024},
         {"--verbose", "-v", CLI_FLAG, &verbose, "print details of mismatches", 0, -1},
+        {"--convert", NULL, CLI_STR, &convert,
+         "Hugging Face sets: convert each checkpoint to GGUF (f32 | f16) first and check the GGUF files", 0, -1},
     };
     const char *pos[1];
     int n_pos = 0;
     int rc = cli_parse("golden", "DIR [options]",
                        "Checks tokenizer, text logits, greedy tokens, decoded pixels, preprocessing, image embeddings and "
-                       "full LLaVA prompts against DIR/index.json (a llama.cpp reference set). Exit 1 if any check fails.",
-                       opts, 2, argc, argv, 2, pos, 1, &n_pos);
+                       "full LLaVA prompts against DIR/index.json (a llama.cpp reference set), or every array of a Hugging "
+                       "Face reference set (index.json arrays + facts; --convert to check GGUF conversions). Exit 1 if any "
+                       "check fails.",
+                       opts, 3, argc, argv, 2, pos, 1, &n_pos);
     if (rc) return rc == 1 ? 0 : 2;
     if (n_pos != 1) {
         fprintf(stderr, "visvm golden: expected the reference directory (see --help)\n");
@@ -699,9 +704,14 @@ int cmd_golden(int argc, char **argv) {
     }
     if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(idx, "arrays")) &&
         cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(idx, "facts"))) { // Hugging Face layout (cmd_golden_hf.c)
-        rc = cmd_golden_hf(g.dir, idx, threads, verbose);
+        rc = cmd_golden_hf(g.dir, idx, threads, verbose, convert);
         cJSON_Delete(idx);
         return rc;
+    }
+    if (convert) {
+        fprintf(stderr, "visvm golden: --convert applies to Hugging Face reference sets (index.json with arrays and facts)\n");
+        cJSON_Delete(idx);
+        return 2;
     }
     g.pool = vv_pool_create(threads);
     double t0 = vv_time_s();

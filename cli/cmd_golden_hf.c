@@ -7,6 +7,13 @@
 // int32 arrays (ids, masks, sizes, uint8 images) exactly, float arrays within
 // the README's float32 tolerances (pixel values 1e-6, logits 2e-4, everything
 // else 1e-4). An array visvm does not compute is a FAIL. Exit 1 on any FAIL.
+//
+// With --convert f32|f16 each checkpoint is first converted by `visvm convert`
+// into a temporary directory and the checks run on the GGUF files
+// (vv_hf_load_gguf: the same HF-exact functions over the GGUF tensors). F32
+// keeps the float32 tolerances; F16 uses the F16 bars of
+// ../shared/golden/README.md (logits 0.03, every other float array 0.02;
+// pixel values, being computed before any weight, stay at 1e-6).
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <math.h>
@@ -17,6 +24,8 @@
 #include "base/threadpool.h"
 #include "cli.h"
 #include "model/hf.h"
+#include "model/hf_convert.h"
+#include <unistd.h>
 
 typedef struct {
     char *name;
@@ -33,6 +42,8 @@ typedef struct {
     int n_c;
     int n_pass, n_fail;
     bool verbose;
+    int convert;          // -1: safetensors; else the GGUF weight type checked
+    const char *tmp;      // temporary directory of the conversions
 } hfg;
 
 static void put_f(hfg *g, const char *name, const float *x, int64_t n) {
@@ -329,8 +340,9 @@ static void run_batch(hfg *g, const vv_hf_llava *m, const cJSON *images) {
     free(sizes);
 }
 
-static double tolerance(const char *name) {
+static double tolerance(const hfg *g, const char *name) {
     if (strstr(name, "pixel_values")) return 1e-6;
+    if (g->convert == VV_TYPE_F16) return strstr(name, "logits") ? 0.03 : 0.02;
     if (strstr(name, "logits")) return 2e-4;
     return 1e-4;
 }
@@ -408,7 +420,7 @@ static void check_array(hfg *g, const char *name, const cJSON *a) {
             }
             sum += isnan(df) ? INFINITY : df;
         }
-        double tol = tolerance(name);
+        double tol = tolerance(g, name);
         ok = mx <= tol;
         if (n == 1) {
             float r;
@@ -450,16 +462,32 @@ static void find_models(hfg *g, vv_hf_llava **base, vv_hf_llava **value) {
             vv_hf_llava *m = NULL;
             vv_error e = {0};
             double t0 = vv_time_s();
-            if (vv_hf_load(p, &m, &e)) {
+            int rc = vv_hf_load(p, &m, &e);
+            if (!rc && g->convert >= 0) { // convert, then check the GGUF files (unlinked once mapped)
+                vv_hf_free(m);
+                m = NULL;
+                char *out = pathf(g->tmp, names[i]), *tp = out ? pathf(out, "text.gguf") : NULL,
+                     *mp = out ? pathf(out, "mmproj.gguf") : NULL;
+                rc = !out || !tp || !mp ? vv_err(&e, VISVM_ERR_NOMEM, "out of memory") : vv_hf_convert(p, out, g->convert, &e);
+                if (!rc) rc = vv_hf_load_gguf(tp, mp, &m, &e);
+                if (tp) unlink(tp);
+                if (mp) unlink(mp);
+                if (out) rmdir(out);
+                free(out);
+                free(tp);
+                free(mp);
+            }
+            if (rc) {
                 char msg[700];
                 snprintf(msg, sizeof(msg), "cannot load %s: %s", names[i], e.msg);
                 fail_line(g, "load", msg);
-            } else if (m->is_value && !*value) {
-                *value = m;
-                printf("      loaded value model %s (%d shards, %.2f s)\n", names[i], vv_st_n_shards(m->st), vv_time_s() - t0);
-            } else if (!m->is_value && !*base) {
-                *base = m;
-                printf("      loaded LLaVA-NeXT %s (%d shards, %.2f s)\n", names[i], vv_st_n_shards(m->st), vv_time_s() - t0);
+            } else if ((m->is_value && !*value) || (!m->is_value && !*base)) {
+                *(m->is_value ? value : base) = m;
+                char how[64];
+                if (g->convert >= 0) snprintf(how, sizeof(how), "converted to %s GGUF", vv_type_name(g->convert));
+                else snprintf(how, sizeof(how), "%d shards", vv_st_n_shards(m->st));
+                printf("      loaded %s %s (%s, %.2f s)\n", m->is_value ? "value model" : "LLaVA-NeXT", names[i], how,
+                       vv_time_s() - t0);
             } else {
                 vv_hf_free(m);
             }
@@ -469,14 +497,29 @@ static void find_models(hfg *g, vv_hf_llava **base, vv_hf_llava **value) {
     }
 }
 
-int cmd_golden_hf(const char *dir, const void *index_json, int threads, bool verbose) {
+int cmd_golden_hf(const char *dir, const void *index_json, int threads, bool verbose, const char *convert) {
     const cJSON *idx = index_json;
     const cJSON *arrays = cJSON_GetObjectItemCaseSensitive(idx, "arrays");
     const cJSON *facts = cJSON_GetObjectItemCaseSensitive(idx, "facts");
-    hfg g = {dir, vv_pool_create(threads), NULL, 0, 0, 0, verbose};
+    hfg g = {dir, NULL, NULL, 0, 0, 0, verbose, -1, NULL};
+    char tmp[] = "/tmp/visvm-golden-XXXXXX";
+    if (convert) {
+        g.convert = vv_type_from_name(convert);
+        if (g.convert != VV_TYPE_F32 && g.convert != VV_TYPE_F16) {
+            fprintf(stderr, "visvm golden: --convert must be f32 or f16, not '%s'\n", convert);
+            return 2;
+        }
+        if (!mkdtemp(tmp)) {
+            fprintf(stderr, "visvm golden: cannot create a temporary directory for the conversions\n");
+            return 1;
+        }
+        g.tmp = tmp;
+    }
+    g.pool = vv_pool_create(threads);
     double t0 = vv_time_s();
     vv_hf_llava *base = NULL, *value = NULL;
     find_models(&g, &base, &value);
+    if (g.tmp) rmdir(g.tmp);
     if (base) {
         const cJSON *tc = cJSON_GetObjectItemCaseSensitive(facts, "tokenizer_cases"), *it;
         int i = 0;
@@ -533,7 +576,8 @@ int cmd_golden_hf(const char *dir, const void *index_json, int threads, bool ver
     }
     free(g.c);
     vv_pool_free(g.pool);
-    printf("golden-hf: %d passed, %d failed (%.1f s)\n", g.n_pass, g.n_fail, vv_time_s() - t0);
+    if (convert) printf("golden-hf (%s GGUF): %d passed, %d failed (%.1f s)\n", convert, g.n_pass, g.n_fail, vv_time_s() - t0);
+    else printf("golden-hf: %d passed, %d failed (%.1f s)\n", g.n_pass, g.n_fail, vv_time_s() - t0);
     if (g.n_pass + g.n_fail == 0) {
         fprintf(stderr, "visvm golden: no checks found in %s/index.json\n", dir);
         return 1;
