@@ -64,7 +64,51 @@ static int train_clip(int argc, char **argv) {
     return 0;
 }
 
+// `visvm train vlm --sft FILE --init DIR`: self-training (fine-tuning on searched captions).
+static int train_vlm_sft(int argc, char **argv) {
+    vt_vlm_hp hp = vt_vlm_sft_default_hp();
+    const char *out = NULL, *sft = NULL, *init = NULL, *strategy = NULL;
+    int seed = (int)hp.seed;
+    cli_opt opts[] = {
+        {"--sft", NULL, CLI_STR, &sft, "captions JSONL: visvm eval --captions lines (seed) or {\"image\", \"caption\"}", 0, -1},
+        {"--init", NULL, CLI_STR, &init, "folder of the VLM to fine-tune (vlm-text.gguf, vlm-mmproj.gguf, vlm.ckpt.gguf if present)", 0, -1},
+        {"--strategy", NULL, CLI_STR, &strategy, "only the lines of this strategy (e.g. visvm)", 0, -1},
+        {"--out", "-o", CLI_STR, &out, "output directory (vlm-text.gguf, vlm-mmproj.gguf, checkpoint, vlm-sft.log/.json)", 0, -1},
+        {"--steps", NULL, CLI_INT, &hp.steps, "training steps", 1, 1 << 24},
+        {"--batch", NULL, CLI_INT, &hp.batch, "captions per step", 1, 4096},
+        {"--lr", NULL, CLI_FLOAT, &hp.lr, "peak learning rate (cosine decay to a tenth)", 1e-7, 1},
+        {"--warmup", NULL, CLI_INT, &hp.warmup, "warm-up steps", 0, 1 << 24},
+        {"--wd", NULL, CLI_FLOAT, &hp.weight_decay, "AdamW weight decay", 0, 1},
+        {"--max-len", NULL, CLI_INT, &hp.max_len, "longest training sequence", 32, 8192},
+        {"--seed", NULL, CLI_INT, &seed, "random seed (data order and prompts)", 0, 2147483647},
+        {"--threads", "-t", CLI_INT, &hp.threads, "threads; 0 = all cores", 0, 1024},
+    };
+    const char *pos[1];
+    int n_pos;
+    int rc = cli_parse("train vlm --sft", "FILE --init DIR --out OUT [options]",
+                       "Self-training (VisVM paper section 4): fine-tunes an existing tiny VLM on captions found by "
+                       "search; images are world scenes re-rendered from their seeds (default world params) or image "
+                       "files relative to the JSONL. Writes OUT/vlm-text.gguf and OUT/vlm-mmproj.gguf.",
+                       opts, (int)(sizeof(opts) / sizeof(opts[0])), argc, argv, 3, pos, 0, &n_pos);
+    if (rc) return rc == 1 ? 0 : 2;
+    if (!sft || !init || !out) {
+        fprintf(stderr, "visvm train vlm: --sft needs --init DIR and --out OUT\n");
+        return 2;
+    }
+    hp.seed = (uint64_t)seed;
+    hp.lr_min = hp.lr * 0.1f;
+    if (hp.warmup >= hp.steps) hp.warmup = hp.steps / 10;
+    vv_error e = {0};
+    if (vt_vlm_sft(&hp, sft, strategy, init, out, &e)) {
+        fprintf(stderr, "visvm train vlm: %s\n", e.msg);
+        return 1;
+    }
+    return 0;
+}
+
 static int train_vlm(int argc, char **argv) {
+    for (int i = 3; i < argc; i++)
+        if (!strcmp(argv[i], "--sft") || !strncmp(argv[i], "--sft=", 6)) return train_vlm_sft(argc, argv);
     vt_vlm_hp hp = vt_vlm_default_hp();
     const char *out = "models/world";
     bool resume = false;
@@ -97,7 +141,8 @@ static int train_vlm(int argc, char **argv) {
     int n_pos;
     int rc = cli_parse("train vlm", "[options]",
                        "Trains the tiny LLaVA (ViT tower + MLP projector + Llama decoder) to caption synthetic-world "
-                       "images with the 9 detailed prompts; writes OUT/vlm-text.gguf and OUT/vlm-mmproj.gguf.",
+                       "images with the 9 detailed prompts; writes OUT/vlm-text.gguf and OUT/vlm-mmproj.gguf. "
+                       "Self-training on searched captions: visvm train vlm --sft FILE --init DIR --out OUT (--help).",
                        opts, (int)(sizeof(opts) / sizeof(opts[0])), argc, argv, 3, pos, 0, &n_pos);
     if (rc) return rc == 1 ? 0 : 2;
     hp.seed = (uint64_t)seed;

@@ -1,12 +1,15 @@
 // vlm_train.c - tiny LLaVA: model, captioning training on the world, GGUF export.
 #include "vlm_train.h"
 
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../eval/svg.h"
 #include "../gen/llava.h"
+#include "../tensor/quants.h"
+#include "../text/vocab.h"
 #include "ckpt.h"
 #include "clip_model.h"
 #include "clip_train.h"
@@ -471,6 +474,523 @@ done:
     free(seeds);
     vt_vlm_free(&m);
     vv_bpe_vocab_free(&bpe);
+    vt_ctx_free(c);
+    vv_pool_free(pool);
+    return rc;
+}
+
+// ---------------------------------------------------------------------------
+// self-training: fine-tuning on captions found by search
+
+void vt_sft_free(vt_sft_set *s) {
+    if (!s) return;
+    for (int i = 0; i < s->n; i++) {
+        free(s->items[i].caption);
+        free(s->items[i].image);
+    }
+    free(s->items);
+    free(s->image_item);
+    free(s->path);
+    memset(s, 0, sizeof(*s));
+}
+
+// image path relative to the JSONL's folder (absolute paths kept)
+static char *sft_resolve(const char *jsonl, const char *img) {
+    const char *slash = strrchr(jsonl, '/');
+    if (img[0] == '/' || !slash) return vv_strdup(img);
+    vv_buf b = {0};
+    if (vv_buf_printf(&b, "%.*s/%s", (int)(slash - jsonl), jsonl, img)) {
+        vv_buf_free(&b);
+        return NULL;
+    }
+    return b.v; // NUL-terminated by vv_buf_printf
+}
+
+typedef struct {
+    const char *image; // NULL: seed
+    uint64_t seed;
+    int item;
+} sft_key;
+
+static int sft_key_cmp(const void *a, const void *b) {
+    const sft_key *x = a, *y = b;
+    if (!x->image != !y->image) return x->image ? 1 : -1;
+    if (x->image) {
+        int c = strcmp(x->image, y->image);
+        if (c) return c;
+    } else if (x->seed != y->seed) {
+        return x->seed < y->seed ? -1 : 1;
+    }
+    return x->item < y->item ? -1 : x->item > y->item;
+}
+
+int vt_sft_load(const char *path, const char *strategy, vt_sft_set *out, vv_error *e) {
+    memset(out, 0, sizeof(*out));
+    char *text = NULL;
+    size_t len = 0;
+    int rc = vv_read_file(path, &text, &len, e);
+    if (rc) return rc;
+    if (strlen(text) != len) {
+        free(text);
+        return vv_err(e, VISVM_ERR_FORMAT, "%s: contains a NUL byte", path);
+    }
+    int cap = 0, line_no = 0, skipped = 0;
+    char *p = text;
+    if (!(out->path = vv_strdup(path))) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    while (*p && !rc) {
+        char *nl = strchr(p, '\n');
+        if (nl) *nl = 0;
+        line_no++;
+        char *line = p;
+        p = nl ? nl + 1 : p + strlen(p);
+        while (*line == ' ' || *line == '\t' || *line == '\r') line++;
+        if (!*line) continue;
+        cJSON *j = cJSON_Parse(line);
+        if (!j || !cJSON_IsObject(j)) {
+            rc = vv_err(e, VISVM_ERR_FORMAT, "%s:%d: %s", path, line_no, j ? "not a JSON object" : "invalid JSON");
+            cJSON_Delete(j);
+            break;
+        }
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "strategy");
+        const cJSON *cap_j = cJSON_GetObjectItemCaseSensitive(j, "caption");
+        const cJSON *img = cJSON_GetObjectItemCaseSensitive(j, "image_path");
+        if (!cJSON_IsString(img)) img = cJSON_GetObjectItemCaseSensitive(j, "image");
+        const cJSON *seed = cJSON_GetObjectItemCaseSensitive(j, "seed");
+        if (strategy && !(cJSON_IsString(st) && !strcmp(st->valuestring, strategy))) {
+            skipped++;
+            cJSON_Delete(j);
+            continue;
+        }
+        vt_sft_item it = {0};
+        it.line = line_no;
+        if (!cJSON_IsString(cap_j) || !cap_j->valuestring[0])
+            rc = vv_err(e, VISVM_ERR_FORMAT, "%s:%d: needs a non-empty \"caption\" string", path, line_no);
+        else if (cJSON_IsString(img)) {
+            if (!img->valuestring[0]) rc = vv_err(e, VISVM_ERR_FORMAT, "%s:%d: empty image path", path, line_no);
+            else if (!(it.image = sft_resolve(path, img->valuestring))) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+            else if (!vv_file_exists(it.image))
+                rc = vv_err(e, VISVM_ERR_IO, "%s:%d: image %s not found", path, line_no, it.image);
+        } else if (cJSON_IsNumber(seed)) {
+            double v = seed->valuedouble;
+            if (!(v >= 0 && v <= 9007199254740992.0) || v != floor(v))
+                rc = vv_err(e, VISVM_ERR_FORMAT, "%s:%d: \"seed\" is not a non-negative integer below 2^53", path,
+                            line_no);
+            else it.seed = (uint64_t)v;
+        } else {
+            rc = vv_err(e, VISVM_ERR_FORMAT, "%s:%d: needs a scene \"seed\" (number) or an \"image\" path (string)",
+                        path, line_no);
+        }
+        if (!rc && !(it.caption = vv_strdup(cap_j->valuestring))) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+        if (!rc && out->n == cap) {
+            int nc = cap ? cap * 2 : 64;
+            vt_sft_item *ni = nc < (1 << 28) ? realloc(out->items, (size_t)nc * sizeof(*ni)) : NULL;
+            if (!ni) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+            else {
+                out->items = ni;
+                cap = nc;
+            }
+        }
+        if (rc) {
+            free(it.caption);
+            free(it.image);
+        } else {
+            out->items[out->n++] = it;
+        }
+        cJSON_Delete(j);
+    }
+    free(text);
+    if (!rc && out->n == 0) {
+        if (strategy)
+            rc = vv_err(e, VISVM_ERR_INVALID, "%s: no caption with strategy \"%s\" (%d lines of other strategies or none)",
+                        path, strategy, skipped);
+        else rc = vv_err(e, VISVM_ERR_INVALID, "%s: no captions", path);
+    }
+    // distinct images
+    sft_key *keys = rc ? NULL : malloc((size_t)out->n * sizeof(sft_key));
+    if (!rc && (!keys || !(out->image_item = malloc((size_t)out->n * sizeof(int)))))
+        rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    if (!rc) {
+        for (int i = 0; i < out->n; i++) keys[i] = (sft_key){out->items[i].image, out->items[i].seed, i};
+        qsort(keys, (size_t)out->n, sizeof(sft_key), sft_key_cmp);
+        for (int i = 0; i < out->n; i++) {
+            const sft_key *k = &keys[i], *q = i ? &keys[i - 1] : NULL;
+            bool same = q && !k->image == !q->image && (k->image ? !strcmp(k->image, q->image) : k->seed == q->seed);
+            if (!same) out->image_item[out->n_images++] = k->item;
+            out->items[k->item].img = out->n_images - 1;
+        }
+    }
+    free(keys);
+    if (rc) vt_sft_free(out);
+    return rc;
+}
+
+int vt_sft_images(vv_pool *pool, const vt_sft_set *s, int size, float *out, vv_error *e) {
+    const size_t per = (size_t)size * size * 3;
+    vv_world_params wp = vv_world_default_params();
+    uint64_t *seeds = malloc((size_t)s->n_images * sizeof(uint64_t));
+    int *where = malloc((size_t)s->n_images * sizeof(int));
+    int rc = seeds && where ? VISVM_OK : vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    int n_seeds = 0;
+    for (int i = 0; i < s->n_images && !rc; i++) {
+        const vt_sft_item *it = &s->items[s->image_item[i]];
+        if (!it->image) {
+            seeds[n_seeds] = it->seed;
+            where[n_seeds++] = i;
+            continue;
+        }
+        vv_image im = {0};
+        rc = vv_image_load_file(it->image, &im, e);
+        if (!rc) rc = vt_image_normalize(&im, size, out + (size_t)i * per, e);
+        vv_image_free(&im);
+        if (rc) {
+            char msg[sizeof(e->msg)];
+            snprintf(msg, sizeof(msg), "%s", e->msg);
+            vv_err(e, rc, "%s:%d: %s", s->path, it->line, msg);
+        }
+    }
+    // world scenes: rendered on the pool, in chunks
+    float *tmp = NULL;
+    const int chunk = 64;
+    if (!rc && n_seeds && !(tmp = vv_aalloc((size_t)chunk * per * sizeof(float))))
+        rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    for (int i0 = 0; i0 < n_seeds && !rc; i0 += chunk) {
+        int k = VV_MIN(chunk, n_seeds - i0);
+        if ((rc = vt_render_batch(pool, &wp, seeds + i0, k, size, tmp))) {
+            vv_err(e, rc, "%s: rendering the scenes of seeds %llu..%llu failed", s->path, (unsigned long long)seeds[i0],
+                   (unsigned long long)seeds[i0 + k - 1]);
+            break;
+        }
+        for (int j = 0; j < k; j++) memcpy(out + (size_t)where[i0 + j] * per, tmp + (size_t)j * per, per * sizeof(float));
+    }
+    vv_afree(tmp);
+    free(seeds);
+    free(where);
+    return rc;
+}
+
+// Copies every parameter from the GGUF file that holds it (F32/F16), checking shapes.
+static int load_from_gguf(vt_params *ps, const char *path, bool *done, int *n_loaded, vv_error *e) {
+    vv_gguf *g = NULL;
+    int rc = vv_gguf_open(path, &g, e);
+    for (int i = 0; i < ps->n && !rc; i++) {
+        vt_param *p = &ps->items[i];
+        const vv_tensor *t = vv_gguf_find_tensor(g, p->name);
+        if (!t) continue;
+        bool ok = vv_tensor_nelements(t) == p->n;
+        for (int d = 0; d < p->n_dims && ok; d++) ok = t->ne[d] == p->shape[p->n_dims - 1 - d];
+        if (!ok) {
+            rc = vv_err(e, VISVM_ERR_FORMAT, "%s: tensor %s has another shape than its hyper-parameters imply", path,
+                        p->name);
+            break;
+        }
+        if ((rc = vv_dequantize_row(t->type, t->data, p->data, p->n))) {
+            vv_err(e, rc, "%s: cannot read tensor %s (type %s)", path, p->name, vv_type_name(t->type));
+            break;
+        }
+        if (!done[i]) (*n_loaded)++;
+        done[i] = true;
+    }
+    vv_gguf_close(g);
+    return rc;
+}
+
+int vt_vlm_load(vt_vlm *m, const char *dir, const vt_vlm_hp *hp_in, int max_B, vv_error *e) {
+    memset(m, 0, sizeof(*m));
+    char tp[4096], mp[4096], cp[4096];
+    snprintf(tp, sizeof(tp), "%s/vlm-text.gguf", dir);
+    snprintf(mp, sizeof(mp), "%s/vlm-mmproj.gguf", dir);
+    snprintf(cp, sizeof(cp), "%s/vlm.ckpt.gguf", dir);
+    vt_vlm_hp hp = *hp_in;
+    vv_gguf *tg = NULL, *mg = NULL;
+    vv_vocab *voc = NULL;
+    vv_bpe_vocab bpe = {0};
+    uint32_t S = 0, P = 0, Dv = 0, Lv = 0, Hv = 0, Fv = 0, PD = 0, D = 0, L = 0, H = 0, KV = 0, F = 0;
+    const char *ptype = NULL;
+    int rc = vv_gguf_open(tp, &tg, e);
+    if (!rc) rc = vv_gguf_open(mp, &mg, e);
+    const struct {
+        vv_gguf *g;
+        const char *key;
+        uint32_t *dst;
+    } keys[] = {{mg, "clip.vision.image_size", &S},
+                {mg, "clip.vision.patch_size", &P},
+                {mg, "clip.vision.embedding_length", &Dv},
+                {mg, "clip.vision.block_count", &Lv},
+                {mg, "clip.vision.attention.head_count", &Hv},
+                {mg, "clip.vision.feed_forward_length", &Fv},
+                {mg, "clip.vision.projection_dim", &PD},
+                {tg, "llama.embedding_length", &D},
+                {tg, "llama.block_count", &L},
+                {tg, "llama.attention.head_count", &H},
+                {tg, "llama.attention.head_count_kv", &KV},
+                {tg, "llama.feed_forward_length", &F}};
+    for (size_t i = 0; !rc && i < sizeof(keys) / sizeof(keys[0]); i++) rc = vv_gguf_get_u32(keys[i].g, keys[i].key, keys[i].dst, e);
+    if (!rc) rc = vv_gguf_get_f32_def(tg, "llama.rope.freq_base", 10000.0f, &hp.rope_base, e);
+    if (!rc && !(rc = vv_gguf_get_str(mg, "clip.projector_type", &ptype, e)) && strcmp(ptype, "mlp"))
+        rc = vv_err(e, VISVM_ERR_UNSUPPORTED, "%s: projector \"%s\" (the trainer's VLM has \"mlp\")", mp, ptype);
+    if (!rc && PD != D) rc = vv_err(e, VISVM_ERR_FORMAT, "%s: projection width %u differs from the decoder's %u", mp, PD, D);
+    const uint32_t lim = 1u << 16;
+    if (!rc && (S > lim || P > lim || Dv > lim || Lv > lim || Hv > lim || Fv > lim || D > lim || L > lim || H > lim ||
+                KV > lim || F > lim || !P || S % P || !Hv || Dv % Hv || !H || D % H || !KV || H % KV))
+        rc = vv_err(e, VISVM_ERR_FORMAT, "%s, %s: hyper-parameters out of range", tp, mp);
+    // tokenizer: the file's, exported again as it is
+    if (!rc) rc = vv_vocab_load(tg, &voc, e);
+    if (!rc) {
+        bpe.n = vv_vocab_n(voc);
+        bpe.texts = calloc((size_t)bpe.n, sizeof(char *));
+        bpe.scores = malloc((size_t)bpe.n * sizeof(float));
+        bpe.types = malloc((size_t)bpe.n * sizeof(int32_t));
+        if (!bpe.texts || !bpe.scores || !bpe.types) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+        for (int i = 0; !rc && i < bpe.n; i++) {
+            if (!(bpe.texts[i] = vv_strdup(vv_vocab_text(voc, i)))) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+            bpe.scores[i] = vv_vocab_score(voc, i);
+            bpe.types[i] = vv_vocab_type(voc, i);
+        }
+    }
+    vv_vocab_free(voc);
+    vv_gguf_close(tg);
+    vv_gguf_close(mg);
+    if (!rc) {
+        hp.image_size = (int)S;
+        hp.patch = (int)P;
+        hp.v_width = (int)Dv;
+        hp.v_layers = (int)Lv;
+        hp.v_heads = (int)Hv;
+        hp.v_ff = (int)Fv;
+        hp.d = (int)D;
+        hp.layers = (int)L;
+        hp.heads = (int)H;
+        hp.kv_heads = (int)KV;
+        hp.ff = (int)F;
+        rc = vt_vlm_init(m, &hp, &bpe, max_B, e);
+    }
+    vv_bpe_vocab_free(&bpe);
+    if (!rc && vv_file_exists(cp)) {
+        rc = vt_ckpt_load(cp, &m->ps, VT_CKPT_WEIGHTS_ONLY, NULL, e);
+    } else if (!rc) {
+        bool *done = calloc((size_t)m->ps.n, sizeof(bool));
+        int n_loaded = 0;
+        rc = done ? VISVM_OK : vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+        if (!rc) rc = load_from_gguf(&m->ps, tp, done, &n_loaded, e);
+        if (!rc) rc = load_from_gguf(&m->ps, mp, done, &n_loaded, e);
+        for (int i = 0; !rc && i < m->ps.n; i++)
+            if (!done[i]) rc = vv_err(e, VISVM_ERR_FORMAT, "%s, %s: tensor %s missing", tp, mp, m->ps.items[i].name);
+        free(done);
+    }
+    if (rc) vt_vlm_free(m);
+    return rc;
+}
+
+int vt_vlm_sft_loss(vt_ctx *c, vt_vlm *m, const vt_sft_set *s, const float *images, int max_items, double *loss,
+                    vv_error *e) {
+    const int S = m->hp.image_size, B = m->max_B;
+    const size_t per = (size_t)S * S * 3;
+    const int n = max_items > 0 && max_items < s->n ? max_items : s->n;
+    int np = 0;
+    const char *const *prompts = vt_detail_prompts(&np);
+    float *img = vv_aalloc((size_t)B * per * sizeof(float));
+    const char **pr = malloc((size_t)B * sizeof(char *)), **caps = malloc((size_t)B * sizeof(char *));
+    int rc = img && pr && caps ? VISVM_OK : vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    double sum = 0;
+    long tok = 0;
+    for (int i0 = 0; i0 < n && !rc; i0 += B) {
+        int k = VV_MIN(B, n - i0);
+        for (int b = 0; b < k; b++) {
+            int i = (int)((int64_t)(i0 + b) * s->n / n); // evenly spread
+            const vt_sft_item *it = &s->items[i];
+            memcpy(img + (size_t)b * per, images + (size_t)it->img * per, per * sizeof(float));
+            pr[b] = prompts[i % np];
+            caps[b] = it->caption;
+        }
+        float l = 0;
+        int nt = 0;
+        if (!(rc = vt_vlm_loss(c, m, img, pr, caps, k, false, &l, &nt, e))) {
+            sum += (double)l * nt;
+            tok += nt;
+        }
+    }
+    *loss = tok ? sum / (double)tok : 0;
+    vv_afree(img);
+    free(pr);
+    free(caps);
+    return rc;
+}
+
+vt_vlm_hp vt_vlm_sft_default_hp(void) {
+    vt_vlm_hp h = vt_vlm_default_hp();
+    h.batch = 16;
+    h.steps = 300;
+    h.warmup = 20;
+    h.lr = 1e-4f;
+    h.lr_min = 1e-5f;
+    h.ckpt_every = 0;
+    return h;
+}
+
+int vt_vlm_sft(const vt_vlm_hp *hp, const char *captions, const char *strategy, const char *init_dir,
+               const char *out_dir, vv_error *e) {
+    vt_sft_set set;
+    int rc = vt_sft_load(captions, strategy, &set, e);
+    if (rc) return rc;
+    if ((rc = vv_mkdir_p(out_dir, e))) {
+        vt_sft_free(&set);
+        return rc;
+    }
+    vv_pool *pool = vv_pool_create(hp->threads);
+    vt_ctx *c = NULL;
+    if (!pool) {
+        vt_sft_free(&set);
+        return vv_err(e, VISVM_ERR_NOMEM, "cannot create threads");
+    }
+    if ((rc = vt_ctx_create_with_pool(pool, &c, e))) {
+        vt_sft_free(&set);
+        vv_pool_free(pool);
+        return rc;
+    }
+    const int B = hp->batch;
+    vt_vlm m;
+    memset(&m, 0, sizeof(m));
+    sample_toks *st = calloc((size_t)B, sizeof(sample_toks));
+    int *perm = malloc((size_t)set.n * sizeof(int));
+    float *images = NULL, *img = NULL;
+    FILE *log = NULL;
+    char path[4096], mm[4096];
+    double before = 0, after = 0;
+    size_t per = 0;
+    if (!st || !perm) {
+        rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = vt_vlm_load(&m, init_dir, hp, B, e))) goto done;
+    const int S = m.hp.image_size;
+    per = (size_t)S * S * 3;
+    images = vv_aalloc((size_t)set.n_images * per * sizeof(float));
+    img = vv_aalloc((size_t)B * per * sizeof(float));
+    if (!images || !img) {
+        rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = vt_sft_images(pool, &set, S, images, e))) goto done;
+    printf("self-training: %d captions of %d images from %s%s%s%s; VLM of %s (%lld parameters, %d threads)\n", set.n,
+           set.n_images, captions, strategy ? " (strategy " : "", strategy ? strategy : "", strategy ? ")" : "",
+           init_dir, (long long)vt_params_count(&m.ps, true), vv_pool_size(pool));
+    enum { EVAL_ITEMS = 512 };
+    if ((rc = vt_vlm_sft_loss(c, &m, &set, images, EVAL_ITEMS, &before, e))) goto done;
+    printf("caption loss before: %.4f nats/token\n", before);
+    snprintf(path, sizeof(path), "%s/vlm-sft.log", out_dir);
+    if (!(log = fopen(path, "w"))) {
+        rc = vv_err(e, VISVM_ERR_IO, "cannot write %s", path);
+        goto done;
+    }
+    fprintf(log, "step\tloss\ttokens\tlr\tgrad_norm\n");
+    int n_prompts = 0;
+    const char *const *prompts = vt_detail_prompts(&n_prompts);
+    vv_rng rng;
+    vv_rng_seed(&rng, hp->seed);
+    vt_adamw opt = vt_adamw_default();
+    opt.weight_decay = hp->weight_decay;
+    vt_lr_sched sched = {hp->lr, hp->lr_min, hp->warmup, hp->steps};
+    double t_start = vv_time_s(), run_loss = 0;
+    long run_tok = 0;
+    int run_n = 0, pos = set.n; // pos == n: shuffle a new epoch
+    while (m.ps.step < hp->steps && !rc) {
+        for (int b = 0; b < B && !rc; b++) {
+            if (pos == set.n) { // Fisher-Yates
+                for (int i = 0; i < set.n; i++) perm[i] = i;
+                for (int i = set.n - 1; i > 0; i--) {
+                    int j = (int)vv_rng_below(&rng, (uint32_t)i + 1), t = perm[i];
+                    perm[i] = perm[j];
+                    perm[j] = t;
+                }
+                pos = 0;
+            }
+            const vt_sft_item *it = &set.items[perm[pos++]];
+            memcpy(img + (size_t)b * per, images + (size_t)it->img * per, per * sizeof(float));
+            rc = build_sample(&m, prompts[vv_rng_below(&rng, (uint32_t)n_prompts)], it->caption, &st[b], e);
+        }
+        if (rc) break;
+        vt_params_zero_grad(&m.ps);
+        float loss = 0;
+        int ntok = 0;
+        if ((rc = step(c, &m, img, st, B, true, &loss, &ntok))) {
+            vv_err(e, rc, "training step failed: %s", vt_ctx_error(c));
+            break;
+        }
+        float norm = 0, lr = vt_lr_at(&sched, m.ps.step);
+        vt_clip_grad_norm(c, &m.ps, hp->clip_norm, &norm);
+        if (!isfinite(norm) || !isfinite(loss)) {
+            rc = vv_err(e, VISVM_ERR_INTERNAL, "non-finite loss or gradient at step %lld", (long long)m.ps.step);
+            break;
+        }
+        if ((rc = vt_adamw_step(c, &m.ps, &opt, lr))) {
+            vv_err(e, rc, "optimizer failed: %s", vt_ctx_error(c));
+            break;
+        }
+        fprintf(log, "%lld\t%.5f\t%d\t%.3g\t%.3f\n", (long long)m.ps.step, loss, ntok, lr, norm);
+        run_loss += loss;
+        run_tok += ntok;
+        run_n++;
+        if (m.ps.step % hp->log_every == 0 || m.ps.step == hp->steps) {
+            double per_step = (vv_time_s() - t_start) / (double)m.ps.step;
+            printf("sft step %5lld/%d  loss %.4f  lr %.2e  %.0f tok/s  ETA %.1f min\n", (long long)m.ps.step, hp->steps,
+                   run_loss / run_n, lr, (double)run_tok / (per_step * run_n),
+                   per_step * (double)(hp->steps - m.ps.step) / 60);
+            fflush(stdout);
+            fflush(log);
+            run_loss = 0;
+            run_tok = 0;
+            run_n = 0;
+        }
+    }
+    if (rc) goto done;
+    if ((rc = vt_vlm_sft_loss(c, &m, &set, images, EVAL_ITEMS, &after, e))) goto done;
+    printf("caption loss after:  %.4f nats/token\n", after);
+    snprintf(path, sizeof(path), "%s/vlm.ckpt.gguf", out_dir);
+    if ((rc = vt_ckpt_save(path, &m.ps, NULL, e))) goto done;
+    snprintf(path, sizeof(path), "%s/vlm-text.gguf", out_dir);
+    snprintf(mm, sizeof(mm), "%s/vlm-mmproj.gguf", out_dir);
+    if ((rc = vt_vlm_export(&m, path, mm, e))) goto done;
+    printf("wrote %s and %s\n", path, mm);
+    cJSON *j = cJSON_CreateObject();
+    char *js = NULL;
+    if (j) {
+        cJSON_AddStringToObject(j, "captions_file", captions);
+        if (strategy) cJSON_AddStringToObject(j, "strategy", strategy);
+        cJSON_AddStringToObject(j, "init", init_dir);
+        cJSON_AddNumberToObject(j, "captions", set.n);
+        cJSON_AddNumberToObject(j, "images", set.n_images);
+        cJSON_AddNumberToObject(j, "steps", hp->steps);
+        cJSON_AddNumberToObject(j, "batch", B);
+        cJSON_AddNumberToObject(j, "lr", hp->lr);
+        cJSON_AddNumberToObject(j, "seed", (double)hp->seed);
+        cJSON_AddNumberToObject(j, "loss_before", before);
+        cJSON_AddNumberToObject(j, "loss_after", after);
+        cJSON_AddNumberToObject(j, "loss_items", VV_MIN(set.n, (int)EVAL_ITEMS));
+        js = cJSON_Print(j);
+        cJSON_Delete(j);
+    }
+    snprintf(path, sizeof(path), "%s/vlm-sft.json", out_dir);
+    if (!js) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    else {
+        size_t n = strlen(js);
+        js[n] = '\n'; // cJSON_Print's buffer has room for the NUL: replaced, length + 1 written
+        rc = vv_write_file_atomic(path, js, n + 1, e);
+        free(js);
+    }
+done:
+    if (log) fclose(log);
+    if (st)
+        for (int b = 0; b < B; b++) {
+            vv_ivec_free(&st[b].pre);
+            vv_ivec_free(&st[b].post);
+            vv_ivec_free(&st[b].ans);
+        }
+    free(st);
+    free(perm);
+    vv_afree(images);
+    vv_afree(img);
+    vt_vlm_free(&m);
+    vt_sft_free(&set);
     vt_ctx_free(c);
     vv_pool_free(pool);
     return rc;

@@ -67,4 +67,62 @@ int vt_vlm_export(const vt_vlm *m, const char *text_path, const char *mmproj_pat
 
 int vt_vlm_train(const vt_vlm_hp *hp, const char *out_dir, bool resume, vv_error *e);
 
+// ---------------------------------------------------------------------------
+// Self-training (visvm-paper.md section 4): supervised fine-tuning of an
+// existing tiny VLM on captions found by search.
+//
+// Caption files are JSON lines. Lines written by `visvm eval --captions`
+// ({"strategy": ..., "seed": <world scene seed>, "caption": ..., ...}) name a
+// world scene, re-rendered with the world's default params; lines
+// {"image": PATH, "caption": ...} ("image_path" is read first when present)
+// name an image file, relative to the JSONL's folder unless absolute, decoded
+// by the engine's loader. Both are normalised as training images are. Blank
+// lines are skipped; errors say "FILE:LINE: ...".
+
+typedef struct vt_sft_item {
+    char *caption;
+    char *image;   // resolved image path, or NULL: world scene `seed`
+    uint64_t seed;
+    int line;      // line in the JSONL
+    int img;       // index among the set's distinct images
+} vt_sft_item;
+
+typedef struct vt_sft_set {
+    vt_sft_item *items;
+    int n;
+    int n_images;     // distinct images (same seed or same path = same image)
+    int *image_item;  // [n_images]: an item showing each image
+    char *path;       // the JSONL
+} vt_sft_set;
+
+// Reads a caption JSONL; strategy != NULL keeps only lines whose "strategy"
+// equals it. No caption left is an error.
+int vt_sft_load(const char *path, const char *strategy, vt_sft_set *out, vv_error *e);
+void vt_sft_free(vt_sft_set *s);
+// The set's distinct images, normalised for a tower of side size: out [n_images, size, size, 3].
+int vt_sft_images(vv_pool *pool, const vt_sft_set *s, int size, float *out, vv_error *e);
+
+// Builds the VLM saved in dir by `visvm train vlm`: architecture and tokenizer
+// from dir/vlm-text.gguf and dir/vlm-mmproj.gguf, weights from
+// dir/vlm.ckpt.gguf (F32; optimizer state and step ignored) when present, else
+// from the two GGUF files. hp gives max_len and the training settings; its
+// architecture fields are replaced by the files'. On error *m is freed.
+int vt_vlm_load(vt_vlm *m, const char *dir, const vt_vlm_hp *hp, int max_B, vv_error *e);
+
+// Mean per-token caption cross-entropy over the set (item i asked with
+// detailed prompt i % 9), on at most max_items items evenly spread (0: all).
+// images: vt_sft_images of the set at the model's image size.
+int vt_vlm_sft_loss(vt_ctx *c, vt_vlm *m, const vt_sft_set *s, const float *images, int max_items, double *loss,
+                    vv_error *e);
+
+// Fine-tuning defaults: 300 steps of 16 captions, lr 1e-4 (cosine to 1e-5), 20 warm-up steps.
+vt_vlm_hp vt_vlm_sft_default_hp(void);
+
+// Fine-tunes the VLM of init_dir on the captions (each step: hp->batch
+// captions in shuffled epochs, each asked with a random detailed prompt) and
+// writes out_dir/vlm-text.gguf, vlm-mmproj.gguf, vlm.ckpt.gguf, vlm-sft.log
+// and vlm-sft.json (caption loss before and after).
+int vt_vlm_sft(const vt_vlm_hp *hp, const char *captions, const char *strategy, const char *init_dir,
+               const char *out_dir, vv_error *e);
+
 #endif
