@@ -16,6 +16,7 @@ static int train_clip(int argc, char **argv) {
     cli_opt opts[] = {
         {"--out", "-o", CLI_STR, &out, "output directory (clip.gguf, checkpoint, log, loss curve)", 0, -1},
         {"--steps", NULL, CLI_INT, &hp.steps, "training steps", 1, 1 << 24},
+        {"--until", NULL, CLI_INT, &hp.until, "stop at this step of the --steps schedule (0: run it all)", 0, 1 << 24},
         {"--batch", NULL, CLI_INT, &hp.batch, "images per step", 2, 4096},
         {"--neg", NULL, CLI_INT, &hp.n_neg, "hard-negative sentences per image", 0, 16},
         {"--p-caption", NULL, CLI_FLOAT, &hp.p_caption, "probability the positive is a whole caption", 0, 1},

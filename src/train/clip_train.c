@@ -396,7 +396,8 @@ int vt_clip_train(const vt_clip_hp *hp, const char *out_dir, bool resume, vv_err
     int64_t step0 = m.ps.step;
     double run_loss = 0;
     int run_n = 0;
-    while (m.ps.step < hp->steps && !rc) {
+    const int64_t stop_at = hp->until > 0 && hp->until < hp->steps ? hp->until : hp->steps;
+    while (m.ps.step < stop_at && !rc) {
         // batch: B scenes; text i < B is image i's positive, then n_neg negatives per image
         // images come in groups of hp->group sharing one theme: with the setting
         // the same across the group, in-batch negatives can only be told apart

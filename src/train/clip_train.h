@@ -28,6 +28,7 @@ typedef struct vt_clip_hp {
     float aux_weight;  // weight of an auxiliary head on the pooled image feature that predicts
                        // which classes, colours and how many objects the scene has (0: off)
     int steps, warmup;
+    int until;        // stop (checkpoint, export, probes) at this step of the schedule (0: at steps)
     float lr, lr_min, weight_decay, clip_norm;
     uint64_t seed;
     int threads;
