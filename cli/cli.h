@@ -37,4 +37,17 @@ int cmd_reward(int argc, char **argv);
 int cmd_value(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 
+// Policy -m of eval / generate (hf_policy.c). When m is a Hugging Face
+// directory and mmproj is NULL (not given), converts it to F16 GGUF in a fresh
+// mkdtemp directory ($TMPDIR or /tmp) and fills text_out, mmproj_out and
+// tmpdir_out (CLI_PATH_MAX bytes each); otherwise leaves them "" (use m and the
+// --mmproj value). An HF directory with --mmproj is an error. Call
+// cli_hf_policy_cleanup(tmpdir_out) once the GGUFs are loaded (they are
+// mmapped) and on every exit path; it removes the directory, then sets "".
+#define CLI_PATH_MAX 4096
+struct vv_error;
+int cli_resolve_hf_policy(const char *m, const char *mmproj, char *text_out, char *mmproj_out, char *tmpdir_out,
+                          struct vv_error *e);
+void cli_hf_policy_cleanup(char *tmpdir);
+
 #endif

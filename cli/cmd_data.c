@@ -28,7 +28,8 @@ static int jl_line(jsonl_out *o, cJSON *j, vv_error *e) {
 }
 
 int cmd_generate(int argc, char **argv) {
-    const char *world = NULL, *out = NULL, *model = "models/world/vlm-text.gguf", *mmproj = "models/world/vlm-mmproj.gguf";
+    static const char def_mmproj[] = "models/world/vlm-mmproj.gguf";
+    const char *world = NULL, *out = NULL, *model = "models/world/vlm-text.gguf", *mmproj = def_mmproj;
     int n = 0, threads = 0, max_tokens = 160, seed = 1;
     bool all_prompts = false;
     cli_opt opts[] = {
@@ -36,8 +37,9 @@ int cmd_generate(int argc, char **argv) {
         {"--out", "-o", CLI_STR, &out, "output JSONL", 0, -1},
         {"--n", "-n", CLI_INT, &n, "number of scenes (0: all)", 0, 10000000},
         {"--all-prompts", NULL, CLI_FLAG, &all_prompts, "every image with each of the 9 prompts (else one, rotating)", 0, -1},
-        {"--model", "-m", CLI_STR, &model, "policy text model GGUF", 0, -1},
-        {"--mmproj", NULL, CLI_STR, &mmproj, "policy vision model GGUF", 0, -1},
+        {"--model", "-m", CLI_STR, &model,
+         "policy text model GGUF, or a Hugging Face LLaVA-NeXT directory (converted to F16 GGUF in a temp dir)", 0, -1},
+        {"--mmproj", NULL, CLI_STR, &mmproj, "policy vision model GGUF (not with an HF directory)", 0, -1},
         {"--max-tokens", NULL, CLI_INT, &max_tokens, "maximum tokens per response", 1, 4096},
         {"--seed", NULL, CLI_INT, &seed, "sampling seed", 0, 2147483647},
         {"--threads", "-t", CLI_INT, &threads, "threads; 0 = all cores", 0, 1024},
@@ -53,11 +55,6 @@ int cmd_generate(int argc, char **argv) {
         fprintf(stderr, "visvm generate: --world and --out are required\n");
         return 2;
     }
-    if (vv_hf_is_dir(model)) {
-        fprintf(stderr, "visvm generate: %s is a Hugging Face directory; the batched decoder needs GGUF files: run "
-                        "`visvm convert %s OUT` and pass -m OUT/text.gguf --mmproj OUT/mmproj.gguf\n", model, model);
-        return 1;
-    }
     vv_error e = {0};
     vv_world_scene *sc = NULL;
     int n_sc = 0;
@@ -69,9 +66,14 @@ int cmd_generate(int argc, char **argv) {
     vv_searcher *s = NULL;
     jsonl_out jo = {{0}, false};
     int status = 1;
-    if (vv_world_read_jsonl(p, &sc, &n_sc, &e) || !pool || vv_llama_load_file(model, &pm, &e) ||
-        vv_clip_load_file(mmproj, VISVM_VISION_REFERENCE, &pv, &e)) {
-        fprintf(stderr, "visvm generate: %s\n", e.msg);
+    char hf_text[CLI_PATH_MAX], hf_mm[CLI_PATH_MAX], hf_tmp[CLI_PATH_MAX] = "";
+    bool failed = vv_world_read_jsonl(p, &sc, &n_sc, &e) || !pool ||
+                  cli_resolve_hf_policy(model, mmproj == def_mmproj ? NULL : mmproj, hf_text, hf_mm, hf_tmp, &e);
+    if (!failed && hf_tmp[0]) model = hf_text, mmproj = hf_mm;
+    failed = failed || vv_llama_load_file(model, &pm, &e) || vv_clip_load_file(mmproj, VISVM_VISION_REFERENCE, &pv, &e);
+    cli_hf_policy_cleanup(hf_tmp); // mmapped: the files can go now
+    if (failed) {
+        fprintf(stderr, "visvm generate: %s\n", e.msg[0] ? e.msg : "cannot create threads");
         goto done;
     }
     if (n > 0 && n < n_sc) n_sc = n;

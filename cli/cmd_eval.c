@@ -135,11 +135,11 @@ static int run_strategy(eval_ctx *ec, const vv_search_params *base, const char *
 }
 
 int cmd_eval(int argc, char **argv) {
-    const char *world = NULL, *split = "test", *model = "models/world/vlm-text.gguf",
-               *mmproj = "models/world/vlm-mmproj.gguf", *reward = "models/world/clip.gguf",
-               *value = "models/world/value-text.gguf", *value_mm = "models/world/value-mmproj.gguf",
-               *strategies = "greedy,clip-prm,visvm", *json = NULL, *md = NULL, *captions_out = NULL, *sweep = NULL,
-               *svg = NULL;
+    static const char def_mmproj[] = "models/world/vlm-mmproj.gguf";
+    const char *world = NULL, *split = "test", *model = "models/world/vlm-text.gguf", *mmproj = def_mmproj,
+               *reward = "models/world/clip.gguf", *value = "models/world/value-text.gguf",
+               *value_mm = "models/world/value-mmproj.gguf", *strategies = "greedy,clip-prm,visvm", *json = NULL,
+               *md = NULL, *captions_out = NULL, *sweep = NULL, *svg = NULL;
     int n = 500, start = 0, threads = 0, cand = 6, beam = 1, max_sent = 10, bon_n = 0, seed = 1;
     float temp = 0.7f;
     bool quiet = false;
@@ -148,8 +148,9 @@ int cmd_eval(int argc, char **argv) {
         {"--split", NULL, CLI_STR, &split, "split to generate when --world is not given (train|val|test|fresh)", 0, -1},
         {"--n", "-n", CLI_INT, &n, "number of scenes (0 with --world: all)", 0, 10000000},
         {"--start", NULL, CLI_INT, &start, "first scene index within the split", 0, 999999},
-        {"--model", "-m", CLI_STR, &model, "captioner text model GGUF", 0, -1},
-        {"--mmproj", NULL, CLI_STR, &mmproj, "captioner vision model GGUF", 0, -1},
+        {"--model", "-m", CLI_STR, &model,
+         "captioner text model GGUF, or a Hugging Face LLaVA-NeXT directory (converted to F16 GGUF, temp dir)", 0, -1},
+        {"--mmproj", NULL, CLI_STR, &mmproj, "captioner vision model GGUF (not with an HF directory)", 0, -1},
         {"--reward", NULL, CLI_STR, &reward, "reward CLIP GGUF (clip-prm, bon-clip)", 0, -1},
         {"--value", NULL, CLI_STR, &value,
          "value model (visvm, bon-visvm): text GGUF, or a Hugging Face VisVM directory (HF-exact, SDPA pad rows)", 0, -1},
@@ -210,21 +211,26 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "visvm eval: %s\n", e.msg);
         return 1;
     }
-    if (vv_hf_is_dir(model)) { // the search decodes on GGUF files; the HF value model is fine as is
-        fprintf(stderr, "visvm eval: %s is a Hugging Face directory; the policy needs GGUF files: run `visvm convert "
-                        "%s OUT` and pass -m OUT/text.gguf --mmproj OUT/mmproj.gguf\n", model, model);
+    // the search decodes on GGUF files: an HF policy is converted (the HF value model is fine as is)
+    char hf_text[CLI_PATH_MAX], hf_mm[CLI_PATH_MAX], hf_tmp[CLI_PATH_MAX];
+    if (cli_resolve_hf_policy(model, mmproj == def_mmproj ? NULL : mmproj, hf_text, hf_mm, hf_tmp, &e)) {
+        fprintf(stderr, "visvm eval: %s\n", e.msg);
+        vv_world_scenes_free(ec.scenes, ec.n_sc);
         return 1;
     }
+    if (hf_tmp[0]) model = hf_text, mmproj = hf_mm;
     vv_llama *pm = NULL;
     vv_clip *pv = NULL, *rw = NULL;
     vv_value *vm = NULL;
     vv_pool *pool = vv_pool_create(threads);
     strat_result res[16 + 32];
     int n_res = 0, status = 1;
-    if (!pool || vv_world_chair(&ec.ch, &e) || vv_llama_load_file(model, &pm, &e) ||
-        vv_clip_load_file(mmproj, VISVM_VISION_REFERENCE, &pv, &e) ||
-        (want_reward && vv_clip_load_file(reward, VISVM_VISION_REFERENCE, &rw, &e)) ||
-        (want_value && vv_value_load(value, value_mm, &vm, &e))) {
+    bool failed = !pool || vv_world_chair(&ec.ch, &e) || vv_llama_load_file(model, &pm, &e) ||
+                  vv_clip_load_file(mmproj, VISVM_VISION_REFERENCE, &pv, &e) ||
+                  (want_reward && vv_clip_load_file(reward, VISVM_VISION_REFERENCE, &rw, &e)) ||
+                  (want_value && vv_value_load(value, value_mm, &vm, &e));
+    cli_hf_policy_cleanup(hf_tmp); // mmapped: the files can go now
+    if (failed) {
         fprintf(stderr, "visvm eval: %s\n", e.msg[0] ? e.msg : "cannot create threads");
         goto done;
     }
