@@ -304,6 +304,27 @@ int main(void) {
         for (int i = 0; i < 4; i++) CHECK(vv_value_score(vs, sent + i, 1, NULL, one + i, &e) == VISVM_OK);
         for (int i = 0; i < 4; i++) CHECK_NEAR(batch[i], one[i], 1e-4);
         CHECK(fabsf(batch[0] - batch[1]) > 1e-6);
+        // from ids ("\n" + ids + " ASSISTANT:", the benchmark path): a batch equals one at a
+        // time, equal ids give equal values, different ids differ, bad ids are refused
+        {
+            vv_ivec a1 = {0}, a2 = {0};
+            CHECK(vv_tokenize(val->lm->vocab, "There are two objects.", 22, false, false, &a1, &e) == VISVM_OK);
+            CHECK(vv_tokenize(val->lm->vocab, "A small red cup is at the top left.", 35, false, false, &a2, &e) == VISVM_OK);
+            const int32_t *idp[3] = {a1.v, a2.v, a1.v};
+            int nid[3] = {(int)a1.n, (int)a2.n, (int)a1.n};
+            float vi[3], v1 = NAN;
+            CHECKF(vv_value_score_ids(vs, idp, nid, 3, vi, &e) == VISVM_OK, "%s", e.msg);
+            CHECK(vv_value_score_ids(vs, idp + 1, nid + 1, 1, &v1, &e) == VISVM_OK);
+            CHECK_NEAR(vi[1], v1, 1e-4);
+            CHECK_NEAR(vi[0], vi[2], 1e-6);
+            CHECK(fabsf(vi[0] - vi[1]) > 1e-6);
+            const int32_t badv[1] = {1 << 20};
+            const int32_t *bp[1] = {badv};
+            int bn[1] = {1};
+            CHECK(vv_value_score_ids(vs, bp, bn, 1, &v1, &e) == VISVM_ERR_RANGE && strstr(e.msg, "vocabulary"));
+            vv_ivec_free(&a1);
+            vv_ivec_free(&a2);
+        }
         vv_value_state_free(vs);
     }
     // responses: five decodes of one prompt in one batch, the greedy one equals greedy decoding

@@ -181,8 +181,22 @@ int vv_value_set_image(vv_value_state *s, const vv_image *img, vv_error *e) {
     return rc;
 }
 
+static int score_impl(vv_value_state *s, const char *const *sentences, const int32_t *const *ids, const int *n_ids,
+                      int n, const char *prefix, float *out, vv_error *e);
+
 int vv_value_score(vv_value_state *s, const char *const *sentences, int n, const char *prefix, float *out,
                    vv_error *e) {
+    return score_impl(s, sentences, NULL, NULL, n, prefix, out, e);
+}
+
+int vv_value_score_ids(vv_value_state *s, const int32_t *const *ids, const int *n_ids, int n, float *out, vv_error *e) {
+    if (s->v->hf) return vv_err(e, VISVM_ERR_UNSUPPORTED, "vv_value_score_ids: flattened-head models score text only");
+    if (s->v->with_prefix) return vv_err(e, VISVM_ERR_UNSUPPORTED, "vv_value_score_ids: models with a caption prefix score text only");
+    return score_impl(s, NULL, ids, n_ids, n, NULL, out, e);
+}
+
+static int score_impl(vv_value_state *s, const char *const *sentences, const int32_t *const *ids, const int *n_ids,
+                      int n, const char *prefix, float *out, vv_error *e) {
     const vv_value *v = s->v;
     if (!s->has_image) return vv_err(e, VISVM_ERR_INVALID, "vv_value_score: no image set");
     if (v->hf) {
@@ -204,6 +218,21 @@ int vv_value_score(vv_value_state *s, const char *const *sentences, int n, const
         int *seg_seq = malloc((size_t)k * sizeof(int)), *seg_len = malloc((size_t)k * sizeof(int));
         if (!seg_seq || !seg_len) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
         for (int j = 0; j < k && !rc; j++) {
+            size_t before = toks.n;
+            if (ids) { // "\n" + the sentence's own ids + " ASSISTANT:" (same vocabulary as the policy)
+                rc = vv_tokenize(v->lm->vocab, "\n", 1, false, false, &toks, e);
+                for (int t = 0; t < n_ids[i0 + j] && !rc; t++)
+                    if (ids[i0 + j][t] < 0 || ids[i0 + j][t] >= v->lm->hp.n_vocab)
+                        rc = vv_err(e, VISVM_ERR_RANGE, "token id %d out of the value model's vocabulary", ids[i0 + j][t]);
+                    else if (vv_ivec_push(&toks, ids[i0 + j][t]))
+                        rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+                if (!rc) rc = vv_tokenize(v->lm->vocab, " ASSISTANT:", 11, false, false, &toks, e);
+                if (rc) break;
+                seg_seq[j] = 1 + j;
+                seg_len[j] = (int)(toks.n - before);
+                if ((rc = vv_llama_seq_fork(s->st, 0, 1 + j, e))) break;
+                continue;
+            }
             // the text after <image>: "\n{[caption so far ]sentence} ASSISTANT:", tokenized as the LLaVA prompt
             vv_buf full = {0}, body = {0};
             vv_ivec pre = {0};
@@ -214,7 +243,6 @@ int vv_value_score(vv_value_state *s, const char *const *sentences, int n, const
             else vv_buf_printf(&body, "%s", sd ? sd : "");
             free(sd);
             free(pd);
-            size_t before = toks.n;
             rc = vv_chat_format(VISVM_TEMPLATE_LLAVA15, body.v ? body.v : "", true, &full);
             if (!rc) rc = vv_llava_tokenize(v->lm->vocab, full.v, &pre, &toks, &hi, e);
             vv_buf_free(&full);

@@ -63,5 +63,10 @@ int vv_value_set_image(vv_value_state *s, const vv_image *img, vv_error *e);
 // used when the model was trained with it) is the caption so far.
 int vv_value_score(vv_value_state *s, const char *const *sentences, int n, const char *prefix, float *out,
                    vv_error *e);
+// Same, from token ids of the value model's vocabulary instead of text (state
+// "\n" + ids + " ASSISTANT:" after the image; last_token heads without a
+// caption prefix). For benchmarks with random-weight vocabularies, whose
+// sampled text re-tokenizes into many more tokens than were sampled.
+int vv_value_score_ids(vv_value_state *s, const int32_t *const *ids, const int *n_ids, int n, float *out, vv_error *e);
 
 #endif

@@ -479,7 +479,20 @@ static int step_search(vv_searcher *s, const vv_world_scene *scene, const vv_sea
                 }
             if (!m) continue;
             double ts = vv_time_s();
-            rc = score(s, p->strategy, scene, texts, m, beams[b].caption.v, rng, sc, e);
+            if (s->fixed && p->strategy == VV_STRAT_VISVM && s->m.value && !s->m.value->hf && !s->m.value->with_prefix &&
+                s->m.value->lm->hp.n_vocab == s->n_vocab) {
+                // benchmark: the value model reads the candidates' own ids (random-weight vocabularies
+                // re-tokenize 20 sampled tokens into ~9x more; real sentences round-trip)
+                const int32_t *idp[512];
+                int nid[512];
+                for (int j = 0; j < m; j++) {
+                    idp[j] = st->cand[map[j]].tokens;
+                    nid[j] = st->cand[map[j]].n_tokens;
+                }
+                rc = vv_value_score_ids(s->vs, idp, nid, m, sc, e);
+            } else {
+                rc = score(s, p->strategy, scene, texts, m, beams[b].caption.v, rng, sc, e);
+            }
             res->sec_score += vv_time_s() - ts;
             for (int j = 0; j < m && !rc; j++) st->cand[map[j]].score = sc[j];
             res->scored += m;
