@@ -219,6 +219,20 @@ static int step(vt_ctx *c, vt_vlm *m, const float *img, sample_toks *st, int B, 
     return rc;
 }
 
+// One optimizer step on a built batch: gradients, clipping, AdamW.
+static int train_step(vt_ctx *c, vt_vlm *m, const float *img, sample_toks *st, int B, const vt_lr_sched *sched,
+                      vt_adamw *opt, float clip_norm, float *loss, int *ntok, float *lr, float *norm, vv_error *e) {
+    vt_params_zero_grad(&m->ps);
+    int rc = step(c, m, img, st, B, true, loss, ntok);
+    if (rc) return vv_err(e, rc, "training step failed: %s", vt_ctx_error(c));
+    *lr = vt_lr_at(sched, m->ps.step);
+    vt_clip_grad_norm(c, &m->ps, clip_norm, norm);
+    if (!isfinite(*norm) || !isfinite(*loss))
+        return vv_err(e, VISVM_ERR_INTERNAL, "non-finite loss or gradient at step %lld", (long long)m->ps.step);
+    if ((rc = vt_adamw_step(c, &m->ps, opt, *lr))) return vv_err(e, rc, "optimizer failed: %s", vt_ctx_error(c));
+    return VISVM_OK;
+}
+
 int vt_vlm_loss(vt_ctx *c, vt_vlm *m, const float *img, const char *const *prompts, const char *const *captions,
                 int B, bool train, float *loss, int *n_tok, vv_error *e) {
     if (B > m->max_B) return vv_err(e, VISVM_ERR_INVALID, "batch %d exceeds %d", B, m->max_B);
@@ -405,23 +419,9 @@ int vt_vlm_train(const vt_vlm_hp *hp, const char *out_dir, bool resume, vv_error
             vv_world_scene_free(&s);
         }
         if (rc) break;
-        vt_params_zero_grad(&m.ps);
-        float loss = 0;
+        float loss = 0, norm = 0, lr = 0;
         int ntok = 0;
-        if ((rc = step(c, &m, img, st, B, true, &loss, &ntok))) {
-            vv_err(e, rc, "training step failed: %s", vt_ctx_error(c));
-            break;
-        }
-        float norm = 0, lr = vt_lr_at(&sched, m.ps.step);
-        vt_clip_grad_norm(c, &m.ps, hp->clip_norm, &norm);
-        if (!isfinite(norm) || !isfinite(loss)) {
-            rc = vv_err(e, VISVM_ERR_INTERNAL, "non-finite loss or gradient at step %lld", (long long)m.ps.step);
-            break;
-        }
-        if ((rc = vt_adamw_step(c, &m.ps, &opt, lr))) {
-            vv_err(e, rc, "optimizer failed: %s", vt_ctx_error(c));
-            break;
-        }
+        if ((rc = train_step(c, &m, img, st, B, &sched, &opt, hp->clip_norm, &loss, &ntok, &lr, &norm, e))) break;
         fprintf(log, "%lld\t%.5f\t%d\t%.3g\t%.3f\n", (long long)m.ps.step, loss, ntok, lr, norm);
         run_loss += loss;
         run_tok += ntok;
@@ -909,23 +909,9 @@ int vt_vlm_sft(const vt_vlm_hp *hp, const char *captions, const char *strategy, 
             rc = build_sample(&m, prompts[vv_rng_below(&rng, (uint32_t)n_prompts)], it->caption, &st[b], e);
         }
         if (rc) break;
-        vt_params_zero_grad(&m.ps);
-        float loss = 0;
+        float loss = 0, norm = 0, lr = 0;
         int ntok = 0;
-        if ((rc = step(c, &m, img, st, B, true, &loss, &ntok))) {
-            vv_err(e, rc, "training step failed: %s", vt_ctx_error(c));
-            break;
-        }
-        float norm = 0, lr = vt_lr_at(&sched, m.ps.step);
-        vt_clip_grad_norm(c, &m.ps, hp->clip_norm, &norm);
-        if (!isfinite(norm) || !isfinite(loss)) {
-            rc = vv_err(e, VISVM_ERR_INTERNAL, "non-finite loss or gradient at step %lld", (long long)m.ps.step);
-            break;
-        }
-        if ((rc = vt_adamw_step(c, &m.ps, &opt, lr))) {
-            vv_err(e, rc, "optimizer failed: %s", vt_ctx_error(c));
-            break;
-        }
+        if ((rc = train_step(c, &m, img, st, B, &sched, &opt, hp->clip_norm, &loss, &ntok, &lr, &norm, e))) break;
         fprintf(log, "%lld\t%.5f\t%d\t%.3g\t%.3f\n", (long long)m.ps.step, loss, ntok, lr, norm);
         run_loss += loss;
         run_tok += ntok;
