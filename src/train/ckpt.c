@@ -1,5 +1,6 @@
 // ckpt.c - save / load parameter sets + AdamW state as GGUF (see ckpt.h).
 #include "ckpt.h"
+#include "../tensor/quants.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -219,6 +220,32 @@ done:
         *io->meta_out = NULL;
     }
     free(src);
+    vv_gguf_close(g);
+    return rc;
+}
+
+int vt_params_load_gguf(vt_params *ps, const char *path, bool *done, int *n_loaded, vv_error *e) {
+    vv_gguf *g = NULL;
+    int rc = vv_gguf_open(path, &g, e);
+    if (rc) return rc;
+    for (int i = 0; i < ps->n && !rc; i++) {
+        vt_param *p = &ps->items[i];
+        const vv_tensor *t = vv_gguf_find_tensor(g, p->name);
+        if (!t) continue;
+        bool ok = vv_tensor_nelements(t) == p->n;
+        for (int d = 0; d < p->n_dims && ok; d++) ok = t->ne[d] == p->shape[p->n_dims - 1 - d];
+        if (!ok) {
+            rc = vv_err(e, VISVM_ERR_FORMAT, "%s: tensor %s has a different shape than the model expects", path,
+                        p->name);
+            break;
+        }
+        if ((rc = vv_dequantize_row(t->type, t->data, p->data, p->n))) {
+            vv_err(e, rc, "%s: cannot read tensor %s (type %s)", path, p->name, vv_type_name(t->type));
+            break;
+        }
+        if (!done || !done[i]) (*n_loaded)++;
+        if (done) done[i] = true;
+    }
     vv_gguf_close(g);
     return rc;
 }

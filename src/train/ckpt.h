@@ -42,4 +42,11 @@ typedef struct vt_ckpt_io {
 int vt_ckpt_save(const char *path, const vt_params *ps, const vt_ckpt_io *io, vv_error *e);
 int vt_ckpt_load(const char *path, vt_params *ps, unsigned flags, const vt_ckpt_io *io, vv_error *e);
 
+// Initialises parameters from a model GGUF (as exported, any dequantizable
+// type): every parameter with a tensor of the same name is copied after a
+// shape check; others are left as they are. done (optional, [ps->n]) marks the
+// loaded parameters across calls; *n_loaded is incremented once per newly
+// loaded parameter.
+int vt_params_load_gguf(vt_params *ps, const char *path, bool *done, int *n_loaded, vv_error *e);
+
 #endif

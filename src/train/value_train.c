@@ -10,6 +10,7 @@
 #include "../format/gguf.h"
 #include "../gen/llava.h"
 #include "../text/vocab.h"
+#include "ckpt.h"
 #include "clip_model.h"
 #include "data.h"
 #include "internal.h"
@@ -66,33 +67,6 @@ static void vmodel_free(vmodel *m) {
     free(m->ids);
     free(m->lens);
     free(m->last);
-}
-
-// Copies every parameter that the GGUF file holds (F32/F16) into ps, checking shapes.
-static int init_from_gguf(vt_params *ps, const char *path, int *n_loaded, vv_error *e) {
-    vv_gguf *g = NULL;
-    int rc = vv_gguf_open(path, &g, e);
-    if (rc) return rc;
-    *n_loaded = 0;
-    for (int i = 0; i < ps->n && !rc; i++) {
-        vt_param *p = &ps->items[i];
-        const vv_tensor *t = vv_gguf_find_tensor(g, p->name);
-        if (!t) continue;
-        bool ok = vv_tensor_nelements(t) == p->n;
-        for (int d = 0; d < p->n_dims && ok; d++) ok = t->ne[d] == p->shape[p->n_dims - 1 - d];
-        if (!ok) {
-            rc = vv_err(e, VISVM_ERR_FORMAT, "%s: tensor %s has a different shape than the value model expects", path,
-                        p->name);
-            break;
-        }
-        if ((rc = vv_dequantize_row(t->type, t->data, p->data, p->n))) {
-            vv_err(e, rc, "%s: cannot read tensor %s (type %s)", path, p->name, vv_type_name(t->type));
-            break;
-        }
-        (*n_loaded)++;
-    }
-    vv_gguf_close(g);
-    return rc;
 }
 
 static int vmodel_init(vmodel *m, const vt_value_hp *hp, int max_B, vv_error *e) {
@@ -154,7 +128,9 @@ static int vmodel_init(vmodel *m, const vt_value_hp *hp, int max_B, vv_error *e)
     vt_param_init_normal(&ps->items[m->mm2_w], 1.0f / sqrtf((float)D), &rng);
     vt_param_init_normal(&ps->items[m->head_w], 0.01f, &rng);
     int n1 = 0, n2 = 0;
-    if ((rc = init_from_gguf(ps, hp->clip_path, &n1, e)) || (rc = init_from_gguf(ps, hp->policy_text, &n2, e))) return rc;
+    if ((rc = vt_params_load_gguf(ps, hp->clip_path, NULL, &n1, e)) ||
+        (rc = vt_params_load_gguf(ps, hp->policy_text, NULL, &n2, e)))
+        return rc;
     printf("value model: %d tensors from %s, %d from %s\n", n1, hp->clip_path, n2, hp->policy_text);
     // activations: longest state is "USER: " + image + a sentence + " ASSISTANT:"
     m->max_L = 3 + m->n_img + 96;

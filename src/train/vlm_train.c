@@ -668,32 +668,6 @@ int vt_sft_images(vv_pool *pool, const vt_sft_set *s, int size, float *out, vv_e
     return rc;
 }
 
-// Copies every parameter from the GGUF file that holds it (F32/F16), checking shapes.
-static int load_from_gguf(vt_params *ps, const char *path, bool *done, int *n_loaded, vv_error *e) {
-    vv_gguf *g = NULL;
-    int rc = vv_gguf_open(path, &g, e);
-    for (int i = 0; i < ps->n && !rc; i++) {
-        vt_param *p = &ps->items[i];
-        const vv_tensor *t = vv_gguf_find_tensor(g, p->name);
-        if (!t) continue;
-        bool ok = vv_tensor_nelements(t) == p->n;
-        for (int d = 0; d < p->n_dims && ok; d++) ok = t->ne[d] == p->shape[p->n_dims - 1 - d];
-        if (!ok) {
-            rc = vv_err(e, VISVM_ERR_FORMAT, "%s: tensor %s has another shape than its hyper-parameters imply", path,
-                        p->name);
-            break;
-        }
-        if ((rc = vv_dequantize_row(t->type, t->data, p->data, p->n))) {
-            vv_err(e, rc, "%s: cannot read tensor %s (type %s)", path, p->name, vv_type_name(t->type));
-            break;
-        }
-        if (!done[i]) (*n_loaded)++;
-        done[i] = true;
-    }
-    vv_gguf_close(g);
-    return rc;
-}
-
 int vt_vlm_load(vt_vlm *m, const char *dir, const vt_vlm_hp *hp_in, int max_B, vv_error *e) {
     memset(m, 0, sizeof(*m));
     char tp[4096], mp[4096], cp[4096];
@@ -771,8 +745,8 @@ int vt_vlm_load(vt_vlm *m, const char *dir, const vt_vlm_hp *hp_in, int max_B, v
         bool *done = calloc((size_t)m->ps.n, sizeof(bool));
         int n_loaded = 0;
         rc = done ? VISVM_OK : vv_err(e, VISVM_ERR_NOMEM, "out of memory");
-        if (!rc) rc = load_from_gguf(&m->ps, tp, done, &n_loaded, e);
-        if (!rc) rc = load_from_gguf(&m->ps, mp, done, &n_loaded, e);
+        if (!rc) rc = vt_params_load_gguf(&m->ps, tp, done, &n_loaded, e);
+        if (!rc) rc = vt_params_load_gguf(&m->ps, mp, done, &n_loaded, e);
         for (int i = 0; !rc && i < m->ps.n; i++)
             if (!done[i]) rc = vv_err(e, VISVM_ERR_FORMAT, "%s, %s: tensor %s missing", tp, mp, m->ps.items[i].name);
         free(done);
