@@ -394,7 +394,7 @@ int vt_clip_train(const vt_clip_hp *hp, const char *out_dir, bool resume, vv_err
     vt_lr_sched sched = {hp->lr, hp->lr_min, hp->warmup, hp->steps};
     double t_start = vv_time_s();
     int64_t step0 = m.ps.step;
-    double run_loss = 0;
+    double run_loss = 0, run_aux = 0; // run_aux: the auxiliary head's BCE per label (unweighted)
     int run_n = 0;
     const int64_t stop_at = hp->until > 0 && hp->until < hp->steps ? hp->until : hp->steps;
     while (m.ps.step < stop_at && !rc) {
@@ -490,6 +490,7 @@ int vt_clip_train(const vt_clip_hp *hp, const char *out_dir, bool resume, vv_err
             if (isfinite(al)) {
                 m.d_clsn_extra = aux_df;
                 res.loss += al;
+                run_aux += al / hp->aux_weight;
             }
         }
         float hn = vt_clip_hardneg_loss(m.img_emb, m.txt_emb, B, nt == B * (1 + hp->n_neg) ? hp->n_neg : 0, E,
@@ -517,12 +518,14 @@ int vt_clip_train(const vt_clip_hp *hp, const char *out_dir, bool resume, vv_err
             double el = vv_time_s() - t_start, per = el / (double)(m.ps.step - step0);
             series_push(&loss_s, (double)m.ps.step, run_loss / run_n);
             series_push(&acc_s, (double)m.ps.step, 100 * res.acc_i2t);
-            printf("clip step %5lld/%d  loss %.4f  acc %.2f  scale %.1f  lr %.2e  %.1f img/s  ETA %.0f min\n",
+            printf("clip step %5lld/%d  loss %.4f  acc %.2f  scale %.1f  lr %.2e  %.1f img/s  ETA %.0f min",
                    (long long)m.ps.step, hp->steps, run_loss / run_n, res.acc_i2t, res.scale, lr, B / per,
                    per * (double)(hp->steps - m.ps.step) / 60);
+            if (m.aux_w >= 0) printf("  aux-bce %.4f", run_aux / run_n);
+            printf("\n");
             fflush(stdout);
             fflush(log);
-            run_loss = 0;
+            run_loss = run_aux = 0;
             run_n = 0;
         }
         if (hp->ckpt_every > 0 && m.ps.step % hp->ckpt_every == 0 && (rc = vt_ckpt_save(ckpt, &m.ps, &io, e))) break;
