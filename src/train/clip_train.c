@@ -35,6 +35,7 @@ vt_clip_hp vt_clip_default_hp(void) {
     h.hard_weight = 1.0f;
     h.aux_weight = 1.0f;
     h.steps = 4000;
+    h.world = vv_world_default_params();
     h.warmup = 200;
     h.lr = 1e-3f;
     h.lr_min = 3e-5f;
@@ -110,7 +111,7 @@ static int embed_texts(vt_ctx *c, vt_clip_model *m, const char *const *texts, in
 
 int vt_clip_probe_run(vt_ctx *c, vv_pool *pool, vt_clip_model *m, int n_scenes, vt_clip_probe *out, vv_error *e) {
     memset(out, 0, sizeof(*out));
-    vv_world_params wp = vv_world_default_params();
+    vv_world_params wp = m->hp.world;
     const int E = m->hp.proj, S = m->hp.image_size, B = m->max_B;
     float *img = vv_aalloc((size_t)B * S * S * 3 * sizeof(float));
     float *iemb = malloc((size_t)n_scenes * E * sizeof(float));
@@ -388,7 +389,7 @@ int vt_clip_train(const vt_clip_hp *hp, const char *out_dir, bool resume, vv_err
         }
         if (old) fclose(old);
     }
-    vv_world_params wp = vv_world_default_params();
+    vv_world_params wp = hp->world;
     vt_adamw opt = vt_adamw_default();
     opt.weight_decay = hp->weight_decay;
     vt_lr_sched sched = {hp->lr, hp->lr_min, hp->warmup, hp->steps};

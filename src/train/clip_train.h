@@ -29,6 +29,7 @@ typedef struct vt_clip_hp {
                        // which classes, colours and how many objects the scene has (0: off)
     int steps, warmup;
     int until;        // stop (checkpoint, export, probes) at this step of the schedule (0: at steps)
+    vv_world_params world; // scenes for training and probes (default: vv_world_default_params())
     float lr, lr_min, weight_decay, clip_norm;
     uint64_t seed;
     int threads;
