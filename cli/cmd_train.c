@@ -27,6 +27,7 @@ static int train_clip(int argc, char **argv) {
         {"--world-p-large", NULL, CLI_FLOAT, &hp.world.p_large, "world knob: probability an object is large", 0, 1},
         {"--world-alpha-min", NULL, CLI_FLOAT, &hp.world.alpha_min, "world knob: lowest object contrast", 0, 1},
         {"--world-noise", NULL, CLI_FLOAT, &hp.world.noise, "world knob: pixel noise std (0..255 units)", 0, 64},
+        {"--world-max-objects", NULL, CLI_INT, &hp.world.max_objects, "world knob: most objects per scene", 1, 9},
         {"--group", NULL, CLI_INT, &hp.group, "images per same-theme group in a batch (0: random)", 0, 4096},
         {"--lr", NULL, CLI_FLOAT, &hp.lr, "peak learning rate", 1e-7, 1},
         {"--warmup", NULL, CLI_INT, &hp.warmup, "warm-up steps", 0, 1 << 24},
