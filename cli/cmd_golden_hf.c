@@ -46,42 +46,30 @@ typedef struct {
     const char *tmp;      // temporary directory of the conversions
 } hfg;
 
-static void put_f(hfg *g, const char *name, const float *x, int64_t n) {
+// Records a computed array (float or int32) under its reference name.
+static void put(hfg *g, const char *name, const void *x, int64_t n, bool is_int) {
     computed *c = realloc(g->c, (size_t)(g->n_c + 1) * sizeof(computed));
     if (!c) return;
     g->c = c;
     computed *t = &g->c[g->n_c];
     memset(t, 0, sizeof(*t));
+    const size_t es = is_int ? sizeof(int32_t) : sizeof(float);
+    void *d = malloc((size_t)(n > 0 ? n : 1) * es);
     t->name = vv_strdup(name);
+    t->is_int = is_int;
     t->n = n;
-    t->f = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
-    if (!t->name || !t->f) {
+    if (!t->name || !d) {
         free(t->name);
-        free(t->f);
+        free(d);
         return;
     }
-    memcpy(t->f, x, (size_t)n * sizeof(float));
+    memcpy(d, x, (size_t)n * es);
+    if (is_int) t->i = d;
+    else t->f = d;
     g->n_c++;
 }
-
-static void put_i(hfg *g, const char *name, const int32_t *x, int64_t n) {
-    computed *c = realloc(g->c, (size_t)(g->n_c + 1) * sizeof(computed));
-    if (!c) return;
-    g->c = c;
-    computed *t = &g->c[g->n_c];
-    memset(t, 0, sizeof(*t));
-    t->name = vv_strdup(name);
-    t->is_int = true;
-    t->n = n;
-    t->i = malloc((size_t)(n > 0 ? n : 1) * sizeof(int32_t));
-    if (!t->name || !t->i) {
-        free(t->name);
-        free(t->i);
-        return;
-    }
-    memcpy(t->i, x, (size_t)n * sizeof(int32_t));
-    g->n_c++;
-}
+static void put_f(hfg *g, const char *name, const float *x, int64_t n) { put(g, name, x, n, false); }
+static void put_i(hfg *g, const char *name, const int32_t *x, int64_t n) { put(g, name, x, n, true); }
 
 static void put_img(hfg *g, const char *name, const vv_image *im) {
     int64_t n = (int64_t)im->w * im->h * 3;

@@ -295,6 +295,18 @@ void vv_mmap_close(vv_mmap *m) {
     if (m) { m->addr = NULL; m->size = 0; }
 }
 
+char *vv_next_line(char **p, int *line_no) {
+    while (**p) {
+        char *line = *p, *nl = strchr(line, '\n');
+        if (nl) *nl = 0;
+        *p = nl ? nl + 1 : line + strlen(line);
+        (*line_no)++;
+        while (*line == ' ' || *line == '\t' || *line == '\r') line++;
+        if (*line) return line;
+    }
+    return NULL;
+}
+
 int vv_read_file(const char *path, char **data, size_t *size, vv_error *e) {
     *data = NULL;
     if (size) *size = 0;

@@ -104,6 +104,11 @@ int vv_mmap_open(const char *path, vv_mmap *m, vv_error *e);
 void vv_mmap_close(vv_mmap *m);
 // Reads a whole file into a malloc'd buffer (NUL-terminated, size excludes the NUL).
 int vv_read_file(const char *path, char **data, size_t *size, vv_error *e);
+// Line iterator over a NUL-terminated text buffer, splitting it in place:
+// returns the next line with leading blanks (space, tab, CR) skipped, skipping
+// blank lines, and advances *p; *line_no counts every line read (1-based).
+// NULL at the end of the buffer.
+char *vv_next_line(char **p, int *line_no);
 // Writes data to path via "path.tmp.<pid>" + fsync + rename, so a crash never
 // leaves a half-written file and never destroys the previous version.
 int vv_write_file_atomic(const char *path, const void *data, size_t size, vv_error *e);

@@ -51,14 +51,8 @@ int vt_td_load(const char *path, vt_td_set *out, vv_error *e) {
     if (rc) return rc;
     int cap_img = 0, cap_pairs = 0, cap_resp = 0, line_no = 0;
     char *p = text;
-    while (*p && !rc) {
-        char *nl = strchr(p, '\n');
-        if (nl) *nl = 0;
-        line_no++;
-        char *line = p;
-        p = nl ? nl + 1 : p + strlen(p);
-        while (*line == ' ' || *line == '\t' || *line == '\r') line++;
-        if (!*line) continue;
+    char *line;
+    while (!rc && (line = vv_next_line(&p, &line_no))) {
         cJSON *j = cJSON_Parse(line);
         if (!j) {
             rc = vv_err(e, VISVM_ERR_FORMAT, "%s:%d: invalid JSON", path, line_no);

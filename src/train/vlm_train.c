@@ -537,14 +537,8 @@ int vt_sft_load(const char *path, const char *strategy, vt_sft_set *out, vv_erro
     int cap = 0, line_no = 0, skipped = 0;
     char *p = text;
     if (!(out->path = vv_strdup(path))) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
-    while (*p && !rc) {
-        char *nl = strchr(p, '\n');
-        if (nl) *nl = 0;
-        line_no++;
-        char *line = p;
-        p = nl ? nl + 1 : p + strlen(p);
-        while (*line == ' ' || *line == '\t' || *line == '\r') line++;
-        if (!*line) continue;
+    char *line;
+    while (!rc && (line = vv_next_line(&p, &line_no))) {
         cJSON *j = cJSON_Parse(line);
         if (!j || !cJSON_IsObject(j)) {
             rc = vv_err(e, VISVM_ERR_FORMAT, "%s:%d: %s", path, line_no, j ? "not a JSON object" : "invalid JSON");
