@@ -21,6 +21,7 @@ static int train_clip(int argc, char **argv) {
         {"--neg", NULL, CLI_INT, &hp.n_neg, "hard-negative sentences per image", 0, 16},
         {"--p-caption", NULL, CLI_FLOAT, &hp.p_caption, "probability the positive is a whole caption", 0, 1},
         {"--aux-weight", NULL, CLI_FLOAT, &hp.aux_weight, "weight of the auxiliary object head (0: pure CLIP loss)", 0, 100},
+        {"--dense-weight", NULL, CLI_FLOAT, &hp.dense_weight, "weight of the per-patch class head (labels from the renderer's masks; 0: off)", 0, 100},
         {"--hard-weight", NULL, CLI_FLOAT, &hp.hard_weight, "weight of the per-image hard-negative softmax", 0, 100},
         {"--world-small", NULL, CLI_FLOAT, &hp.world.small_frac, "world knob: small object extent / image side (diagnostics; eval uses the default world)", 0.05, 0.45},
         {"--world-large", NULL, CLI_FLOAT, &hp.world.large_frac, "world knob: large object extent / image side", 0.05, 0.45},

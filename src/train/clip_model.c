@@ -87,6 +87,11 @@ int vt_clip_model_init(vt_clip_model *m, const vt_clip_hp *hp, const vv_bpe_voca
         rc = add(ps, "aux.weight", 2, m->n_aux, D, 0, 0, 0, &m->aux_w, e);
         if (!rc) rc = add(ps, "aux.bias", 1, m->n_aux, 0, 0, 0, ND, &m->aux_b, e);
     }
+    m->dense_w = m->dense_b = -1;
+    if (!rc && hp->dense_weight > 0) {
+        rc = add(ps, "aux_dense.weight", 2, vv_world_n_classes() + 1, D, 0, 0, 0, &m->dense_w, e);
+        if (!rc) rc = add(ps, "aux_dense.bias", 1, vv_world_n_classes() + 1, 0, 0, 0, ND, &m->dense_b, e);
+    }
     if (!rc) rc = vt_params_alloc(ps, e);
     if (!rc) rc = vt_vit_alloc(&m->vis, max_B, e);
     if (!rc) rc = vt_tf_alloc(&m->txt, max_Bt, hp->t_ctx, e);
@@ -106,6 +111,7 @@ int vt_clip_model_init(vt_clip_model *m, const vt_clip_hp *hp, const vv_bpe_voca
     // embeddings before the image side sees anything (see clip_train.h), so start lower
     vt_param_fill(&ps->items[m->logit_scale], logf(hp->scale_init > 0 ? hp->scale_init : 1.0f / 0.07f));
     if (m->aux_w >= 0) vt_param_init_normal(&ps->items[m->aux_w], 1.0f / sqrtf((float)D), &rng);
+    if (m->dense_w >= 0) vt_param_init_normal(&ps->items[m->dense_w], 1.0f / sqrtf((float)D), &rng);
     // activations
     const size_t B = (size_t)max_B, Bt = (size_t)max_Bt, T = (size_t)m->T_img, Tt = (size_t)hp->t_ctx;
 #define A(ptr, n) if (!((ptr) = vv_aalloc((n) * sizeof(float)))) rc = VISVM_ERR_NOMEM;
@@ -156,6 +162,7 @@ int vt_clip_image_backward(vt_ctx *c, vt_clip_model *m, int B) {
     } else {
         for (int b = 0; b < B; b++) memcpy(m->d_xo + (size_t)b * T * D, m->d_cls + (size_t)b * D, (size_t)D * sizeof(float));
     }
+    if (m->d_xo_extra && (rc = vt_accumulate(c, m->d_xo, m->d_xo_extra, (int64_t)B * T * D))) return rc;
     return vt_vit_backward(c, &m->vis, ps, m->d_xo, B);
 }
 
@@ -314,8 +321,8 @@ int vt_clip_export(const vt_clip_model *m, const char *path, vv_error *e) {
     int rc = vt_gguf_set_tokenizer(w, &m->bpe);
     void **keep = NULL;
     int n_keep = 0;
-    const char *skip[3] = {"logit_scale", "aux.weight", "aux.bias"};
-    if (!rc) rc = vt_export_params(w, &m->ps, skip, 3, &keep, &n_keep, e);
+    const char *skip[5] = {"logit_scale", "aux.weight", "aux.bias", "aux_dense.weight", "aux_dense.bias"};
+    if (!rc) rc = vt_export_params(w, &m->ps, skip, 5, &keep, &n_keep, e);
     else vv_err(e, rc, "cannot write tokenizer keys");
     if (!rc) rc = vv_gguf_writer_write(w, path, e);
     for (int i = 0; i < n_keep; i++) free(keep[i]);

@@ -39,6 +39,8 @@ typedef struct vt_clip_model {
     int tok, tpos, tpost_w, tpost_b, tproj, logit_scale;
     int aux_w, aux_b, n_aux;  // auxiliary object head (training only, not exported); -1 if off
     float *d_clsn_extra;      // [B, D] extra gradient at the pooled, normalised image feature (NULL: none)
+    int dense_w, dense_b;     // per-patch class head (training only, not exported); -1 if off
+    float *d_xo_extra;        // [B * T_img, D] extra gradient at the final vision tokens (NULL: none)
     // activations (sized for max_B images / max_Bt texts)
     int max_B, max_Bt;
     float *cls_rows, *clsn, *post_mu, *post_rs, *img_emb;

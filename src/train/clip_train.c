@@ -58,23 +58,66 @@ typedef struct {
     const uint64_t *seeds;
     int n, size;
     float *img; // [n, size, size, 3]
+    int grid;   // patch grid side for labels (0: none)
+    int32_t *labels; // [n, grid * grid]
     int rc;
 } render_task;
+
+// Patch labels from the visible masks [h, w]: the class covering most of each
+// grid cell (at least 20% of it), else background (n_classes).
+static void patch_labels(const vv_world_scene *s, const vv_world_masks *mk, int grid, int32_t *out) {
+    for (int gy = 0; gy < grid; gy++)
+        for (int gx = 0; gx < grid; gx++) {
+            const int y0 = gy * mk->h / grid, y1 = (gy + 1) * mk->h / grid, x0 = gx * mk->w / grid,
+                      x1 = (gx + 1) * mk->w / grid;
+            double best = 0.2 * (double)((y1 - y0) * (x1 - x0));
+            int32_t lab = vv_world_n_classes();
+            for (int o = 0; o < mk->n && o < s->n_objects; o++) {
+                double cov = 0;
+                for (int y = y0; y < y1; y++)
+                    for (int x = x0; x < x1; x++) cov += mk->visible[o][(size_t)y * mk->w + x];
+                if (cov > best) {
+                    best = cov;
+                    lab = s->obj[o].cls;
+                }
+            }
+            out[gy * grid + gx] = lab;
+        }
+}
 
 static void render_worker(void *arg, int ith, int nth) {
     render_task *t = arg;
     for (int i = ith; i < t->n; i += nth) {
         vv_world_scene s;
         vv_error e = {0};
+        float *out = t->img + (size_t)i * t->size * t->size * 3;
         int rc = vv_world_scene_make(t->wp, t->seeds[i], &s, &e);
-        if (!rc) rc = vt_scene_image(t->wp, &s, t->size, t->img + (size_t)i * t->size * t->size * 3, &e);
+        if (!rc && !t->labels) rc = vt_scene_image(t->wp, &s, t->size, out, &e);
+        else if (!rc) {
+            vv_image im = {0};
+            vv_world_masks mk;
+            memset(&mk, 0, sizeof(mk));
+            rc = vv_world_render(t->wp, &s, &im, &mk, &e);
+            if (!rc) rc = vt_image_normalize(&im, t->size, out, &e);
+            if (!rc) patch_labels(&s, &mk, t->grid, t->labels + (size_t)i * t->grid * t->grid);
+            vv_world_masks_free(&mk);
+            vv_image_free(&im);
+        }
         vv_world_scene_free(&s);
         if (rc) t->rc = rc;
     }
 }
 
 int vt_render_batch(vv_pool *pool, const vv_world_params *wp, const uint64_t *seeds, int n, int size, float *img) {
-    render_task t = {wp, seeds, n, size, img, 0};
+    render_task t = {wp, seeds, n, size, img, 0, NULL, 0};
+    vv_pool_run(pool, render_worker, &t);
+    return t.rc;
+}
+
+int vt_render_batch_labels(vv_pool *pool, const vv_world_params *wp, const uint64_t *seeds, int n, int size,
+                           float *img, int grid, int32_t *labels) {
+    if (grid <= 0 || !labels) return VISVM_ERR_INVALID;
+    render_task t = {wp, seeds, n, size, img, grid, labels, 0};
     vv_pool_run(pool, render_worker, &t);
     return t.rc;
 }
@@ -338,7 +381,8 @@ int vt_clip_train(const vt_clip_hp *hp, const char *out_dir, bool resume, vv_err
     vt_clip_model m;
     memset(&m, 0, sizeof(m));
     const int B = hp->batch, Bt = hp->batch * (1 + hp->n_neg), S = hp->image_size, E = hp->proj;
-    float *img = NULL, *aux_z = NULL, *aux_dz = NULL, *aux_df = NULL;
+    float *img = NULL, *aux_z = NULL, *aux_dz = NULL, *aux_df = NULL, *dz = NULL, *d_tok = NULL;
+    int32_t *plab = NULL, *plab_grid = NULL;
     uint64_t *seeds = NULL;
     char **texts = NULL;
     int32_t *ids = NULL, *lens = NULL;
@@ -363,6 +407,17 @@ int vt_clip_train(const vt_clip_hp *hp, const char *out_dir, bool resume, vv_err
     aux_z = malloc((size_t)B * (m.n_aux + 1) * sizeof(float));
     aux_dz = malloc((size_t)B * (m.n_aux + 1) * sizeof(float));
     aux_df = malloc((size_t)B * hp->v_width * sizeof(float));
+    const int G = S / hp->patch, Ti = m.T_img, NCd = vv_world_n_classes() + 1;
+    if (m.dense_w >= 0) { // [B, T] targets (class token ignored), logits [B T, NCd], gradient at the tokens
+        plab = malloc((size_t)B * Ti * sizeof(int32_t));
+        plab_grid = malloc((size_t)B * G * G * sizeof(int32_t));
+        dz = vv_aalloc((size_t)B * Ti * NCd * sizeof(float));
+        d_tok = vv_aalloc((size_t)B * Ti * hp->v_width * sizeof(float));
+        if (!plab || !plab_grid || !dz || !d_tok) {
+            rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+    }
     texts = calloc((size_t)Bt, sizeof(char *));
     ids = malloc((size_t)Bt * hp->t_ctx * sizeof(int32_t));
     lens = malloc((size_t)Bt * sizeof(int32_t));
@@ -395,7 +450,7 @@ int vt_clip_train(const vt_clip_hp *hp, const char *out_dir, bool resume, vv_err
     vt_lr_sched sched = {hp->lr, hp->lr_min, hp->warmup, hp->steps};
     double t_start = vv_time_s();
     int64_t step0 = m.ps.step;
-    double run_loss = 0, run_aux = 0; // run_aux: the auxiliary head's BCE per label (unweighted)
+    double run_loss = 0, run_aux = 0, run_dense = 0; // run_aux: the auxiliary head's BCE per label (unweighted)
     int run_n = 0;
     const int64_t stop_at = hp->until > 0 && hp->until < hp->steps ? hp->until : hp->steps;
     while (m.ps.step < stop_at && !rc) {
@@ -420,7 +475,14 @@ int vt_clip_train(const vt_clip_hp *hp, const char *out_dir, bool resume, vv_err
             }
         }
         if (rc) break;
-        if ((rc = vt_render_batch(pool, &wp, seeds, B, S, img))) {
+        if (plab) { // patch labels land at rows 1..G^2 of each image; row 0 (class token) is ignored
+            rc = vt_render_batch_labels(pool, &wp, seeds, B, S, img, G, plab_grid);
+            for (int b = 0; !rc && b < B; b++) {
+                memcpy(plab + (size_t)b * Ti + 1, plab_grid + (size_t)b * G * G, (size_t)G * G * sizeof(int32_t));
+                plab[(size_t)b * Ti] = VT_IGNORE_INDEX;
+            }
+        } else rc = vt_render_batch(pool, &wp, seeds, B, S, img);
+        if (rc) {
             vv_err(e, rc, "rendering failed");
             break;
         }
@@ -494,6 +556,24 @@ int vt_clip_train(const vt_clip_hp *hp, const char *out_dir, bool resume, vv_err
                 run_aux += al / hp->aux_weight;
             }
         }
+        if (m.dense_w >= 0) { // per-patch class head on the final vision tokens m.vis.out [B T, D]
+            const int Dv = hp->v_width;
+            float dl = 0;
+            vt_param *pw = &m.ps.items[m.dense_w], *pb = &m.ps.items[m.dense_b];
+            if ((rc = vt_linear_forward(c, dz, m.vis.out, pw->data, pb->data, (int64_t)B * Ti, Dv, NCd)) ||
+                (rc = vt_cross_entropy(c, dz, plab, NULL, (int64_t)B * Ti, NCd, &dl, NULL, dz, hp->dense_weight))) {
+                vv_err(e, rc, "training step failed: %s", vt_ctx_error(c));
+                break;
+            }
+            memset(d_tok, 0, (size_t)B * Ti * Dv * sizeof(float));
+            if ((rc = vt_linear_backward(c, d_tok, pw->grad, pb->grad, dz, m.vis.out, pw->data, (int64_t)B * Ti, Dv, NCd))) {
+                vv_err(e, rc, "training step failed: %s", vt_ctx_error(c));
+                break;
+            }
+            m.d_xo_extra = d_tok;
+            res.loss += hp->dense_weight * dl;
+            run_dense += dl;
+        }
         float hn = vt_clip_hardneg_loss(m.img_emb, m.txt_emb, B, nt == B * (1 + hp->n_neg) ? hp->n_neg : 0, E,
                                 m.ps.items[m.logit_scale].data[0], hp->hard_weight, m.d_img_emb, m.d_txt_emb, gls);
         res.loss += hn;
@@ -523,10 +603,11 @@ int vt_clip_train(const vt_clip_hp *hp, const char *out_dir, bool resume, vv_err
                    (long long)m.ps.step, hp->steps, run_loss / run_n, res.acc_i2t, res.scale, lr, B / per,
                    per * (double)(hp->steps - m.ps.step) / 60);
             if (m.aux_w >= 0) printf("  aux-bce %.4f", run_aux / run_n);
+            if (m.dense_w >= 0) printf("  patch-ce %.4f", run_dense / run_n);
             printf("\n");
             fflush(stdout);
             fflush(log);
-            run_loss = run_aux = 0;
+            run_loss = run_aux = run_dense = 0;
             run_n = 0;
         }
         if (hp->ckpt_every > 0 && m.ps.step % hp->ckpt_every == 0 && (rc = vt_ckpt_save(ckpt, &m.ps, &io, e))) break;
@@ -575,6 +656,10 @@ done:
     free(aux_z);
     free(aux_dz);
     free(aux_df);
+    free(plab);
+    free(plab_grid);
+    vv_afree(dz);
+    vv_afree(d_tok);
     free(seeds);
     if (texts)
         for (int i = 0; i < Bt; i++) free(texts[i]);

@@ -27,6 +27,9 @@ typedef struct vt_clip_hp {
     float hard_weight; // weight of the per-image softmax over {positive, its hard negatives}
     float aux_weight;  // weight of an auxiliary head on the pooled image feature that predicts
                        // which classes, colours and how many objects the scene has (0: off)
+    float dense_weight; // weight of a per-patch head on the final vision tokens that names the
+                        // class covering each patch (or background), labels from the renderer's
+                        // visible masks: 64 labels per image instead of one contrastive pair (0: off)
     int steps, warmup;
     int until;        // stop (checkpoint, export, probes) at this step of the schedule (0: at steps)
     vv_world_params world; // scenes for training and probes (default: vv_world_default_params())
@@ -59,6 +62,11 @@ float vt_clip_hardneg_loss(const float *U, const float *Tx, int B, int n_neg, in
 
 // Renders world scenes `seeds` and normalises them for a tower of side size: img [n, size, size, 3].
 int vt_render_batch(vv_pool *pool, const vv_world_params *wp, const uint64_t *seeds, int n, int size, float *img);
+// Same, plus per-patch labels for a grid of side grid: labels [n, grid * grid] get the
+// class whose visible mask covers the largest share (>= 20%) of the patch, else
+// vv_world_n_classes() (background).
+int vt_render_batch_labels(vv_pool *pool, const vv_world_params *wp, const uint64_t *seeds, int n, int size,
+                           float *img, int grid, int32_t *labels);
 
 struct vt_clip_model;
 // Runs the probes on the first n_scenes validation scenes.
