@@ -5,6 +5,10 @@
 # ~5 min, value model 3000 steps ~24 min), then evaluates them. Usage: scripts/train_world.sh [OUT_DIR]   (default models/world)
 # Each stage logs to OUT_DIR/*.log, writes a loss curve (*.svg) and resumes
 # from its checkpoint when re-run with RESUME=1.
+# STAGES="1 3 4 5" runs only those stages (the others' files must be in OUT_DIR);
+# CLIP_ARGS adds options to stage 1. The README's stronger-CLIP experiment:
+#   mkdir -p X && cp models/world/vlm-*.gguf X/ &&
+#   STAGES="1 3 4 5" CLIP_ARGS="--aux-weight 20 --dense-weight 3" scripts/train_world.sh X
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:-models/world}"
@@ -16,23 +20,33 @@ R=""
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$(nproc)" >/dev/null
 mkdir -p "$OUT" "$WORK"
+STAGES=" ${STAGES:-1 2 3 4 5} "
+stage() { [[ "$STAGES" == *" $1 "* ]]; }
 
 # 1. reward CLIP (image tower + text tower, contrastive with hard negatives)
 #    (a 2000-step schedule stopped at step 1000: the shipped CLIP; CLIP_UNTIL=0 runs it all)
-$V train clip --out "$OUT" --steps "${CLIP_STEPS:-2000}" --until "${CLIP_UNTIL:-1000}" --warmup 100 $R | tee "$OUT/clip-stdout.log"
+if stage 1; then
+$V train clip --out "$OUT" --steps "${CLIP_STEPS:-2000}" --until "${CLIP_UNTIL:-1000}" --warmup 100 ${CLIP_ARGS:-} $R |
+    tee "$OUT/clip-stdout.log"
+fi
 # 2. captioner: LLaVA architecture with its own, lower-resolution view
-$V train vlm --out "$OUT" --steps "${VLM_STEPS:-4000}" $R | tee "$OUT/vlm-stdout.log"
+if stage 2; then $V train vlm --out "$OUT" --steps "${VLM_STEPS:-4000}" $R | tee "$OUT/vlm-stdout.log"; fi
 # 3. VisVM data: five responses per training image, CLIP rewards per sentence
+if stage 3; then
 $V world gen --split train --start 500000 --n "${VALUE_IMAGES:-3000}" --out "$WORK/value-train"
 $V world gen --split val --start 500000 --n 300 --out "$WORK/value-val"
 $V generate --world "$WORK/value-train" --out "$WORK/gen-train.jsonl" -m "$OUT/vlm-text.gguf" --mmproj "$OUT/vlm-mmproj.gguf"
 $V generate --world "$WORK/value-val" --out "$WORK/gen-val.jsonl" -m "$OUT/vlm-text.gguf" --mmproj "$OUT/vlm-mmproj.gguf"
 $V reward --in "$WORK/gen-train.jsonl" --out "$WORK/rw-train.jsonl" --clip "$OUT/clip.gguf"
 $V reward --in "$WORK/gen-val.jsonl" --out "$WORK/rw-val.jsonl" --clip "$OUT/clip.gguf"
+fi
 # 4. value model by TD(0)
+if stage 4; then
 $V train value --rewards "$WORK/rw-train.jsonl" --val "$WORK/rw-val.jsonl" --clip "$OUT/clip.gguf" \
    --policy "$OUT/vlm-text.gguf" --out "$OUT" --steps "${VALUE_STEPS:-3000}" | tee "$OUT/value-stdout.log"
+fi
 # 5. the results table and the compute-scaling sweep (README "Results")
+if stage 5; then
 $V eval -m "$OUT/vlm-text.gguf" --mmproj "$OUT/vlm-mmproj.gguf" --reward "$OUT/clip.gguf" \
    --value "$OUT/value-text.gguf" --value-mmproj "$OUT/value-mmproj.gguf" \
    -s greedy,sample,bon-clip,bon-visvm,clip-prm,visvm,random,oracle -n 500 --split test -q \
@@ -41,4 +55,5 @@ $V eval -m "$OUT/vlm-text.gguf" --mmproj "$OUT/vlm-mmproj.gguf" --reward "$OUT/c
    --value "$OUT/value-text.gguf" --value-mmproj "$OUT/value-mmproj.gguf" \
    -s greedy -n 500 --split test -q --sweep 2,4,8,16 --svg "$OUT/scaling.svg" \
    --json "$OUT/eval-sweep.json" --markdown "$OUT/eval-sweep.md"
+fi
 echo "models and results in $OUT"
