@@ -5,8 +5,52 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/cpu.h"
 #include "nn/ops.h"
+#include "nn/ops_simd.h"
 #include "tcheck.h"
+
+// Each SIMD softmax against the scalar reference (libm expf, double sum; itself
+// checked against the formula in main): row lengths around the vector widths and attention sizes,
+// score scales up to 40 (entries that underflow), masked entries, masked rows.
+static void check_softmax_isa(void (*fn)(float *, int64_t), const char *name) {
+    vv_rng r;
+    vv_rng_seed(&r, 99);
+    const int lens[] = {1, 2, 7, 8, 9, 15, 16, 17, 31, 33, 64, 100, 600, 2053};
+    const float scales[] = {1.0f, 10.0f, 40.0f};
+    double worst = 0;
+    float *a = malloc(2053 * sizeof(float)), *b = malloc(2053 * sizeof(float));
+    for (size_t li = 0; li < sizeof(lens) / sizeof(lens[0]); li++)
+        for (int si = 0; si < 3; si++)
+            for (int masked = 0; masked < 2; masked++) {
+                const int n = lens[li];
+                for (int i = 0; i < n; i++) a[i] = scales[si] * vv_rng_normal(&r);
+                if (masked)
+                    for (int i = 0; i < n; i += 3) a[i] = -INFINITY;
+                if (masked && n == 1) a[0] = 0.5f; // keep one finite entry
+                memcpy(b, a, (size_t)n * sizeof(float));
+                vv_softmax_ref(a, n);
+                fn(b, n);
+                double sum = 0;
+                for (int i = 0; i < n; i++) {
+                    const double d = fabs((double)a[i] - b[i]);
+                    if (d > 1e-37) worst = fmax(worst, d / fabs((double)a[i]));
+                    CHECK(d <= 4e-6 * fabs((double)a[i]) + 1e-37); // exp ~2 ulp, float lane sums
+                    if (masked && n > 1 && i % 3 == 0) CHECK(b[i] == 0.0f);
+                    CHECK(b[i] >= 0.0f && isfinite(b[i]));
+                    sum += b[i];
+                }
+                CHECK(fabs(sum - 1.0) < 1e-5);
+            }
+    float m[37];
+    for (int i = 0; i < 37; i++) m[i] = -INFINITY;
+    fn(m, 37);
+    for (int i = 0; i < 37; i++) CHECK(m[i] == 0.0f);
+    printf("softmax %s vs reference: worst relative difference %.2e\n", name, worst);
+    free(a);
+    free(b);
+}
+
 
 static void naive_attn(const float *q, const float *k, const float *v, float *out, int nq, int nk, int nh, int nkv,
                        int hd, const int32_t *len) {
@@ -80,6 +124,11 @@ int main(void) {
         vv_softmax(m, 2);
         CHECK(m[0] == 0 && m[1] == 0);
     }
+    check_softmax_isa(vv_softmax, "dispatched");
+#if defined(VISVM_HAVE_X86)
+    if (vv_cpu()->avx2 && vv_cpu()->fma) check_softmax_isa(vv_softmax_avx2, "avx2");
+    if (vv_cpu()->avx512f) check_softmax_isa(vv_softmax_avx512, "avx512");
+#endif
     // RoPE: adjacent pairs (ggml NORM) and rotate-half (NEOX), against the formula
     {
         enum { T = 3, NH = 2, HD = 8 };

@@ -2,6 +2,9 @@
 // (target_clones) so the baseline build still uses AVX2/AVX-512 where present.
 #include "ops.h"
 
+#include "../base/cpu.h"
+#include "ops_simd.h"
+
 #include <cblas.h>
 #include <math.h>
 #include <pthread.h>
@@ -97,7 +100,8 @@ void vv_quick_gelu(float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + expf(-1.702f * x[i]));
 }
 
-void vv_softmax(float *x, int64_t n) {
+// Scalar reference: libm expf, sum in double.
+void vv_softmax_ref(float *x, int64_t n) {
     float mx = -INFINITY;
     for (int64_t i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
     if (mx == -INFINITY) { // fully masked row: define the output as zeros
@@ -112,6 +116,25 @@ void vv_softmax(float *x, int64_t n) {
     }
     const float inv = (float)(1.0 / sum);
     for (int64_t i = 0; i < n; i++) x[i] *= inv;
+}
+
+// Attention rows run through here millions of times per caption: the ISA is
+// chosen once (libm's scalar expf was ~15% of a value-model scoring step).
+typedef void (*softmax_fn)(float *, int64_t);
+static softmax_fn g_softmax;
+static pthread_once_t g_softmax_once = PTHREAD_ONCE_INIT;
+static void softmax_pick(void) {
+    g_softmax = vv_softmax_ref;
+#if defined(VISVM_HAVE_X86)
+    const vv_cpu_features *f = vv_cpu();
+    if (f->avx512f) g_softmax = vv_softmax_avx512;
+    else if (f->avx2 && f->fma) g_softmax = vv_softmax_avx2;
+#endif
+}
+
+void vv_softmax(float *x, int64_t n) {
+    pthread_once(&g_softmax_once, softmax_pick);
+    g_softmax(x, n);
 }
 
 // theta_i = pos * base^(-2i/n_rot), computed as ggml does: theta *= theta_scale per pair.
