@@ -96,13 +96,9 @@ static void test_dense_head(vt_ctx *c, const vv_bpe_vocab *bpe, vv_error *e) {
         vt_params_zero_grad(&m.ps);
         CHECK(vt_clip_image_forward(c, &m, img, B) == VISVM_OK);
         memset(m.d_img_emb, 0, (size_t)B * hp.proj * sizeof(float));
-        vt_param *pw = &m.ps.items[m.dense_w], *pb = &m.ps.items[m.dense_b];
         float l = 0;
-        CHECK(vt_linear_forward(c, z, m.vis.out, pw->data, pb->data, B * T, hp.v_width, K) == VISVM_OK);
-        CHECK(vt_cross_entropy(c, z, lab, NULL, B * T, K, &l, NULL, z, 1.0f) == VISVM_OK);
-        memset(d, 0, (size_t)B * T * hp.v_width * sizeof(float));
-        CHECK(vt_linear_backward(c, d, pw->grad, pb->grad, z, m.vis.out, pw->data, B * T, hp.v_width, K) == VISVM_OK);
-        m.d_xo_extra = d;
+        CHECK(vt_clip_dense_step(c, &m, lab, B, 1.0f, z, d, &l) == VISVM_OK);
+        CHECK(m.d_xo_extra == d);
         CHECK(vt_clip_image_backward(c, &m, B) == VISVM_OK);
         double gpatch = 0; // the tower itself learns, not only the head
         const vt_param *pe = vt_params_find(&m.ps, "v.patch_embd.weight");

@@ -166,6 +166,20 @@ int vt_clip_image_backward(vt_ctx *c, vt_clip_model *m, int B) {
     return vt_vit_backward(c, &m->vis, ps, m->d_xo, B);
 }
 
+int vt_clip_dense_step(vt_ctx *c, vt_clip_model *m, const int32_t *labels, int B, float weight, float *z,
+                       float *d_tok, float *loss) {
+    if (m->dense_w < 0) return vt_fail(c, VISVM_ERR_INVALID, "vt_clip_dense_step: the model has no patch head");
+    const int64_t N = (int64_t)B * m->T_img, D = m->hp.v_width, K = vv_world_n_classes() + 1;
+    vt_param *pw = &m->ps.items[m->dense_w], *pb = &m->ps.items[m->dense_b];
+    int rc = vt_linear_forward(c, z, m->vis.out, pw->data, pb->data, N, D, K);
+    if (!rc) rc = vt_cross_entropy(c, z, labels, NULL, N, K, loss, NULL, z, weight);
+    if (rc) return rc;
+    memset(d_tok, 0, (size_t)(N * D) * sizeof(float));
+    if ((rc = vt_linear_backward(c, d_tok, pw->grad, pb->grad, z, m->vis.out, pw->data, N, D, K))) return rc;
+    m->d_xo_extra = d_tok;
+    return VISVM_OK;
+}
+
 int vt_clip_text_forward(vt_ctx *c, vt_clip_model *m, const int32_t *ids, const int32_t *lens, int Bt, int T) {
     vt_params *ps = &m->ps;
     const int D = m->hp.t_width, E = m->hp.proj;

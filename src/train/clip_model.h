@@ -65,6 +65,14 @@ int vt_clip_text_forward(vt_ctx *c, vt_clip_model *m, const int32_t *ids, const 
 int vt_clip_image_backward(vt_ctx *c, vt_clip_model *m, int B);
 int vt_clip_text_backward(vt_ctx *c, vt_clip_model *m, int Bt, int T);
 
+// Per-patch class head (hp.dense_weight > 0) on the final vision tokens m->vis.out
+// [B T, D] after vt_clip_image_forward: labels [B T] (VT_IGNORE_INDEX skips a row,
+// e.g. the class token), z scratch [B T, n_classes + 1]. Writes the mean cross-entropy
+// to *loss, accumulates the head's gradients, writes d_tok [B T, D] = weight * dCE/dtokens
+// and points m->d_xo_extra at it for vt_clip_image_backward.
+int vt_clip_dense_step(vt_ctx *c, vt_clip_model *m, const int32_t *labels, int B, float weight, float *z,
+                       float *d_tok, float *loss);
+
 // Token ids of texts: [BOS] text [EOS] each, padded to the longest; returns T.
 int vt_clip_tokenize(const vt_clip_model *m, const char *const *texts, int n, int32_t *ids, int32_t *lens, int *T,
                      vv_error *e);

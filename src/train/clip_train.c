@@ -90,19 +90,15 @@ static void render_worker(void *arg, int ith, int nth) {
     for (int i = ith; i < t->n; i += nth) {
         vv_world_scene s;
         vv_error e = {0};
-        float *out = t->img + (size_t)i * t->size * t->size * 3;
+        vv_image im = {0};
+        vv_world_masks mk;
+        memset(&mk, 0, sizeof(mk));
         int rc = vv_world_scene_make(t->wp, t->seeds[i], &s, &e);
-        if (!rc && !t->labels) rc = vt_scene_image(t->wp, &s, t->size, out, &e);
-        else if (!rc) {
-            vv_image im = {0};
-            vv_world_masks mk;
-            memset(&mk, 0, sizeof(mk));
-            rc = vv_world_render(t->wp, &s, &im, &mk, &e);
-            if (!rc) rc = vt_image_normalize(&im, t->size, out, &e);
-            if (!rc) patch_labels(&s, &mk, t->grid, t->labels + (size_t)i * t->grid * t->grid);
-            vv_world_masks_free(&mk);
-            vv_image_free(&im);
-        }
+        if (!rc) rc = vv_world_render(t->wp, &s, &im, t->labels ? &mk : NULL, &e);
+        if (!rc) rc = vt_image_normalize(&im, t->size, t->img + (size_t)i * t->size * t->size * 3, &e);
+        if (!rc && t->labels) patch_labels(&s, &mk, t->grid, t->labels + (size_t)i * t->grid * t->grid);
+        vv_world_masks_free(&mk);
+        vv_image_free(&im);
         vv_world_scene_free(&s);
         if (rc) t->rc = rc;
     }
@@ -556,21 +552,12 @@ int vt_clip_train(const vt_clip_hp *hp, const char *out_dir, bool resume, vv_err
                 run_aux += al / hp->aux_weight;
             }
         }
-        if (m.dense_w >= 0) { // per-patch class head on the final vision tokens m.vis.out [B T, D]
-            const int Dv = hp->v_width;
+        if (m.dense_w >= 0) { // per-patch class head on the final vision tokens
             float dl = 0;
-            vt_param *pw = &m.ps.items[m.dense_w], *pb = &m.ps.items[m.dense_b];
-            if ((rc = vt_linear_forward(c, dz, m.vis.out, pw->data, pb->data, (int64_t)B * Ti, Dv, NCd)) ||
-                (rc = vt_cross_entropy(c, dz, plab, NULL, (int64_t)B * Ti, NCd, &dl, NULL, dz, hp->dense_weight))) {
+            if ((rc = vt_clip_dense_step(c, &m, plab, B, hp->dense_weight, dz, d_tok, &dl))) {
                 vv_err(e, rc, "training step failed: %s", vt_ctx_error(c));
                 break;
             }
-            memset(d_tok, 0, (size_t)B * Ti * Dv * sizeof(float));
-            if ((rc = vt_linear_backward(c, d_tok, pw->grad, pb->grad, dz, m.vis.out, pw->data, (int64_t)B * Ti, Dv, NCd))) {
-                vv_err(e, rc, "training step failed: %s", vt_ctx_error(c));
-                break;
-            }
-            m.d_xo_extra = d_tok;
             res.loss += hp->dense_weight * dl;
             run_dense += dl;
         }
