@@ -125,10 +125,36 @@ static void test_dense_head(vt_ctx *c, const vv_bpe_vocab *bpe, vv_error *e) {
     vt_clip_model_free(&m);
 }
 
-int main(void) {
-    vv_error e = {0};
-    vv_bpe_vocab bpe = {0};
-    CHECK(vt_world_vocab(&bpe, &e) == VISVM_OK);
+// Loads the exported file with one key overridden; returns the load status and
+// checks the message names the problem.
+static int load_with_key(const char *path, const char *key, uint32_t val, const char *want, vv_error *e) {
+    vv_gguf *src = NULL;
+    if (vv_gguf_open(path, &src, e)) return -1;
+    vv_gguf_writer *w = vv_gguf_writer_create();
+    vv_gguf_copy_kv(w, src);
+    for (int64_t i = 0; i < vv_gguf_n_tensors(src); i++) {
+        const vv_tensor *t = vv_gguf_tensor(src, i);
+        vv_gguf_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data);
+    }
+    vv_gguf_set_u32(w, key, val);
+    void *mem = NULL;
+    size_t size = 0;
+    vv_gguf *g = NULL;
+    vv_clip *cl = NULL;
+    int rc = vv_gguf_writer_write_mem(w, &mem, &size, e);
+    if (!rc) rc = vv_gguf_open_mem(mem, size, &g, e);
+    if (!rc) rc = vv_clip_load(g, VISVM_VISION_REFERENCE, &cl, e); // takes g
+    if (rc) CHECKF(strstr(e->msg, want) != NULL, "error \"%s\" should name %s", e->msg, want);
+    vv_clip_free(cl);
+    vv_gguf_writer_free(w);
+    vv_gguf_close(src);
+    free(mem);
+    return rc;
+}
+
+// Trains a tiny CLIP on a fixed batch, exports it and compares the engine's
+// features with the trainer's (plain patchify tower, or a conv stem).
+static void test_train_export(vv_pool *pool, vt_ctx *c, const vv_bpe_vocab *bpe, vv_error *e, int stem) {
     vt_clip_hp hp = vt_clip_default_hp();
     hp.image_size = 32;
     hp.patch = 8;
@@ -138,12 +164,11 @@ int main(void) {
     hp.v_ff = hp.t_ff = 64;
     hp.t_ctx = 48;
     hp.proj = 32;
+    hp.stem = stem; // 3 stages: 32 -> 16 -> 8 -> 4 = the patch-8 grid
+    hp.stem_ch = 4;
     enum { B = 6 };
     vt_clip_model m;
-    CHECKF(vt_clip_model_init(&m, &hp, &bpe, B, B, &e) == VISVM_OK, "%s", e.msg);
-    vv_pool *pool = vv_pool_create(2);
-    vt_ctx *c = NULL;
-    CHECK(vt_ctx_create_with_pool(pool, &c, &e) == VISVM_OK);
+    CHECKF(vt_clip_model_init(&m, &hp, bpe, B, B, e) == VISVM_OK, "%s", e->msg);
     vv_world_params wp = vv_world_default_params();
     uint64_t seeds[B] = {21, 22, 23, 24, 25, 26};
     float *img = malloc((size_t)B * 32 * 32 * 3 * sizeof(float));
@@ -151,13 +176,13 @@ int main(void) {
     char *caps[B];
     for (int b = 0; b < B; b++) {
         vv_world_scene s;
-        CHECK(vv_world_scene_make(&wp, seeds[b], &s, &e) == VISVM_OK);
-        CHECK(vv_world_captions(&s, seeds[b], 1, &caps[b], &e) == VISVM_OK);
+        CHECK(vv_world_scene_make(&wp, seeds[b], &s, e) == VISVM_OK);
+        CHECK(vv_world_captions(&s, seeds[b], 1, &caps[b], e) == VISVM_OK);
         vv_world_scene_free(&s);
     }
     int32_t ids[B * 48], lens[B];
     int T = 0;
-    CHECK(vt_clip_tokenize(&m, (const char *const *)caps, B, ids, lens, &T, &e) == VISVM_OK);
+    CHECK(vt_clip_tokenize(&m, (const char *const *)caps, B, ids, lens, &T, e) == VISVM_OK);
     vt_adamw opt = vt_adamw_default();
     float first = 0, last = 0;
     for (int it = 0; it < 60; it++) {
@@ -173,7 +198,7 @@ int main(void) {
         if (it == 0) first = res.loss;
         last = res.loss;
     }
-    printf("InfoNCE on a fixed batch: %.3f -> %.3f\n", first, last);
+    printf("InfoNCE on a fixed batch (stem %d): %.3f -> %.3f\n", stem, first, last);
     CHECK(last < 0.3f * first);
     // fp16-rounded weights, trainer features, export, engine features
     for (int i = 0; i < m.ps.n; i++)
@@ -183,35 +208,53 @@ int main(void) {
     CHECK(vt_clip_text_forward(c, &m, ids, lens, B, T) == VISVM_OK);
     char path[256];
     snprintf(path, sizeof(path), "/tmp/visvm_test_clip_%d.gguf", (int)getpid());
-    CHECKF(vt_clip_export(&m, path, &e) == VISVM_OK, "%s", e.msg);
+    CHECKF(vt_clip_export(&m, path, e) == VISVM_OK, "%s", e->msg);
     vv_clip *cl = NULL;
-    CHECKF(vv_clip_load_file(path, VISVM_VISION_REFERENCE, &cl, &e) == VISVM_OK, "%s", e.msg);
+    CHECKF(vv_clip_load_file(path, VISVM_VISION_REFERENCE, &cl, e) == VISVM_OK, "%s", e->msg);
     if (cl) {
         CHECK(cl->has_text && !cl->has_projector && cl->proj_dim == hp.proj && cl->n_layer_run == hp.v_layers);
+        CHECK(cl->n_stem == stem);
         vv_clip_work w = {0};
         float fi[32], ft[32];
         double ei = 0, et = 0, es = 0;
         for (int b = 0; b < B; b++) {
-            CHECK(vv_clip_image_features(cl, pool, img + (size_t)b * 32 * 32 * 3, fi, &w, &e) == VISVM_OK);
-            CHECK(vv_clip_text_features(cl, pool, caps[b], ft, &w, &e) == VISVM_OK);
+            CHECK(vv_clip_image_features(cl, pool, img + (size_t)b * 32 * 32 * 3, fi, &w, e) == VISVM_OK);
+            CHECK(vv_clip_text_features(cl, pool, caps[b], ft, &w, e) == VISVM_OK);
             for (int i = 0; i < hp.proj; i++) {
                 ei = fmax(ei, fabs(fi[i] - m.img_emb[b * hp.proj + i]));
                 et = fmax(et, fabs(ft[i] - m.txt_emb[b * hp.proj + i]));
             }
             es = fmax(es, fabs(vv_cosine(fi, ft, hp.proj) - vv_cosine(m.img_emb + b * hp.proj, m.txt_emb + b * hp.proj, hp.proj)));
         }
-        printf("trainer vs engine: image features %.2e, text features %.2e, cosine %.2e\n", ei, et, es);
+        printf("trainer vs engine (stem %d): image features %.2e, text features %.2e, cosine %.2e\n", stem, ei, et, es);
         CHECK(ei < 2e-2 && et < 2e-2 && es < 2e-3);
         vv_clip_work_free(&w);
         float tmp[32];
-        CHECK(vv_clip_encode(cl, pool, img, tmp, &w, &e) == VISVM_ERR_INVALID); // no LLaVA projector
+        CHECK(vv_clip_encode(cl, pool, img, tmp, &w, e) == VISVM_ERR_INVALID); // no LLaVA projector
         vv_clip_work_free(&w);
     }
     vv_clip_free(cl);
+    if (stem) { // a stem that does not fit the file is refused with a message naming it
+        CHECK(load_with_key(path, "clip.vision.stem_count", 2, "stem_count", e) == VISVM_ERR_FORMAT);
+        CHECK(load_with_key(path, "clip.vision.stem_count", 9, "stem_count", e) == VISVM_ERR_FORMAT);
+    } else { // a stem key on a patchify file: the stem tensors are missing
+        CHECK(load_with_key(path, "clip.vision.stem_count", 3, "v.stem.0.weight", e) == VISVM_ERR_FORMAT);
+    }
     unlink(path);
     for (int b = 0; b < B; b++) free(caps[b]);
     free(img);
     vt_clip_model_free(&m);
+}
+
+int main(void) {
+    vv_error e = {0};
+    vv_bpe_vocab bpe = {0};
+    CHECK(vt_world_vocab(&bpe, &e) == VISVM_OK);
+    vv_pool *pool = vv_pool_create(2);
+    vt_ctx *c = NULL;
+    CHECK(vt_ctx_create_with_pool(pool, &c, &e) == VISVM_OK);
+    test_train_export(pool, c, &bpe, &e, 0);
+    test_train_export(pool, c, &bpe, &e, 3);
     test_patch_labels(pool, &e);
     test_dense_head(c, &bpe, &e);
     vt_ctx_free(c);

@@ -234,6 +234,86 @@ static void test_pooling(void) {
 }
 
 // ---------------------------------------------------------------------------
+// convolutional stem: 3x3 convolution and 2x2 max pooling
+
+typedef struct {
+    int64_t B, H, W, Ci, Co;
+    float *x, *Wt, *b, *cols, *r, *y;
+} conv_case;
+
+static double conv_loss(void *ud) {
+    conv_case *c = ud;
+    vt_conv3x3_forward(g_ctx, c->y, c->cols, c->x, c->Wt, c->b, c->B, c->H, c->W, c->Ci, c->Co);
+    return wsum(c->r, c->y, c->B * c->H * c->W * c->Co);
+}
+
+static void test_conv3x3(void) {
+    const int64_t B = 2, H = 4, W = 5, Ci = 3, Co = 4, n = B * H * W;
+    conv_case c = {B, H, W, Ci, Co, randv(n * Ci, -1, 1), randv(Co * 9 * Ci, -0.5f, 0.5f), randv(Co, -1, 1),
+                   zerov(n * 9 * Ci), randv(n * Co, -1, 1), zerov(n * Co)};
+    conv_loss(&c);
+    // direct convolution at an interior pixel and at a corner (zero padding)
+    const int64_t at[2][3] = {{1, 2, 3}, {0, 0, 0}}; // (b, y, x)
+    for (int t = 0; t < 2; t++) {
+        const int64_t b = at[t][0], y = at[t][1], x = at[t][2], o = 3;
+        double s = c.b[o];
+        for (int64_t ky = 0; ky < 3; ky++)
+            for (int64_t kx = 0; kx < 3; kx++) {
+                const int64_t iy = y + ky - 1, ix = x + kx - 1;
+                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                for (int64_t ci = 0; ci < Ci; ci++)
+                    s += (double)c.Wt[((o * 3 + ky) * 3 + kx) * Ci + ci] * c.x[((b * H + iy) * W + ix) * Ci + ci];
+            }
+        CHECK_NEAR(c.y[((b * H + y) * W + x) * Co + o], s, 1e-5);
+    }
+    float *dx = zerov(n * Ci), *dW = zerov(Co * 9 * Ci), *db = zerov(Co);
+    CHECK(vt_conv3x3_backward(g_ctx, dx, dW, db, c.r, c.cols, c.Wt, B, H, W, Ci, Co) == VISVM_OK);
+    gc_tensor ts[3] = {{"x", c.x, dx, n * Ci}, {"W", c.Wt, dW, Co * 9 * Ci}, {"b", c.b, db, Co}};
+    GC("conv3x3", conv_loss, &c, ts, 3);
+    CHECK(vt_conv3x3_forward(g_ctx, c.y, c.cols, c.x, c.Wt, c.b, B, 0, W, Ci, Co) == VISVM_ERR_INVALID);
+    vt_ctx_clear_error(g_ctx);
+    free(c.x), free(c.Wt), free(c.b), free(c.cols), free(c.r), free(c.y), free(dx), free(dW), free(db);
+}
+
+typedef struct {
+    int64_t B, H, W, C;
+    float *x, *r, *y;
+    uint8_t *arg;
+} mpool_case;
+
+static double mpool_loss(void *ud) {
+    mpool_case *c = ud;
+    vt_maxpool2_forward(g_ctx, c->y, c->arg, c->x, c->B, c->H, c->W, c->C);
+    return wsum(c->r, c->y, c->B * (c->H / 2) * (c->W / 2) * c->C);
+}
+
+static void test_maxpool2(void) {
+    const int64_t B = 2, H = 4, W = 6, C = 3, n = B * H * W * C, no = n / 4;
+    mpool_case c = {B, H, W, C, randv(n, -1, 1), randv(no, -1, 1), zerov(no), calloc((size_t)no, 1)};
+    // the 4 values of a window (offsets 0, C, W*C, W*C+C) get residues r, r+7, r+2, r+1 (mod 8): distinct,
+    // 0.25 apart, so no finite-difference step (2h <= 0.04) changes a winner
+    for (int64_t i = 0; i < n; i++) c.x[i] = 0.25f * (float)((i * 37) % 8) - 1.0f;
+    mpool_loss(&c);
+    // known answer: output (b=1, oy=1, ox=2, c=2) is the max of its window
+    float m = -1e30f;
+    for (int k = 0; k < 4; k++) {
+        float v = c.x[((1 * H + 2 + k / 2) * W + 4 + k % 2) * C + 2];
+        if (v > m) m = v;
+    }
+    CHECK(c.y[((1 * (H / 2) + 1) * (W / 2) + 2) * C + 2] == m);
+    float *dx = zerov(n);
+    CHECK(vt_maxpool2_backward(g_ctx, dx, c.r, c.arg, B, H, W, C) == VISVM_OK);
+    int nz = 0;
+    for (int64_t i = 0; i < n; i++) nz += dx[i] != 0.0f;
+    CHECK(nz == no); // one winner per window and channel
+    gc_tensor ts[1] = {{"x", c.x, dx, n}};
+    GC("maxpool2", mpool_loss, &c, ts, 1);
+    CHECK(vt_maxpool2_forward(g_ctx, c.y, c.arg, c.x, B, 3, W, C) == VISVM_ERR_INVALID);
+    vt_ctx_clear_error(g_ctx);
+    free(c.x), free(c.r), free(c.y), free(c.arg), free(dx);
+}
+
+// ---------------------------------------------------------------------------
 // patch embedding
 
 typedef struct {
@@ -841,6 +921,8 @@ int main(void) {
     test_bcast_add();
     test_pooling();
     test_patch_embed();
+    test_conv3x3();
+    test_maxpool2();
     test_norms();
     test_activations();
     test_swiglu();

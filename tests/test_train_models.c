@@ -166,8 +166,8 @@ int main(void) {
     vt_tf_cfg llama = {2, 32, 4, 2, 48, true, false, true, VT_ACT_SILU, true, true, 10000.0f, 1e-5f, VT_TF_LLAMA};
     run_tf(c, "tf llama-style (rope, gqa, swiglu, padded)", llama, true);
 
-    // whole tiny CLIP: 2 images, 4 texts (2 positives + 2 negatives)
-    {
+    // whole tiny CLIP: 2 images, 4 texts (2 positives + 2 negatives); plain patchify and hybrid (conv stem) towers
+    for (int stem = 0; stem <= 3; stem += 3) {
         clip_case k;
         memset(&k, 0, sizeof(k));
         k.c = c;
@@ -183,6 +183,8 @@ int main(void) {
         hp.v_ff = hp.t_ff = 32;
         hp.t_ctx = 16;
         hp.proj = 16;
+        hp.stem = stem; // 3 stages: 16 -> 8 -> 4 -> 2 = the patch-8 grid, channels 2, 4, 8
+        hp.stem_ch = 2;
         k.B = 2;
         k.Bt = 4;
         CHECKF(vt_clip_model_init(&k.m, &hp, &bpe, k.B, k.Bt, &e) == VISVM_OK, "%s", e.msg);
@@ -202,7 +204,9 @@ int main(void) {
                          k.m.d_img_emb, k.m.d_txt_emb, k.m.ps.items[k.m.logit_scale].grad, 1.0f) == VISVM_OK);
         CHECK(vt_clip_text_backward(c, &k.m, k.Bt, k.T) == VISVM_OK);
         CHECK(vt_clip_image_backward(c, &k.m, k.B) == VISVM_OK);
-        CHECKF(fd_check("tiny CLIP InfoNCE", &k.m.ps, clip_loss, &k, 4, 2e-3) == 0, "CLIP gradients");
+        CHECKF(fd_check(stem ? "tiny CLIP InfoNCE, conv stem" : "tiny CLIP InfoNCE", &k.m.ps, clip_loss, &k, 4, 2e-3) == 0,
+               "CLIP gradients (stem %d)", stem);
+        if (stem) CHECK(vt_params_find(&k.m.ps, "v.stem.2.weight") != NULL);
         free(k.img);
         vt_clip_model_free(&k.m);
         vv_bpe_vocab_free(&bpe);

@@ -14,7 +14,9 @@
 #include "train/clip_train.h"
 #include "train/vlm_train.h"
 
-int main(void) {
+// Trains a tiny VLM on a fixed batch, exports it and compares the engine's
+// image embeddings and logits with the trainer's (patchify or conv-stem tower).
+static void run(int stem) {
     vv_error e = {0};
     vv_bpe_vocab bpe = {0};
     CHECK(vt_world_vocab(&bpe, &e) == VISVM_OK);
@@ -31,6 +33,8 @@ int main(void) {
     hp.kv_heads = 1;
     hp.ff = 64;
     hp.max_len = 100;
+    hp.stem = stem; // 2 stages: 16 -> 8 -> 4 = the patch-4 grid, channels 4, 8
+    hp.stem_ch = 4;
     enum { B = 4 };
     vt_vlm m;
     CHECKF(vt_vlm_init(&m, &hp, &bpe, B, &e) == VISVM_OK, "%s", e.msg);
@@ -68,7 +72,7 @@ int main(void) {
         vt_clip_grad_norm(c, &m.ps, 1.0f, &norm);
         CHECK(vt_adamw_step(c, &m.ps, &opt, 3e-3f) == VISVM_OK);
     }
-    printf("loss on a fixed batch: %.3f -> %.3f (%d target tokens)\n", first, last, ntok);
+    printf("stem %d: loss on a fixed batch: %.3f -> %.3f (%d target tokens)\n", stem, first, last, ntok);
     CHECK(first > 5.0f && last < 0.5f * first);
 
     // round the weights to fp16 (what the export stores), then compare trainer and engine
@@ -86,7 +90,7 @@ int main(void) {
     CHECKF(vv_llama_load_file(tp, &lm, &e) == VISVM_OK, "%s", e.msg);
     CHECKF(vv_clip_load_file(mp, VISVM_VISION_REFERENCE, &cl, &e) == VISVM_OK, "%s", e.msg);
     if (lm && cl) {
-        CHECK(cl->n_layer_run == hp.v_layers && cl->image_size == 16 && cl->n_patches == 16);
+        CHECK(cl->n_layer_run == hp.v_layers && cl->image_size == 16 && cl->n_patches == 16 && cl->n_stem == stem);
         int L = 0;
         for (int b = 0; b < B; b++) L = m.lens[b] > L ? m.lens[b] : L;
         double emb_err = 0, logit_err = 0, logit_max = 0;
@@ -164,5 +168,10 @@ int main(void) {
     vt_ctx_free(c);
     vv_pool_free(pool);
     vv_bpe_vocab_free(&bpe);
+}
+
+int main(void) {
+    run(0);
+    run(2);
     return tc_result("test_train_vlm");
 }

@@ -237,8 +237,48 @@ int vv_clip_load(vv_gguf *g, int mode, vv_clip **out, vv_error *e) {
 
     // tensors
     const int D = c->n_embd, P = c->patch_size;
+    c->stem_ch[0] = 3;
+    if (vv_gguf_find_key(g, "clip.vision.stem_count") >= 0) {
+        uint32_t ns = 0;
+        if ((rc = vv_gguf_get_u32(g, "clip.vision.stem_count", &ns, e))) goto fail;
+        if (ns < 1 || ns > 4 || P != 1 << ns) {
+            rc = vv_err(e, VISVM_ERR_FORMAT, "clip.vision.stem_count %u: need 1..4 stages and patch_size = 2^stages (%d)",
+                        ns, P);
+            goto fail;
+        }
+        c->n_stem = (int)ns;
+        for (int s = 0; s < c->n_stem; s++) {
+            char nm[32];
+            snprintf(nm, sizeof(nm), "v.stem.%d.weight", s);
+            if ((rc = req_tensor(g, nm, &c->stem_w[s], e))) goto fail;
+            const vv_tensor *t = c->stem_w[s];
+            const int64_t cout = t->ne[3];
+            if (t->ne[0] != c->stem_ch[s] || t->ne[1] != 3 || t->ne[2] != 3 || cout < 1 || cout > 4096) {
+                rc = vv_err(e, VISVM_ERR_FORMAT, "%s must be [%d, 3, 3, Cout] (Cout 1..4096)", nm, c->stem_ch[s]);
+                goto fail;
+            }
+            const vv_kernels *k = vv_get_kernels(t->type, VV_ISA_SCALAR);
+            if (!k || !k->vec_dot || vv_row_size(t->type, 9 * (int64_t)c->stem_ch[s]) == 0) {
+                rc = vv_err(e, VISVM_ERR_UNSUPPORTED, "%s: unsupported tensor type for a 3x3 convolution", nm);
+                goto fail;
+            }
+            c->stem_ch[s + 1] = (int)cout;
+            snprintf(nm, sizeof(nm), "v.stem.%d.bias", s);
+            c->stem_b[s] = vv_gguf_find_tensor(g, nm);
+            if (c->stem_b[s] && (c->stem_b[s]->ne[0] != cout || c->stem_b[s]->ne[1] != 1)) {
+                rc = vv_err(e, VISVM_ERR_FORMAT, "%s must be [%lld]", nm, (long long)cout);
+                goto fail;
+            }
+        }
+    }
     if ((rc = req_tensor(g, "v.patch_embd.weight", &c->patch_w, e))) goto fail;
-    if (c->patch_w->ne[0] != P || c->patch_w->ne[1] != P || c->patch_w->ne[2] != 3 || c->patch_w->ne[3] != D) {
+    if (c->n_stem) {
+        const int C = c->stem_ch[c->n_stem];
+        if (c->patch_w->ne[0] != 1 || c->patch_w->ne[1] != 1 || c->patch_w->ne[2] != C || c->patch_w->ne[3] != D) {
+            rc = vv_err(e, VISVM_ERR_FORMAT, "v.patch_embd.weight after a stem must be [1, 1, %d, %d]", C, D);
+            goto fail;
+        }
+    } else if (c->patch_w->ne[0] != P || c->patch_w->ne[1] != P || c->patch_w->ne[2] != 3 || c->patch_w->ne[3] != D) {
         rc = vv_err(e, VISVM_ERR_FORMAT, "v.patch_embd.weight must be [%d, %d, 3, %d]", P, P, D);
         goto fail;
     }
@@ -384,12 +424,25 @@ static int linear(vv_pool *pool, const vv_tensor *W, const vv_tensor *b, const f
 }
 
 // Scratch: x, h, q, k, v [n, D]; f [n, max(ff, projector mid)]; patches; tmp.
+// Floats of the patch region: im2col patches, or with a stem its im2col
+// columns plus two feature maps (conv output, pooled output) of the largest stage.
+static size_t patch_region(const vv_clip *c) {
+    const int P = c->patch_size;
+    if (!c->n_stem) return (size_t)c->n_patches * 3 * P * P;
+    size_t cols = 0, map = 0, hw = (size_t)c->image_size * c->image_size;
+    for (int s = 0; s < c->n_stem; s++, hw /= 4) {
+        cols = VV_MAX(cols, hw * 9 * (size_t)c->stem_ch[s]);
+        map = VV_MAX(map, hw * (size_t)c->stem_ch[s + 1]);
+    }
+    return cols + 2 * map;
+}
+
 static int work_reserve(const vv_clip *c, vv_clip_work *w, vv_error *e) {
-    const int D = VV_MAX(c->n_embd, c->text.n_embd), P = c->patch_size;
+    const int D = VV_MAX(c->n_embd, c->text.n_embd);
     const int n = VV_MAX(c->n_pos, c->text.n_ctx);
     const int64_t mid = c->has_projector ? c->mm0_w->ne[1] : 0;
     const int ff = VV_MAX(VV_MAX(c->n_ff, c->text.n_ff), (int)mid);
-    size_t n_x = (size_t)n * D, n_f = (size_t)n * ff, n_patch = (size_t)c->n_patches * 3 * P * P;
+    size_t n_x = (size_t)n * D, n_f = (size_t)n * ff, n_patch = patch_region(c);
     size_t n_tmp = (size_t)VV_MAX(VV_MAX(D, ff), VV_MAX(c->n_embd_out, c->proj_dim));
     size_t need = 5 * n_x + n_f + n_patch + 2 * n_tmp + 64;
     if (w->size >= need) return VISVM_OK;
@@ -404,11 +457,11 @@ typedef struct {
 } clip_bufs;
 
 static clip_bufs bufs_of(const vv_clip *c, vv_clip_work *w) {
-    const int D = VV_MAX(c->n_embd, c->text.n_embd), P = c->patch_size;
+    const int D = VV_MAX(c->n_embd, c->text.n_embd);
     const int n = VV_MAX(c->n_pos, c->text.n_ctx);
     const int64_t mid = c->has_projector ? c->mm0_w->ne[1] : 0;
     const int ff = VV_MAX(VV_MAX(c->n_ff, c->text.n_ff), (int)mid);
-    size_t n_x = (size_t)n * D, n_f = (size_t)n * ff, n_patch = (size_t)c->n_patches * 3 * P * P;
+    size_t n_x = (size_t)n * D, n_f = (size_t)n * ff, n_patch = patch_region(c);
     clip_bufs b;
     b.x = w->buf;
     b.h = b.x + n_x;
@@ -455,8 +508,53 @@ static int run_blocks(const vv_clip *c, vv_pool *pool, const vv_clip_layer *laye
 // Vision tower up to the feature layer: B->x [n_pos, D] (class token first when present).
 static int tower(const vv_clip *c, vv_pool *pool, const float *img, clip_bufs *B, vv_clip_work *w, vv_error *e) {
     const int D = c->n_embd, P = c->patch_size, S = c->image_size, np = c->n_patches, npos = c->n_pos;
-    const int side = c->n_patches_side, kdim = 3 * P * P;
+    const int side = c->n_patches_side;
+    int kdim = 3 * P * P;
     float *x = B->x, *patches = B->patches, *tmp = B->tmp;
+    if (c->n_stem) { // conv stem: [S, S, 3] -> ... -> [side, side, C] = the 1x1 embedding's input rows
+        size_t cols_n = 0, hw = (size_t)S * S;
+        for (int s = 0; s < c->n_stem; s++, hw /= 4) cols_n = VV_MAX(cols_n, hw * 9 * (size_t)c->stem_ch[s]);
+        float *cols = patches, *map = cols + cols_n;
+        size_t map_n = 0;
+        hw = (size_t)S * S;
+        for (int s = 0; s < c->n_stem; s++, hw /= 4) map_n = VV_MAX(map_n, hw * (size_t)c->stem_ch[s + 1]);
+        float *conv = map, *pooled = map + map_n;
+        const float *in = img;
+        int H = S;
+        for (int s = 0; s < c->n_stem; s++) {
+            const int ci = c->stem_ch[s], co = c->stem_ch[s + 1], K = 9 * ci;
+            for (int y = 0; y < H; y++) // im2col, column order (ky, kx, cin) as the [Cout][3][3][Cin] kernel
+                for (int xx = 0; xx < H; xx++) {
+                    float *col = cols + ((size_t)y * H + xx) * K;
+                    for (int ky = 0; ky < 3; ky++)
+                        for (int kx = 0; kx < 3; kx++) {
+                            const int iy = y + ky - 1, ix = xx + kx - 1;
+                            float *dst = col + (ky * 3 + kx) * ci;
+                            if (iy < 0 || iy >= H || ix < 0 || ix >= H) memset(dst, 0, (size_t)ci * sizeof(float));
+                            else memcpy(dst, in + ((size_t)iy * H + ix) * ci, (size_t)ci * sizeof(float));
+                        }
+                }
+            int rc = vv_matmul_raw(pool, c->stem_w[s]->type, c->stem_w[s]->data, K, co, cols, H * H, conv, co, &w->ws,
+                                   VV_ISA_BEST);
+            if (rc) return vv_err(e, rc, "stem convolution %d failed", s);
+            if (c->stem_b[s]) vv_add_bias(conv, vecp(c->stem_b[s], tmp), (int64_t)H * H, co);
+            const int Ho = H / 2; // ReLU then 2x2 max pool (max and ReLU commute)
+            for (int y = 0; y < Ho; y++)
+                for (int xx = 0; xx < Ho; xx++) {
+                    const float *p00 = conv + ((size_t)(2 * y) * H + 2 * xx) * co, *p01 = p00 + co;
+                    const float *p10 = p00 + (size_t)H * co, *p11 = p10 + co;
+                    float *o = pooled + ((size_t)y * Ho + xx) * co;
+                    for (int ch = 0; ch < co; ch++) {
+                        float m = fmaxf(fmaxf(p00[ch], p01[ch]), fmaxf(p10[ch], p11[ch]));
+                        o[ch] = m > 0 ? m : 0;
+                    }
+                }
+            in = pooled; // the next stage copies it into cols before its conv writes
+            H = Ho;
+        }
+        if (in != patches) memmove(patches, in, (size_t)np * c->stem_ch[c->n_stem] * sizeof(float));
+        kdim = c->stem_ch[c->n_stem];
+    } else
     // im2col: patch p = (py, px), element order (c, ky, kx) as the [D][3][P][P] kernel
     for (int py = 0; py < side; py++)
         for (int px = 0; px < side; px++) {

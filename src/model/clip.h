@@ -36,7 +36,14 @@ typedef struct vv_clip {
     vv_preproc pre;
     char merge_type[32]; // "flat" or "spatial_unpad"
     // tensors
-    const vv_tensor *patch_w; // [P, P, 3, D] -> viewed as [3*P*P, D]
+    const vv_tensor *patch_w; // [P, P, 3, D] -> viewed as [3*P*P, D]; with a stem [1, 1, C, D]
+    // Optional convolutional stem (hybrid ViT, visvm's world CLIP): n_stem stages
+    // of 3x3 conv (pad 1) + ReLU + 2x2 max pool on the HWC image, then the 1x1
+    // patch embedding; patch_size = 2^n_stem. Keys clip.vision.stem_count
+    // (and stem_width); tensors v.stem.N.weight ne [Cin, 3, 3, Cout], v.stem.N.bias.
+    int n_stem;
+    int stem_ch[5];      // stem_ch[0] = 3, stem_ch[s + 1] = output channels of stage s
+    const vv_tensor *stem_w[4], *stem_b[4];
     const vv_tensor *patch_b, *class_embd, *pos_embd, *pre_ln_w, *pre_ln_b, *post_ln_w, *post_ln_b;
     vv_clip_layer *layers;
     // projector (type "mlp": mm.0 -> GELU -> mm.2)

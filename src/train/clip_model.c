@@ -67,7 +67,7 @@ int vt_clip_model_init(vt_clip_model *m, const vt_clip_hp *hp, const vv_bpe_voca
     vt_params *ps = &m->ps;
     const int D = hp->v_width, Dt = hp->t_width, E = hp->proj;
     const unsigned ND = VT_PARAM_NO_DECAY;
-    vt_vit_cfg vc = {hp->image_size, hp->patch, D, hp->v_layers, hp->v_heads, hp->v_ff};
+    vt_vit_cfg vc = {hp->image_size, hp->patch, D, hp->v_layers, hp->v_heads, hp->v_ff, hp->stem, hp->stem_ch};
     rc = vt_vit_register(&m->vis, &vc, ps, e);
     if (!rc) rc = add(ps, "v.post_ln.weight", 1, D, 0, 0, 0, ND, &m->post_w, e);
     if (!rc) rc = add(ps, "v.post_ln.bias", 1, D, 0, 0, 0, ND, &m->post_b, e);
@@ -319,6 +319,10 @@ int vt_clip_export(const vt_clip_model *m, const char *path, vv_error *e) {
     vv_gguf_set_u32(w, "clip.vision.attention.head_count", (uint32_t)h->v_heads);
     vv_gguf_set_f32(w, "clip.vision.attention.layer_norm_epsilon", 1e-5f);
     vv_gguf_set_u32(w, "clip.vision.block_count", (uint32_t)h->v_layers);
+    if (h->stem) { // hybrid tower: v.stem.N.{weight,bias} convolutions before a 1x1 v.patch_embd
+        vv_gguf_set_u32(w, "clip.vision.stem_count", (uint32_t)h->stem);
+        vv_gguf_set_u32(w, "clip.vision.stem_width", (uint32_t)h->stem_ch);
+    }
     vv_gguf_set_u32(w, "clip.vision.projection_dim", (uint32_t)h->proj);
     vv_gguf_set_str(w, "clip.vision.pooling", h->mean_pool ? "mean" : "cls");
     vv_gguf_set_str(w, "clip.text.pooling", h->text_mean_pool ? "mean" : "eos");

@@ -15,6 +15,7 @@ vt_clip_hp vt_clip_default_hp(void) {
     memset(&h, 0, sizeof(h));
     h.image_size = 64;
     h.patch = 8;
+    h.stem_ch = 32;
     h.v_width = 128;
     h.v_layers = 4;
     h.v_heads = 4;

@@ -16,6 +16,7 @@ typedef struct vt_clip_hp {
     int image_size, patch, v_width, v_layers, v_heads, v_ff;
     int t_width, t_layers, t_heads, t_ff, t_ctx;
     int proj;
+    int stem, stem_ch; // convolutional stem of the vision tower (vt_vit_cfg; 0 stages: patchify)
     float scale_init;  // initial logit scale s = exp(logit_scale); a low start avoids both towers collapsing
     bool mean_pool;    // image embedding = mean of all final tokens (else the class token)
     bool text_mean_pool; // text embedding = mean of the valid tokens (else the last token, EOS)

@@ -684,6 +684,170 @@ int vt_patch_embed_backward(vt_ctx *ctx, float *dimg, float *dW, float *db, cons
 }
 
 // ---------------------------------------------------------------------------
+// Convolutional stem: 3x3 convolution (im2col + GEMM) and 2x2 max pooling
+
+typedef struct {
+    float *cols, *x; // x: input map (forward: read; backward: accumulate)
+    const float *dcols;
+    int64_t H, W, C;
+} conv_job;
+
+// forward task r = one output row (b, y): cols rows for every x of that row
+static void im2col3_task(void *arg, int64_t r, int ith) {
+    (void)ith;
+    const conv_job *j = arg;
+    const int64_t H = j->H, W = j->W, C = j->C, b = r / H, y = r % H, K = 9 * C;
+    for (int64_t x = 0; x < W; x++) {
+        float *col = j->cols + ((b * H + y) * W + x) * K;
+        for (int64_t ky = 0; ky < 3; ky++)
+            for (int64_t kx = 0; kx < 3; kx++) {
+                float *dst = col + (ky * 3 + kx) * C;
+                const int64_t iy = y + ky - 1, ix = x + kx - 1;
+                if (iy < 0 || iy >= H || ix < 0 || ix >= W) memset(dst, 0, (size_t)C * sizeof(float));
+                else memcpy(dst, j->x + ((b * H + iy) * W + ix) * C, (size_t)C * sizeof(float));
+            }
+    }
+}
+
+// backward task r = one input row (b, iy): gathers every column entry that read
+// it, so tasks write disjoint rows of dx
+static void col2im3_task(void *arg, int64_t r, int ith) {
+    (void)ith;
+    const conv_job *j = arg;
+    const int64_t H = j->H, W = j->W, C = j->C, b = r / H, iy = r % H, K = 9 * C;
+    for (int64_t ix = 0; ix < W; ix++) {
+        float *d = j->x + ((b * H + iy) * W + ix) * C;
+        for (int64_t ky = 0; ky < 3; ky++)
+            for (int64_t kx = 0; kx < 3; kx++) {
+                const int64_t y = iy - ky + 1, x = ix - kx + 1; // output pixel whose window put (iy, ix) at (ky, kx)
+                if (y < 0 || y >= H || x < 0 || x >= W) continue;
+                const float *s = j->dcols + ((b * H + y) * W + x) * K + (ky * 3 + kx) * C;
+                for (int64_t c = 0; c < C; c++) d[c] += s[c];
+            }
+    }
+}
+
+static int conv_dims(vt_ctx *ctx, const char *fn, int64_t B, int64_t H, int64_t W, int64_t Cin, int64_t Cout,
+                     int64_t *n) {
+    int64_t t;
+    if (B < 0 || H < 1 || W < 1 || Cin < 1 || Cout < 1 || !vt_mul3(B, H, W, n) || !vt_mul3(*n, 9, Cin, &t) ||
+        !vt_mul3(*n, Cout, 1, &t))
+        return vt_fail(ctx, VISVM_ERR_INVALID, "%s: invalid shape B=%lld H=%lld W=%lld Cin=%lld Cout=%lld", fn,
+                       (long long)B, (long long)H, (long long)W, (long long)Cin, (long long)Cout);
+    return VISVM_OK;
+}
+
+int vt_conv3x3_forward(vt_ctx *ctx, float *y, float *cols, const float *x, const float *W, const float *b, int64_t B,
+                       int64_t H, int64_t Wd, int64_t Cin, int64_t Cout) {
+    CHECK_CTX();
+    int64_t n = 0;
+    int rc = conv_dims(ctx, __func__, B, H, Wd, Cin, Cout, &n);
+    if (rc || n == 0) return rc;
+    REQ(y);
+    REQ(cols);
+    REQ(x);
+    REQ(W);
+    conv_job j = {cols, (float *)x, NULL, H, Wd, Cin};
+    vt_parallel(ctx, B * H, im2col3_task, &j);
+    return vt_linear_forward(ctx, y, cols, W, b, n, 9 * Cin, Cout);
+}
+
+int vt_conv3x3_backward(vt_ctx *ctx, float *dx, float *dW, float *db, const float *dy, const float *cols,
+                        const float *W, int64_t B, int64_t H, int64_t Wd, int64_t Cin, int64_t Cout) {
+    CHECK_CTX();
+    int64_t n = 0;
+    int rc = conv_dims(ctx, __func__, B, H, Wd, Cin, Cout, &n);
+    if (rc || n == 0) return rc;
+    REQ(dy);
+    const int64_t K = 9 * Cin;
+    if ((rc = vt_linear_backward(ctx, NULL, dW, db, dy, cols, W, n, K, Cout))) return rc;
+    if (!dx) return VISVM_OK;
+    REQ(W);
+    float *dcols = vt_scratch(ctx, (size_t)(n * K));
+    if (!dcols) return vt_ctx_status(ctx);
+    if ((rc = vt_gemm_bias(ctx, false, false, n, K, Cout, 1.0f, dy, Cout, W, K, 0.0f, dcols, K, NULL))) return rc;
+    conv_job j = {NULL, dx, dcols, H, Wd, Cin};
+    vt_parallel(ctx, B * H, col2im3_task, &j);
+    return VISVM_OK;
+}
+
+typedef struct {
+    float *y, *dx;
+    uint8_t *arg;
+    const float *x, *dy;
+    const uint8_t *carg;
+    int64_t H, W, C;
+} maxpool_job;
+
+// task r = one output row (b, oy)
+static void maxpool_fwd_task(void *arg, int64_t r, int ith) {
+    (void)ith;
+    const maxpool_job *j = arg;
+    const int64_t Ho = j->H / 2, Wo = j->W / 2, C = j->C, b = r / Ho, oy = r % Ho;
+    for (int64_t ox = 0; ox < Wo; ox++) {
+        const float *p[4];
+        for (int k = 0; k < 4; k++) p[k] = j->x + ((b * j->H + 2 * oy + k / 2) * j->W + 2 * ox + k % 2) * C;
+        float *out = j->y + ((b * Ho + oy) * Wo + ox) * C;
+        uint8_t *a = j->arg + ((b * Ho + oy) * Wo + ox) * C;
+        for (int64_t c = 0; c < C; c++) {
+            float m = p[0][c];
+            uint8_t w = 0;
+            for (uint8_t k = 1; k < 4; k++)
+                if (p[k][c] > m) m = p[k][c], w = k;
+            out[c] = m;
+            a[c] = w;
+        }
+    }
+}
+
+static void maxpool_bwd_task(void *arg, int64_t r, int ith) {
+    (void)ith;
+    const maxpool_job *j = arg;
+    const int64_t Ho = j->H / 2, Wo = j->W / 2, C = j->C, b = r / Ho, oy = r % Ho;
+    for (int64_t ox = 0; ox < Wo; ox++) {
+        const int64_t o = ((b * Ho + oy) * Wo + ox) * C;
+        for (int64_t c = 0; c < C; c++) {
+            const int k = j->carg[o + c];
+            j->dx[((b * j->H + 2 * oy + k / 2) * j->W + 2 * ox + k % 2) * C + c] += j->dy[o + c];
+        }
+    }
+}
+
+static int pool_dims(vt_ctx *ctx, const char *fn, int64_t B, int64_t H, int64_t W, int64_t C) {
+    int64_t n;
+    if (B < 0 || H < 2 || W < 2 || H % 2 || W % 2 || C < 1 || !vt_mul3(B, H, W, &n) || !vt_mul3(n, C, 1, &n))
+        return vt_fail(ctx, VISVM_ERR_INVALID, "%s: invalid shape B=%lld H=%lld W=%lld C=%lld (H, W even)", fn,
+                       (long long)B, (long long)H, (long long)W, (long long)C);
+    return VISVM_OK;
+}
+
+int vt_maxpool2_forward(vt_ctx *ctx, float *y, uint8_t *arg, const float *x, int64_t B, int64_t H, int64_t Wd,
+                        int64_t C) {
+    CHECK_CTX();
+    int rc = pool_dims(ctx, __func__, B, H, Wd, C);
+    if (rc || B == 0) return rc;
+    REQ(y);
+    REQ(arg);
+    REQ(x);
+    maxpool_job j = {y, NULL, arg, x, NULL, NULL, H, Wd, C};
+    vt_parallel(ctx, B * (H / 2), maxpool_fwd_task, &j);
+    return VISVM_OK;
+}
+
+int vt_maxpool2_backward(vt_ctx *ctx, float *dx, const float *dy, const uint8_t *arg, int64_t B, int64_t H,
+                         int64_t Wd, int64_t C) {
+    CHECK_CTX();
+    int rc = pool_dims(ctx, __func__, B, H, Wd, C);
+    if (rc || B == 0) return rc;
+    REQ(dx);
+    REQ(dy);
+    REQ(arg);
+    maxpool_job j = {NULL, dx, NULL, NULL, dy, arg, H, Wd, C}; // windows are disjoint: tasks never collide
+    vt_parallel(ctx, B * (H / 2), maxpool_bwd_task, &j);
+    return VISVM_OK;
+}
+
+// ---------------------------------------------------------------------------
 // LayerNorm / RMSNorm
 
 #define ROW_CHUNK(D) VV_MAX((int64_t)1, (int64_t)EW_CHUNK / (D)) // rows per task

@@ -113,6 +113,24 @@ int vt_patch_embed_forward(vt_ctx *ctx, float *y, float *cols, const float *img,
 int vt_patch_embed_backward(vt_ctx *ctx, float *dimg, float *dW, float *db, const float *dy, const float *cols,
                             const float *W, int64_t B, int64_t S, int64_t P, int64_t D);
 
+// Convolutional stem (hybrid ViT, Dosovitskiy et al. 2021 sec. 3.1): HWC maps.
+// 3x3 convolution, stride 1, zero padding 1: x[B, H, W, Cin] -> y[B, H, W, Cout].
+//   W[Cout][3][3][Cin] (= [Cout, 9*Cin], row order ky, kx, cin; PyTorch's
+//   [Cout, Cin, 3, 3] permuted), b[Cout] or NULL; cols[B*H*W, 9*Cin] is kept
+//   for backward.
+//   backward: dW += dy^T cols; db += sum dy; dx += (dy W) gathered back (dx may be NULL).
+int vt_conv3x3_forward(vt_ctx *ctx, float *y, float *cols, const float *x, const float *W, const float *b, int64_t B,
+                       int64_t H, int64_t Wd, int64_t Cin, int64_t Cout);
+int vt_conv3x3_backward(vt_ctx *ctx, float *dx, float *dW, float *db, const float *dy, const float *cols,
+                        const float *W, int64_t B, int64_t H, int64_t Wd, int64_t Cin, int64_t Cout);
+// 2x2 max pooling, stride 2 (H, Wd even): x[B, H, Wd, C] -> y[B, H/2, Wd/2, C];
+// arg[B*H/2*Wd/2*C] keeps the winner (0..3, first maximum on ties) for backward.
+//   backward: dx[winner] += dy.
+int vt_maxpool2_forward(vt_ctx *ctx, float *y, uint8_t *arg, const float *x, int64_t B, int64_t H, int64_t Wd,
+                        int64_t C);
+int vt_maxpool2_backward(vt_ctx *ctx, float *dx, const float *dy, const uint8_t *arg, int64_t B, int64_t H,
+                         int64_t Wd, int64_t C);
+
 // ---------------------------------------------------------------------------
 // LayerNorm per row of x[N, D]: y = (x - mean) * rstd * w + b, rstd = 1/sqrt(var + eps)
 // (biased variance, as PyTorch). w, b may be NULL (no affine). Saves mean[N], rstd[N].

@@ -85,6 +85,12 @@ static int vmodel_init(vmodel *m, const vt_value_hp *hp, int max_B, vv_error *e)
                   vv_gguf_get_u32(pg, "llama.attention.head_count_kv", &KV, e) ||
                   vv_gguf_get_u32(pg, "llama.feed_forward_length", &F, e) ||
                   vv_gguf_get_f32_def(pg, "llama.rope.freq_base", 10000.0f, &rope, e);
+    uint32_t n_stem = 0, stem_ch = 0; // hybrid tower (conv stem) when the CLIP has one
+    if (!rc && vv_gguf_find_key(cg, "clip.vision.stem_count") >= 0)
+        rc = vv_gguf_get_u32(cg, "clip.vision.stem_count", &n_stem, e) ||
+             vv_gguf_get_u32(cg, "clip.vision.stem_width", &stem_ch, e);
+    if (!rc && (n_stem > 4 || stem_ch > 4096))
+        rc = vv_err(e, VISVM_ERR_FORMAT, "%s: stem of %u stages x %u channels out of range", hp->clip_path, n_stem, stem_ch);
     if (!rc) rc = vv_vocab_load(pg, &m->vocab, e);
     vv_gguf_close(cg);
     vv_gguf_close(pg);
@@ -99,7 +105,7 @@ static int vmodel_init(vmodel *m, const vt_value_hp *hp, int max_B, vv_error *e)
     const unsigned ND = VT_PARAM_NO_DECAY;
     const unsigned FV = hp->freeze_vision || hp->head_only ? VT_PARAM_FROZEN : 0;
     const unsigned FH = hp->head_only ? VT_PARAM_FROZEN : 0;
-    vt_vit_cfg vc = {(int)S, (int)P, (int)Dv, (int)Lv, (int)Hv, (int)Fv};
+    vt_vit_cfg vc = {(int)S, (int)P, (int)Dv, (int)Lv, (int)Hv, (int)Fv, (int)n_stem, (int)stem_ch};
     rc = vt_vit_register(&m->vit, &vc, ps, e);
     m->n_img = m->vit.G * m->vit.G;
     if (!rc && FV) // frozen tower: mark every v.* tensor

@@ -1,6 +1,8 @@
 // vit.c - trainable ViT tower (see vit.h).
 #include "vit.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,11 +17,28 @@ int vt_vit_register(vt_vit *v, const vt_vit_cfg *cfg, vt_params *ps, vv_error *e
     if (cfg->patch <= 0 || cfg->image_size % cfg->patch || cfg->width % cfg->heads)
         return vv_err(e, VISVM_ERR_INVALID, "invalid ViT (image %d, patch %d, width %d, heads %d)", cfg->image_size,
                       cfg->patch, cfg->width, cfg->heads);
+    if (cfg->stem < 0 || cfg->stem > VT_VIT_MAX_STEM ||
+        (cfg->stem > 0 && (cfg->patch != 1 << cfg->stem || cfg->stem_ch < 1 || cfg->stem_ch > 4096)))
+        return vv_err(e, VISVM_ERR_INVALID, "invalid ViT stem (%d stages of %d channels; patch %d must be 2^stages)",
+                      cfg->stem, cfg->stem_ch, cfg->patch);
     v->G = cfg->image_size / cfg->patch;
     v->T = 1 + v->G * v->G;
     const int64_t D = cfg->width, P = cfg->patch;
     const unsigned ND = VT_PARAM_NO_DECAY;
-    int rc = vt_params_add(ps, "v.patch_embd.weight", 4, (int64_t[]){D, 3, P, P}, 0, &v->patch_w, e);
+    int rc = VISVM_OK;
+    int64_t cin = 3;
+    for (int s = 0; !rc && s < cfg->stem; s++) { // [Cout, 3, 3, Cin]
+        const int64_t cout = (int64_t)cfg->stem_ch << s;
+        char nm[32];
+        snprintf(nm, sizeof(nm), "v.stem.%d.weight", s);
+        rc = vt_params_add(ps, nm, 4, (int64_t[]){cout, 3, 3, cin}, 0, &v->stem_w[s], e);
+        snprintf(nm, sizeof(nm), "v.stem.%d.bias", s);
+        if (!rc) rc = vt_params_add(ps, nm, 1, (int64_t[]){cout}, ND, &v->stem_b[s], e);
+        cin = cout;
+    }
+    if (rc) return rc;
+    if (cfg->stem) rc = vt_params_add(ps, "v.patch_embd.weight", 4, (int64_t[]){D, cin, 1, 1}, 0, &v->patch_w, e);
+    else rc = vt_params_add(ps, "v.patch_embd.weight", 4, (int64_t[]){D, 3, P, P}, 0, &v->patch_w, e);
     if (!rc) rc = vt_params_add(ps, "v.class_embd", 1, (int64_t[]){D}, ND, &v->cls, e);
     if (!rc) rc = vt_params_add(ps, "v.position_embd.weight", 2, (int64_t[]){v->T, D}, ND, &v->pos, e);
     if (!rc) rc = vt_params_add(ps, "v.pre_ln.weight", 1, (int64_t[]){D}, ND, &v->pre_w, e);
@@ -31,7 +50,16 @@ int vt_vit_register(vt_vit *v, const vt_vit_cfg *cfg, vt_params *ps, vv_error *e
 }
 
 void vt_vit_init(vt_vit *v, vt_params *ps, vv_rng *rng) {
-    vt_param_init_normal(&ps->items[v->patch_w], 0.02f, rng);
+    if (v->cfg.stem) { // He init for the ReLU convolutions; the 1x1 embedding at unit gain (pre-LN follows)
+        int64_t cin = 3;
+        for (int s = 0; s < v->cfg.stem; s++) {
+            vt_param_init_normal(&ps->items[v->stem_w[s]], sqrtf(2.0f / (float)(9 * cin)), rng);
+            cin = (int64_t)v->cfg.stem_ch << s;
+        }
+        vt_param_init_normal(&ps->items[v->patch_w], 1.0f / sqrtf((float)cin), rng);
+    } else {
+        vt_param_init_normal(&ps->items[v->patch_w], 0.02f, rng);
+    }
     vt_param_init_normal(&ps->items[v->cls], 0.02f, rng);
     vt_param_init_normal(&ps->items[v->pos], 0.01f, rng);
     vt_param_fill(&ps->items[v->pre_w], 1.0f);
@@ -41,7 +69,7 @@ void vt_vit_init(vt_vit *v, vt_params *ps, vv_rng *rng) {
 int vt_vit_alloc(vt_vit *v, int max_B, vv_error *e) {
     v->max_B = max_B;
     const size_t B = (size_t)max_B, T = (size_t)v->T, G2 = (size_t)v->G * v->G, D = (size_t)v->cfg.width,
-                 K = 3 * (size_t)v->cfg.patch * v->cfg.patch;
+                 K = v->cfg.stem ? 1 : 3 * (size_t)v->cfg.patch * v->cfg.patch;
     int rc = vt_tf_alloc(&v->tf, max_B, v->T, e);
     if (rc) return rc;
     v->cols = vv_aalloc(B * G2 * K * sizeof(float));
@@ -55,6 +83,29 @@ int vt_vit_alloc(vt_vit *v, int max_B, vv_error *e) {
     v->d_pe = vv_aalloc(B * G2 * D * sizeof(float));
     if (!v->cols || !v->pe || !v->x0 || !v->xp || !v->mu || !v->rs || !v->d_xp || !v->d_x0 || !v->d_pe)
         return vv_err(e, VISVM_ERR_NOMEM, "out of memory for ViT activations");
+    size_t hw = (size_t)v->cfg.image_size * v->cfg.image_size, cin = 3, zmax = 0, pmax = 0;
+    for (int s = 0; s < v->cfg.stem; s++) {
+        const size_t cout = (size_t)v->cfg.stem_ch << s;
+        v->s_cols[s] = vv_aalloc(B * hw * 9 * cin * sizeof(float));
+        v->s_z[s] = vv_aalloc(B * hw * cout * sizeof(float));
+        v->s_a[s] = vv_aalloc(B * hw * cout * sizeof(float));
+        v->s_p[s] = vv_aalloc(B * hw / 4 * cout * sizeof(float));
+        v->s_arg[s] = vv_aalloc(B * hw / 4 * cout);
+        if (!v->s_cols[s] || !v->s_z[s] || !v->s_a[s] || !v->s_p[s] || !v->s_arg[s])
+            return vv_err(e, VISVM_ERR_NOMEM, "out of memory for ViT stem activations");
+        zmax = VV_MAX(zmax, B * hw * cout);
+        pmax = VV_MAX(pmax, B * hw / 4 * cout);
+        hw /= 4;
+        cin = cout;
+    }
+    if (v->cfg.stem) {
+        v->s_dz = vv_aalloc(zmax * sizeof(float));
+        v->s_da = vv_aalloc(zmax * sizeof(float));
+        v->s_dp[0] = vv_aalloc(pmax * sizeof(float));
+        v->s_dp[1] = vv_aalloc(pmax * sizeof(float));
+        if (!v->s_dz || !v->s_da || !v->s_dp[0] || !v->s_dp[1])
+            return vv_err(e, VISVM_ERR_NOMEM, "out of memory for ViT stem gradients");
+    }
     return VISVM_OK;
 }
 
@@ -63,13 +114,36 @@ void vt_vit_free(vt_vit *v) {
     vt_tf_free(&v->tf);
     float *b[] = {v->cols, v->pe, v->x0, v->xp, v->mu, v->rs, v->d_xp, v->d_x0, v->d_pe};
     for (size_t i = 0; i < sizeof(b) / sizeof(b[0]); i++) vv_afree(b[i]);
+    for (int s = 0; s < VT_VIT_MAX_STEM; s++) {
+        vv_afree(v->s_cols[s]), vv_afree(v->s_z[s]), vv_afree(v->s_a[s]), vv_afree(v->s_p[s]);
+        vv_afree(v->s_arg[s]);
+    }
+    vv_afree(v->s_dz), vv_afree(v->s_da), vv_afree(v->s_dp[0]), vv_afree(v->s_dp[1]);
     memset(v, 0, sizeof(*v));
 }
 
 int vt_vit_forward(vt_ctx *c, vt_vit *v, vt_params *ps, const float *img, int B) {
     const int D = v->cfg.width, S = v->cfg.image_size, P = v->cfg.patch, T = v->T, G2 = v->G * v->G;
     if (B > v->max_B) return vt_fail(c, VISVM_ERR_INVALID, "ViT batch %d exceeds %d", B, v->max_B);
-    int rc = vt_patch_embed_forward(c, v->pe, v->cols, img, W(ps, v->patch_w), NULL, B, S, P, D);
+    int rc;
+    if (v->cfg.stem) { // img [B, S, S, 3] -> conv/ReLU/pool stages -> [B*G*G, C] -> 1x1 embedding
+        const float *in = img;
+        int64_t H = S, cin = 3;
+        for (int s = 0; s < v->cfg.stem; s++) {
+            const int64_t cout = (int64_t)v->cfg.stem_ch << s, n = (int64_t)B * H * H * cout;
+            if ((rc = vt_conv3x3_forward(c, v->s_z[s], v->s_cols[s], in, W(ps, v->stem_w[s]), W(ps, v->stem_b[s]), B,
+                                         H, H, cin, cout)) ||
+                (rc = vt_act_forward(c, VT_ACT_RELU, v->s_a[s], v->s_z[s], n)) ||
+                (rc = vt_maxpool2_forward(c, v->s_p[s], v->s_arg[s], v->s_a[s], B, H, H, cout)))
+                return rc;
+            in = v->s_p[s];
+            H /= 2;
+            cin = cout;
+        }
+        rc = vt_linear_forward(c, v->pe, in, W(ps, v->patch_w), NULL, (int64_t)B * G2, cin, D);
+    } else {
+        rc = vt_patch_embed_forward(c, v->pe, v->cols, img, W(ps, v->patch_w), NULL, B, S, P, D);
+    }
     if (rc) return rc;
     for (int b = 0; b < B; b++) { // [class token, patches] per image
         memcpy(v->x0 + (size_t)b * T * D, W(ps, v->cls), (size_t)D * sizeof(float));
@@ -101,5 +175,34 @@ int vt_vit_backward(vt_ctx *c, vt_vit *v, vt_params *ps, float *d_out, int B) {
         memcpy(v->d_pe + (size_t)b * G2 * D, r + D, (size_t)G2 * D * sizeof(float));
     }
     if (!G(ps, v->patch_w)) return VISVM_OK; // frozen tower
-    return vt_patch_embed_backward(c, NULL, G(ps, v->patch_w), NULL, v->d_pe, v->cols, W(ps, v->patch_w), B, S, P, D);
+    if (!v->cfg.stem)
+        return vt_patch_embed_backward(c, NULL, G(ps, v->patch_w), NULL, v->d_pe, v->cols, W(ps, v->patch_w), B, S, P,
+                                       D);
+    const int ns = v->cfg.stem;
+    int64_t H = S >> (ns - 1), cin = (int64_t)v->cfg.stem_ch << (ns - 1); // last stage's input side, channels
+    float *dp = v->s_dp[0];
+    memset(dp, 0, (size_t)B * G2 * cin * sizeof(float));
+    if ((rc = vt_linear_backward(c, dp, G(ps, v->patch_w), NULL, v->d_pe, v->s_p[ns - 1], W(ps, v->patch_w),
+                                 (int64_t)B * G2, cin, D)))
+        return rc;
+    for (int s = ns - 1; s >= 0; s--) {
+        const int64_t cout = (int64_t)v->cfg.stem_ch << s, n = (int64_t)B * H * H * cout;
+        const int64_t ci = s ? (int64_t)v->cfg.stem_ch << (s - 1) : 3;
+        memset(v->s_da, 0, (size_t)n * sizeof(float));
+        memset(v->s_dz, 0, (size_t)n * sizeof(float));
+        if ((rc = vt_maxpool2_backward(c, v->s_da, dp, v->s_arg[s], B, H, H, cout)) ||
+            (rc = vt_act_backward(c, VT_ACT_RELU, v->s_dz, v->s_da, v->s_z[s], n)))
+            return rc;
+        float *dx = NULL;
+        if (s) { // gradient of the previous stage's pooled output
+            dx = v->s_dp[(ns - s) & 1];
+            memset(dx, 0, (size_t)B * H * H * ci * sizeof(float));
+        }
+        if ((rc = vt_conv3x3_backward(c, dx, G(ps, v->stem_w[s]), G(ps, v->stem_b[s]), v->s_dz, v->s_cols[s],
+                                      W(ps, v->stem_w[s]), B, H, H, ci, cout)))
+            return rc;
+        dp = dx;
+        H *= 2;
+    }
+    return VISVM_OK;
 }

@@ -9,13 +9,23 @@
 
 typedef struct vt_vit_cfg {
     int image_size, patch, width, layers, heads, ff;
+    // Optional convolutional stem (hybrid ViT): `stem` stages of 3x3 conv + ReLU +
+    // 2x2 max pool, channels stem_ch << stage, then a 1x1 "patch" embedding to
+    // width; patch must be 1 << stem (the stem's total stride). 0: plain patchify.
+    int stem, stem_ch;
 } vt_vit_cfg;
+
+#define VT_VIT_MAX_STEM 4
 
 typedef struct vt_vit {
     vt_vit_cfg cfg;
     int G, T;   // patch grid side, sequence length 1 + G^2
     vt_tf tf;
     int patch_w, cls, pos, pre_w, pre_b;
+    int stem_w[VT_VIT_MAX_STEM], stem_b[VT_VIT_MAX_STEM];
+    float *s_cols[VT_VIT_MAX_STEM], *s_z[VT_VIT_MAX_STEM], *s_a[VT_VIT_MAX_STEM], *s_p[VT_VIT_MAX_STEM]; // per stage
+    uint8_t *s_arg[VT_VIT_MAX_STEM];
+    float *s_dz, *s_da, *s_dp[2]; // backward scratch (largest stage), ping-pong pooled gradients
     int max_B;
     float *cols, *pe, *x0, *xp, *mu, *rs; // activations
     float *d_xp, *d_x0, *d_pe;            // backward scratch

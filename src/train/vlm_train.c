@@ -20,6 +20,7 @@ vt_vlm_hp vt_vlm_default_hp(void) {
     memset(&h, 0, sizeof(h));
     h.image_size = 32;
     h.patch = 4;
+    h.stem_ch = 32;
     h.v_width = 128;
     h.v_layers = 3;
     h.v_heads = 4;
@@ -84,7 +85,7 @@ int vt_vlm_init(vt_vlm *m, const vt_vlm_hp *hp, const vv_bpe_vocab *bpe, int max
     if ((rc = vv_bpe_to_vocab(bpe, &m->vocab, e))) return rc;
     const int64_t Dv = hp->v_width, D = hp->d, V = bpe->n;
     const unsigned ND = VT_PARAM_NO_DECAY;
-    vt_vit_cfg vc = {hp->image_size, hp->patch, hp->v_width, hp->v_layers, hp->v_heads, hp->v_ff};
+    vt_vit_cfg vc = {hp->image_size, hp->patch, hp->v_width, hp->v_layers, hp->v_heads, hp->v_ff, hp->stem, hp->stem_ch};
     rc = vt_vit_register(&m->vit, &vc, ps, e);
     m->n_img = m->vit.G * m->vit.G;
     if (!rc) rc = vt_params_add(ps, "mm.0.weight", 2, (int64_t[]){D, Dv}, 0, &m->mm0_w, e);
@@ -307,6 +308,10 @@ int vt_vlm_export(const vt_vlm *m, const char *text_path, const char *mmproj_pat
         vv_gguf_set_u32(w, "clip.vision.attention.head_count", (uint32_t)h->v_heads);
         vv_gguf_set_f32(w, "clip.vision.attention.layer_norm_epsilon", 1e-5f);
         vv_gguf_set_u32(w, "clip.vision.block_count", (uint32_t)h->v_layers);
+        if (h->stem) { // hybrid tower: v.stem.N convolutions before a 1x1 v.patch_embd (src/model/clip.h)
+            vv_gguf_set_u32(w, "clip.vision.stem_count", (uint32_t)h->stem);
+            vv_gguf_set_u32(w, "clip.vision.stem_width", (uint32_t)h->stem_ch);
+        }
         // trained on the output of every layer (HF hidden_states[n_layer])
         vv_gguf_set_i32(w, "clip.vision.feature_layer", h->v_layers);
         vv_gguf_set_arr(w, "clip.vision.image_mean", VV_GGUF_FLOAT32, vt_clip_mean, 3);
@@ -693,6 +698,12 @@ int vt_vlm_load(vt_vlm *m, const char *dir, const vt_vlm_hp *hp_in, int max_B, v
                 {tg, "llama.attention.head_count_kv", &KV},
                 {tg, "llama.feed_forward_length", &F}};
     for (size_t i = 0; !rc && i < sizeof(keys) / sizeof(keys[0]); i++) rc = vv_gguf_get_u32(keys[i].g, keys[i].key, keys[i].dst, e);
+    uint32_t n_stem = 0, stem_ch = 0; // hybrid tower
+    if (!rc && vv_gguf_find_key(mg, "clip.vision.stem_count") >= 0 &&
+        !(rc = vv_gguf_get_u32(mg, "clip.vision.stem_count", &n_stem, e)))
+        rc = vv_gguf_get_u32(mg, "clip.vision.stem_width", &stem_ch, e);
+    if (!rc && (n_stem > 4 || stem_ch > 4096))
+        rc = vv_err(e, VISVM_ERR_FORMAT, "%s: stem of %u stages x %u channels out of range", mp, n_stem, stem_ch);
     if (!rc) rc = vv_gguf_get_f32_def(tg, "llama.rope.freq_base", 10000.0f, &hp.rope_base, e);
     if (!rc && !(rc = vv_gguf_get_str(mg, "clip.projector_type", &ptype, e)) && strcmp(ptype, "mlp"))
         rc = vv_err(e, VISVM_ERR_UNSUPPORTED, "%s: projector \"%s\" (the trainer's VLM has \"mlp\")", mp, ptype);
@@ -725,6 +736,8 @@ int vt_vlm_load(vt_vlm *m, const char *dir, const vt_vlm_hp *hp_in, int max_B, v
         hp.v_layers = (int)Lv;
         hp.v_heads = (int)Hv;
         hp.v_ff = (int)Fv;
+        hp.stem = (int)n_stem;
+        hp.stem_ch = (int)stem_ch;
         hp.d = (int)D;
         hp.layers = (int)L;
         hp.heads = (int)H;
