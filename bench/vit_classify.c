@@ -22,9 +22,11 @@ enum { S = 64, PIX = S * S * 3, D = 128, VAL_MAX = 500 };
 static vv_world_params world(void) { // one large, fully opaque, noise-free object
     vv_world_params wp = vv_world_default_params();
     wp.max_objects = 1;
-    wp.small_frac = 0.28f;
-    wp.large_frac = 0.34f;
-    wp.p_large = 1;
+    if (!getenv("WORLD_SIZES")) { // else the world's default small/large icons (10 and 18 px)
+        wp.small_frac = 0.28f;
+        wp.large_frac = 0.34f;
+        wp.p_large = 1;
+    }
     wp.alpha_min = 1;
     wp.noise = 0;
     return wp;
@@ -88,7 +90,8 @@ static int train(const char *path, int steps, int B, float lr, int threads) {
     vt_params ps;
     vt_params_init(&ps);
     vt_vit v;
-    vt_vit_cfg vc = {S, 8, D, 4, 4, 512}; // the shipped CLIP's tower
+    const int stem = getenv("STEM") ? atoi(getenv("STEM")) : 0; // 3: hybrid tower (conv stem 32/64/128)
+    vt_vit_cfg vc = {S, 8, D, 4, 4, 512, stem, 32};               // the shipped CLIP's tower
     int lw, lb, hw, hb;
     int rc = vt_vit_register(&v, &vc, &ps, &e);
     if (!rc) rc = vt_params_add(&ps, "post.w", 1, (int64_t[]){D}, VT_PARAM_NO_DECAY, &lw, &e);

@@ -1,8 +1,10 @@
 """PyTorch twin of bench/vit_classify.c: the same ViT (patch 8, width 128, 4 pre-LN
 blocks with quick-GELU, class token, learned positions, mean pooling, LayerNorm),
 the same data file, AdamW (wd 0.1), 50-step warm-up and cosine to lr/10, clip 1.0.
+With STEM=3 in the environment both use the hybrid tower: three stages of 3x3 conv + ReLU +
+2x2 max pool (32, 64, 128 channels) and a 1x1 patch embedding instead of 8x8 patchify.
 usage: vit_classify.py FILE STEPS BATCH LR THREADS"""
-import math, sys, time
+import math, os, sys, time
 import numpy as np
 import torch
 import torch.nn as nn
@@ -35,8 +37,20 @@ class Block(nn.Module):
 class ViT(nn.Module):
     def __init__(self):
         super().__init__()
-        self.pe = nn.Conv2d(3, D, 8, 8, bias=False)
-        nn.init.normal_(self.pe.weight, std=0.02)
+        if int(os.environ.get("STEM", "0")) == 3:  # as vt_vit with stem 3 (He init, zero biases)
+            layers, cin = [], 3
+            for s in range(3):
+                conv = nn.Conv2d(cin, 32 << s, 3, 1, 1)
+                nn.init.normal_(conv.weight, std=math.sqrt(2.0 / (9 * cin)))
+                nn.init.zeros_(conv.bias)
+                layers += [conv, nn.ReLU(), nn.MaxPool2d(2)]
+                cin = 32 << s
+            proj = nn.Conv2d(cin, D, 1, bias=False)
+            nn.init.normal_(proj.weight, std=1.0 / math.sqrt(cin))
+            self.pe = nn.Sequential(*layers, proj)
+        else:
+            self.pe = nn.Conv2d(3, D, 8, 8, bias=False)
+            nn.init.normal_(self.pe.weight, std=0.02)
         self.cls = nn.Parameter(torch.randn(D) * 0.02)
         self.pos = nn.Parameter(torch.randn(1 + (S // 8) ** 2, D) * 0.01)
         self.pre, self.post = nn.LayerNorm(D), nn.LayerNorm(D)

@@ -8,6 +8,7 @@
 #
 #   bench/vit_twin.sh [STEPS] [BATCH] [THREADS]      (defaults 600 32 all cores)
 #   env: N_TRAIN=20000 N_VAL=1000 LR=1e-3 PYTHON=/usr/bin/python3 SKIP_BUILD=1
+#        STEM=3 (hybrid tower with a conv stem, both sides) WORLD_SIZES=1 (the world's 10/18-px icons)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STEPS=${1:-600}
@@ -29,7 +30,7 @@ cc -std=c11 -D_GNU_SOURCE -O2 -Iinclude -Isrc ${BLAS_INC:+-I"$BLAS_INC"} bench/v
 "$TMP/vit_classify" train "$TMP/data.bin" "$STEPS" "$BATCH" "$LR" "$THREADS" > "$TMP/c.txt"
 OMP_NUM_THREADS=$THREADS "$PY" bench/vit_classify.py "$TMP/data.bin" "$STEPS" "$BATCH" "$LR" "$THREADS" > "$TMP/py.txt"
 "$PY" - "$TMP/c.txt" "$TMP/py.txt" <<'PYEOF'
-import json, sys
+import json, os, sys
 def load(p):
     out = {}
     for line in open(p):
@@ -44,7 +45,7 @@ for s in sorted(c):
         print(f"{s:>6} | {c[s]['val_acc_class']:>11} {c[s]['val_acc_colour']:>7} {c[s]['sec']:>5} | "
               f"{t[s]['val_acc_class']:>13} {t[s]['val_acc_colour']:>7} {t[s]['sec']:>5}")
 last = max(s for s in c if s in t)
-print(json.dumps({"bench": "vit_twin", "steps": last,
+print(json.dumps({"bench": "vit_twin", "steps": last, "stem": int(os.environ.get("STEM", "0")), "world_sizes": bool(os.environ.get("WORLD_SIZES")),
                   "visvm": {"val_acc_class": float(c[last]["val_acc_class"]), "val_acc_colour": float(c[last]["val_acc_colour"]), "sec": float(c[last]["sec"])},
                   "torch": {"val_acc_class": float(t[last]["val_acc_class"]), "val_acc_colour": float(t[last]["val_acc_colour"]), "sec": float(t[last]["sec"])}}))
 PYEOF

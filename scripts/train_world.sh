@@ -6,7 +6,7 @@
 # Each stage logs to OUT_DIR/*.log, writes a loss curve (*.svg) and resumes
 # from its checkpoint when re-run with RESUME=1.
 # STAGES="1 3 4 5" runs only those stages (the others' files must be in OUT_DIR);
-# CLIP_ARGS adds options to stage 1. The README's stronger-CLIP experiment:
+# CLIP_ARGS adds options to stage 1, VLM_ARGS to stage 2. The README's stronger-CLIP experiment:
 #   mkdir -p X && cp models/world/vlm-*.gguf X/ &&
 #   STAGES="1 3 4 5" CLIP_ARGS="--aux-weight 20 --dense-weight 3" scripts/train_world.sh X
 set -euo pipefail
@@ -30,7 +30,7 @@ $V train clip --out "$OUT" --steps "${CLIP_STEPS:-2000}" --until "${CLIP_UNTIL:-
     tee "$OUT/clip-stdout.log"
 fi
 # 2. captioner: LLaVA architecture with its own, lower-resolution view
-if stage 2; then $V train vlm --out "$OUT" --steps "${VLM_STEPS:-4000}" $R | tee "$OUT/vlm-stdout.log"; fi
+if stage 2; then $V train vlm --out "$OUT" --steps "${VLM_STEPS:-4000}" ${VLM_ARGS:-} $R | tee "$OUT/vlm-stdout.log"; fi
 # 3. VisVM data: five responses per training image, CLIP rewards per sentence
 if stage 3; then
 $V world gen --split train --start 500000 --n "${VALUE_IMAGES:-3000}" --out "$WORK/value-train"
