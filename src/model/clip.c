@@ -426,15 +426,24 @@ static int linear(vv_pool *pool, const vv_tensor *W, const vv_tensor *b, const f
 // Scratch: x, h, q, k, v [n, D]; f [n, max(ff, projector mid)]; patches; tmp.
 // Floats of the patch region: im2col patches, or with a stem its im2col
 // columns plus two feature maps (conv output, pooled output) of the largest stage.
+// Stem scratch: cols_n floats of im2col columns and map_n floats per feature
+// map (conv output, pooled output) of the largest stage.
+static void stem_sizes(const vv_clip *c, size_t *cols_n, size_t *map_n) {
+    size_t hw = (size_t)c->image_size * c->image_size;
+    *cols_n = *map_n = 0;
+    for (int s = 0; s < c->n_stem; s++, hw /= 4) {
+        *cols_n = VV_MAX(*cols_n, hw * 9 * (size_t)c->stem_ch[s]);
+        *map_n = VV_MAX(*map_n, hw * (size_t)c->stem_ch[s + 1]);
+    }
+}
+
+// Floats of the patch region: im2col patches, or the stem's columns and two maps.
 static size_t patch_region(const vv_clip *c) {
     const int P = c->patch_size;
     if (!c->n_stem) return (size_t)c->n_patches * 3 * P * P;
-    size_t cols = 0, map = 0, hw = (size_t)c->image_size * c->image_size;
-    for (int s = 0; s < c->n_stem; s++, hw /= 4) {
-        cols = VV_MAX(cols, hw * 9 * (size_t)c->stem_ch[s]);
-        map = VV_MAX(map, hw * (size_t)c->stem_ch[s + 1]);
-    }
-    return cols + 2 * map;
+    size_t cols_n, map_n;
+    stem_sizes(c, &cols_n, &map_n);
+    return cols_n + 2 * map_n;
 }
 
 static int work_reserve(const vv_clip *c, vv_clip_work *w, vv_error *e) {
@@ -505,67 +514,75 @@ static int run_blocks(const vv_clip *c, vv_pool *pool, const vv_clip_layer *laye
     return VISVM_OK;
 }
 
+// Convolutional stem: img [S, S, 3] -> stages of 3x3 conv + ReLU + 2x2 max pool;
+// *out points at the last pooled map [side * side, C] inside scratch
+// (patch_region floats: columns, then two maps).
+static int stem_forward(const vv_clip *c, vv_pool *pool, const float *img, float *scratch, float *tmp,
+                        vv_clip_work *w, const float **out, vv_error *e) {
+    size_t cols_n, map_n;
+    stem_sizes(c, &cols_n, &map_n);
+    float *cols = scratch, *conv = scratch + cols_n, *pooled = conv + map_n;
+    const float *in = img;
+    int H = c->image_size;
+    for (int s = 0; s < c->n_stem; s++) {
+        const int ci = c->stem_ch[s], co = c->stem_ch[s + 1], K = 9 * ci;
+        for (int y = 0; y < H; y++) // im2col, column order (ky, kx, cin) as the [Cout][3][3][Cin] kernel
+            for (int xx = 0; xx < H; xx++) {
+                float *col = cols + ((size_t)y * H + xx) * K;
+                for (int ky = 0; ky < 3; ky++)
+                    for (int kx = 0; kx < 3; kx++) {
+                        const int iy = y + ky - 1, ix = xx + kx - 1;
+                        float *dst = col + (ky * 3 + kx) * ci;
+                        if (iy < 0 || iy >= H || ix < 0 || ix >= H) memset(dst, 0, (size_t)ci * sizeof(float));
+                        else memcpy(dst, in + ((size_t)iy * H + ix) * ci, (size_t)ci * sizeof(float));
+                    }
+            }
+        int rc = vv_matmul_raw(pool, c->stem_w[s]->type, c->stem_w[s]->data, K, co, cols, H * H, conv, co, &w->ws,
+                               VV_ISA_BEST);
+        if (rc) return vv_err(e, rc, "stem convolution %d failed", s);
+        if (c->stem_b[s]) vv_add_bias(conv, vecp(c->stem_b[s], tmp), (int64_t)H * H, co);
+        const int Ho = H / 2; // ReLU then 2x2 max pool (max and ReLU commute)
+        for (int y = 0; y < Ho; y++)
+            for (int xx = 0; xx < Ho; xx++) {
+                const float *p00 = conv + ((size_t)(2 * y) * H + 2 * xx) * co, *p01 = p00 + co;
+                const float *p10 = p00 + (size_t)H * co, *p11 = p10 + co;
+                float *o = pooled + ((size_t)y * Ho + xx) * co;
+                for (int ch = 0; ch < co; ch++) {
+                    float m = fmaxf(fmaxf(p00[ch], p01[ch]), fmaxf(p10[ch], p11[ch]));
+                    o[ch] = m > 0 ? m : 0;
+                }
+            }
+        in = pooled; // the next stage copies it into cols before its conv writes
+        H = Ho;
+    }
+    *out = in;
+    return VISVM_OK;
+}
+
 // Vision tower up to the feature layer: B->x [n_pos, D] (class token first when present).
 static int tower(const vv_clip *c, vv_pool *pool, const float *img, clip_bufs *B, vv_clip_work *w, vv_error *e) {
     const int D = c->n_embd, P = c->patch_size, S = c->image_size, np = c->n_patches, npos = c->n_pos;
     const int side = c->n_patches_side;
     int kdim = 3 * P * P;
     float *x = B->x, *patches = B->patches, *tmp = B->tmp;
-    if (c->n_stem) { // conv stem: [S, S, 3] -> ... -> [side, side, C] = the 1x1 embedding's input rows
-        size_t cols_n = 0, hw = (size_t)S * S;
-        for (int s = 0; s < c->n_stem; s++, hw /= 4) cols_n = VV_MAX(cols_n, hw * 9 * (size_t)c->stem_ch[s]);
-        float *cols = patches, *map = cols + cols_n;
-        size_t map_n = 0;
-        hw = (size_t)S * S;
-        for (int s = 0; s < c->n_stem; s++, hw /= 4) map_n = VV_MAX(map_n, hw * (size_t)c->stem_ch[s + 1]);
-        float *conv = map, *pooled = map + map_n;
-        const float *in = img;
-        int H = S;
-        for (int s = 0; s < c->n_stem; s++) {
-            const int ci = c->stem_ch[s], co = c->stem_ch[s + 1], K = 9 * ci;
-            for (int y = 0; y < H; y++) // im2col, column order (ky, kx, cin) as the [Cout][3][3][Cin] kernel
-                for (int xx = 0; xx < H; xx++) {
-                    float *col = cols + ((size_t)y * H + xx) * K;
-                    for (int ky = 0; ky < 3; ky++)
-                        for (int kx = 0; kx < 3; kx++) {
-                            const int iy = y + ky - 1, ix = xx + kx - 1;
-                            float *dst = col + (ky * 3 + kx) * ci;
-                            if (iy < 0 || iy >= H || ix < 0 || ix >= H) memset(dst, 0, (size_t)ci * sizeof(float));
-                            else memcpy(dst, in + ((size_t)iy * H + ix) * ci, (size_t)ci * sizeof(float));
-                        }
-                }
-            int rc = vv_matmul_raw(pool, c->stem_w[s]->type, c->stem_w[s]->data, K, co, cols, H * H, conv, co, &w->ws,
-                                   VV_ISA_BEST);
-            if (rc) return vv_err(e, rc, "stem convolution %d failed", s);
-            if (c->stem_b[s]) vv_add_bias(conv, vecp(c->stem_b[s], tmp), (int64_t)H * H, co);
-            const int Ho = H / 2; // ReLU then 2x2 max pool (max and ReLU commute)
-            for (int y = 0; y < Ho; y++)
-                for (int xx = 0; xx < Ho; xx++) {
-                    const float *p00 = conv + ((size_t)(2 * y) * H + 2 * xx) * co, *p01 = p00 + co;
-                    const float *p10 = p00 + (size_t)H * co, *p11 = p10 + co;
-                    float *o = pooled + ((size_t)y * Ho + xx) * co;
-                    for (int ch = 0; ch < co; ch++) {
-                        float m = fmaxf(fmaxf(p00[ch], p01[ch]), fmaxf(p10[ch], p11[ch]));
-                        o[ch] = m > 0 ? m : 0;
-                    }
-                }
-            in = pooled; // the next stage copies it into cols before its conv writes
-            H = Ho;
-        }
-        if (in != patches) memmove(patches, in, (size_t)np * c->stem_ch[c->n_stem] * sizeof(float));
+    const float *rows = patches; // [np, kdim] input of the patch embedding
+    if (c->n_stem) {
+        int rc = stem_forward(c, pool, img, patches, tmp, w, &rows, e);
+        if (rc) return rc;
         kdim = c->stem_ch[c->n_stem];
-    } else
-    // im2col: patch p = (py, px), element order (c, ky, kx) as the [D][3][P][P] kernel
-    for (int py = 0; py < side; py++)
-        for (int px = 0; px < side; px++) {
-            float *dst = patches + (size_t)(py * side + px) * kdim;
-            for (int ch = 0; ch < 3; ch++)
-                for (int ky = 0; ky < P; ky++)
-                    for (int kx = 0; kx < P; kx++)
-                        dst[(ch * P + ky) * P + kx] = img[((size_t)(py * P + ky) * S + (px * P + kx)) * 3 + ch];
-        }
+    } else {
+        // im2col: patch p = (py, px), element order (c, ky, kx) as the [D][3][P][P] kernel
+        for (int py = 0; py < side; py++)
+            for (int px = 0; px < side; px++) {
+                float *dst = patches + (size_t)(py * side + px) * kdim;
+                for (int ch = 0; ch < 3; ch++)
+                    for (int ky = 0; ky < P; ky++)
+                        for (int kx = 0; kx < P; kx++)
+                            dst[(ch * P + ky) * P + kx] = img[((size_t)(py * P + ky) * S + (px * P + kx)) * 3 + ch];
+            }
+    }
     const int off = c->has_class ? 1 : 0;
-    int rc = vv_matmul_raw(pool, c->patch_w->type, c->patch_w->data, kdim, D, patches, np, x + (size_t)off * D, D,
+    int rc = vv_matmul_raw(pool, c->patch_w->type, c->patch_w->data, kdim, D, rows, np, x + (size_t)off * D, D,
                            &w->ws, VV_ISA_BEST);
     if (rc) return vv_err(e, rc, "patch embedding failed");
     if (c->patch_b) vv_add_bias(x + (size_t)off * D, vecp(c->patch_b, tmp), np, D);
