@@ -11,7 +11,7 @@
 static int train_clip(int argc, char **argv) {
     vt_clip_hp hp = vt_clip_default_hp();
     const char *out = "models/world";
-    bool resume = false, cls_pool = false, text_eos = false;
+    bool resume = false, cls_pool = false, text_eos = false, max_pool = false, stem_bn = false;
     int seed = (int)hp.seed;
     cli_opt opts[] = {
         {"--out", "-o", CLI_STR, &out, "output directory (clip.gguf, checkpoint, log, loss curve)", 0, -1},
@@ -40,6 +40,7 @@ static int train_clip(int argc, char **argv) {
         {"--patch", NULL, CLI_INT, &hp.patch, "patch size (with --stem: set to 2^stages)", 2, 64},
         {"--stem", NULL, CLI_INT, &hp.stem, "convolutional stem stages (3x3 conv + ReLU + 2x2 max pool each; hybrid ViT; 0: patchify)", 0, 4},
         {"--stem-width", NULL, CLI_INT, &hp.stem_ch, "channels of the first stem stage (doubling per stage)", 1, 1024},
+        {"--stem-bn", NULL, CLI_FLAG, &stem_bn, "BatchNorm after each stem convolution (folded into it in the exported GGUF)", 0, -1},
         {"--t-width", NULL, CLI_INT, &hp.t_width, "text width", 16, 4096},
         {"--t-layers", NULL, CLI_INT, &hp.t_layers, "text layers", 1, 64},
         {"--t-heads", NULL, CLI_INT, &hp.t_heads, "text heads", 1, 64},
@@ -48,6 +49,7 @@ static int train_clip(int argc, char **argv) {
         {"--scale-init", NULL, CLI_FLOAT, &hp.scale_init, "initial logit scale (CLIP: 14.3)", 0.1, 100},
         {"--text-eos", NULL, CLI_FLAG, &text_eos, "pool the text at its last token (default: mean of the tokens)", 0, -1},
         {"--cls-pool", NULL, CLI_FLAG, &cls_pool, "pool the class token (default: mean of all tokens)", 0, -1},
+        {"--max-pool", NULL, CLI_FLAG, &max_pool, "image embedding: per-feature max over all tokens (default: mean)", 0, -1},
         {"--seed", NULL, CLI_INT, &seed, "random seed (init and data order)", 0, 2147483647},
         {"--threads", "-t", CLI_INT, &hp.threads, "threads; 0 = all cores", 0, 1024},
         {"--eval-every", NULL, CLI_INT, &hp.eval_every, "steps between validation probes (0: off)", 0, 1 << 24},
@@ -63,7 +65,17 @@ static int train_clip(int argc, char **argv) {
                        opts, (int)(sizeof(opts) / sizeof(opts[0])), argc, argv, 3, pos, 0, &n_pos);
     if (rc) return rc == 1 ? 0 : 2;
     hp.seed = (uint64_t)seed;
+    if (cls_pool && max_pool) {
+        fprintf(stderr, "visvm train clip: --cls-pool and --max-pool exclude each other\n");
+        return 2;
+    }
     if (cls_pool) hp.mean_pool = false;
+    hp.max_pool = max_pool;
+    hp.stem_bn = stem_bn;
+    if (stem_bn && !hp.stem) {
+        fprintf(stderr, "visvm train clip: --stem-bn needs --stem N\n");
+        return 2;
+    }
     if (text_eos) hp.text_mean_pool = false;
     if (hp.warmup >= hp.steps) hp.warmup = hp.steps / 10;
     vv_error e = {0};

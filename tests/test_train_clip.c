@@ -153,8 +153,9 @@ static int load_with_key(const char *path, const char *key, uint32_t val, const 
 }
 
 // Trains a tiny CLIP on a fixed batch, exports it and compares the engine's
-// features with the trainer's (plain patchify tower, or a conv stem).
-static void test_train_export(vv_pool *pool, vt_ctx *c, const vv_bpe_vocab *bpe, vv_error *e, int stem) {
+// features with the trainer's (plain patchify tower, or a conv stem; bn_max: the
+// stem with BatchNorm, folded into the convolutions at export, and max pooling).
+static void test_train_export(vv_pool *pool, vt_ctx *c, const vv_bpe_vocab *bpe, vv_error *e, int stem, bool bn_max) {
     vt_clip_hp hp = vt_clip_default_hp();
     hp.image_size = 32;
     hp.patch = 8;
@@ -166,6 +167,7 @@ static void test_train_export(vv_pool *pool, vt_ctx *c, const vv_bpe_vocab *bpe,
     hp.proj = 32;
     hp.stem = stem; // 3 stages: 32 -> 16 -> 8 -> 4 = the patch-8 grid
     hp.stem_ch = 4;
+    hp.stem_bn = hp.max_pool = bn_max;
     enum { B = 6 };
     vt_clip_model m;
     CHECKF(vt_clip_model_init(&m, &hp, bpe, B, B, e) == VISVM_OK, "%s", e->msg);
@@ -198,12 +200,13 @@ static void test_train_export(vv_pool *pool, vt_ctx *c, const vv_bpe_vocab *bpe,
         if (it == 0) first = res.loss;
         last = res.loss;
     }
-    printf("InfoNCE on a fixed batch (stem %d): %.3f -> %.3f\n", stem, first, last);
+    printf("InfoNCE on a fixed batch (stem %d%s): %.3f -> %.3f\n", stem, bn_max ? ", BN, max pool" : "", first, last);
     CHECK(last < 0.3f * first);
     // fp16-rounded weights, trainer features, export, engine features
     for (int i = 0; i < m.ps.n; i++)
         if (m.ps.items[i].n_dims >= 2)
             for (int64_t k = 0; k < m.ps.items[i].n; k++) m.ps.items[i].data[k] = vv_round_fp16(m.ps.items[i].data[k]);
+    m.vis.eval = true; // BatchNorm from its running statistics, as exported
     CHECK(vt_clip_image_forward(c, &m, img, B) == VISVM_OK);
     CHECK(vt_clip_text_forward(c, &m, ids, lens, B, T) == VISVM_OK);
     char path[256];
@@ -213,7 +216,7 @@ static void test_train_export(vv_pool *pool, vt_ctx *c, const vv_bpe_vocab *bpe,
     CHECKF(vv_clip_load_file(path, VISVM_VISION_REFERENCE, &cl, e) == VISVM_OK, "%s", e->msg);
     if (cl) {
         CHECK(cl->has_text && !cl->has_projector && cl->proj_dim == hp.proj && cl->n_layer_run == hp.v_layers);
-        CHECK(cl->n_stem == stem);
+        CHECK(cl->n_stem == stem && cl->max_pool == bn_max);
         vv_clip_work w = {0};
         float fi[32], ft[32];
         double ei = 0, et = 0, es = 0;
@@ -226,7 +229,8 @@ static void test_train_export(vv_pool *pool, vt_ctx *c, const vv_bpe_vocab *bpe,
             }
             es = fmax(es, fabs(vv_cosine(fi, ft, hp.proj) - vv_cosine(m.img_emb + b * hp.proj, m.txt_emb + b * hp.proj, hp.proj)));
         }
-        printf("trainer vs engine (stem %d): image features %.2e, text features %.2e, cosine %.2e\n", stem, ei, et, es);
+        printf("trainer vs engine (stem %d%s): image features %.2e, text features %.2e, cosine %.2e\n", stem,
+               bn_max ? ", BN, max pool" : "", ei, et, es);
         CHECK(ei < 2e-2 && et < 2e-2 && es < 2e-3);
         vv_clip_work_free(&w);
         float tmp[32];
@@ -253,8 +257,9 @@ int main(void) {
     vv_pool *pool = vv_pool_create(2);
     vt_ctx *c = NULL;
     CHECK(vt_ctx_create_with_pool(pool, &c, &e) == VISVM_OK);
-    test_train_export(pool, c, &bpe, &e, 0);
-    test_train_export(pool, c, &bpe, &e, 3);
+    test_train_export(pool, c, &bpe, &e, 0, false);
+    test_train_export(pool, c, &bpe, &e, 3, false);
+    test_train_export(pool, c, &bpe, &e, 3, true);
     test_patch_labels(pool, &e);
     test_dense_head(c, &bpe, &e);
     vt_ctx_free(c);

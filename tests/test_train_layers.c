@@ -233,6 +233,41 @@ static void test_pooling(void) {
     }
 }
 
+typedef struct {
+    int64_t B, T, D;
+    float *x, *r, *y;
+    int32_t *arg;
+} maxtok_case;
+
+static double maxtok_loss(void *ud) {
+    maxtok_case *c = ud;
+    vt_max_pool_forward(g_ctx, c->y, c->arg, c->x, c->B, c->T, c->D);
+    return wsum(c->r, c->y, c->B * c->D);
+}
+
+static void test_max_pool_tokens(void) {
+    const int64_t B = 2, T = 5, D = 3, n = B * T * D;
+    maxtok_case c = {B, T, D, zerov(n), randv(B * D, -1, 1), zerov(B * D), calloc((size_t)(B * D), sizeof(int32_t))};
+    for (int64_t i = 0; i < n; i++) c.x[i] = 0.25f * (float)((i * 37) % 11) - 1.0f; // distinct per column, 0.25 apart
+    maxtok_loss(&c);
+    for (int64_t b = 0; b < B; b++) // known answer: the column maximum and its row
+        for (int64_t d = 0; d < D; d++) {
+            float m = -1e30f;
+            int32_t at = -1;
+            for (int64_t t = 0; t < T; t++)
+                if (c.x[(b * T + t) * D + d] > m) m = c.x[(b * T + t) * D + d], at = (int32_t)t;
+            CHECK(c.y[b * D + d] == m && c.arg[b * D + d] == at);
+        }
+    float *dx = zerov(n);
+    CHECK(vt_max_pool_backward(g_ctx, dx, c.r, c.arg, B, T, D) == VISVM_OK);
+    gc_tensor ts[1] = {{"x", c.x, dx, n}};
+    GC("max_pool(tokens)", maxtok_loss, &c, ts, 1);
+    c.arg[1] = (int32_t)T; // a corrupt argmax is refused, not followed
+    CHECK(vt_max_pool_backward(g_ctx, dx, c.r, c.arg, B, T, D) == VISVM_ERR_INVALID);
+    vt_ctx_clear_error(g_ctx);
+    free(c.x), free(c.r), free(c.y), free(c.arg), free(dx);
+}
+
 // ---------------------------------------------------------------------------
 // convolutional stem: 3x3 convolution and 2x2 max pooling
 
@@ -311,6 +346,55 @@ static void test_maxpool2(void) {
     CHECK(vt_maxpool2_forward(g_ctx, c.y, c.arg, c.x, B, 3, W, C) == VISVM_ERR_INVALID);
     vt_ctx_clear_error(g_ctx);
     free(c.x), free(c.r), free(c.y), free(c.arg), free(dx);
+}
+
+// ---------------------------------------------------------------------------
+// batch normalisation (stem)
+
+typedef struct {
+    int64_t N, C;
+    float *x, *g, *b, *mean, *var, *rstd, *r, *y;
+} bn_case;
+
+static double bn_loss(void *ud) {
+    bn_case *c = ud;
+    vt_batchnorm_forward(g_ctx, c->y, c->mean, c->var, c->rstd, c->x, c->g, c->b, c->N, c->C, 1e-5f);
+    return wsum(c->r, c->y, c->N * c->C);
+}
+
+static void test_batchnorm(void) {
+    const int64_t N = 150, C = 5, n = N * C; // N > the 64 row blocks: several rows per block, some empty-free
+    bn_case c = {N, C, randv(n, -2, 3), randv(C, 0.5f, 1.5f), randv(C, -1, 1), zerov(C), zerov(C), zerov(C),
+                 randv(n, -1, 1), zerov(n)};
+    bn_loss(&c);
+    // known answers: each output channel has mean b and standard deviation |g| (up to eps)
+    for (int64_t ch = 0; ch < C; ch++) {
+        double m = 0, q = 0, mx = 0;
+        for (int64_t i = 0; i < N; i++) mx += c.x[i * C + ch];
+        mx /= (double)N;
+        for (int64_t i = 0; i < N; i++) m += c.y[i * C + ch], q += (double)c.y[i * C + ch] * c.y[i * C + ch];
+        m /= (double)N;
+        CHECK_NEAR(m, c.b[ch], 1e-5);
+        CHECK_NEAR(sqrt(q / (double)N - m * m), fabs(c.g[ch]), 1e-4);
+        CHECK_NEAR(c.mean[ch], mx, 1e-5);
+    }
+    // inference with the batch's own statistics as running statistics gives the same outputs
+    float *y2 = zerov(n);
+    CHECK(vt_batchnorm_infer(g_ctx, y2, c.x, c.g, c.b, c.mean, c.var, N, C, 1e-5f) == VISVM_OK);
+    double md = 0;
+    for (int64_t i = 0; i < n; i++) md = fmax(md, fabs(y2[i] - c.y[i]));
+    CHECK(md < 1e-5);
+    float *dx = zerov(n), *dg = zerov(C), *db = zerov(C);
+    CHECK(vt_batchnorm_backward(g_ctx, dx, dg, db, c.r, c.x, c.g, c.mean, c.rstd, N, C) == VISVM_OK);
+    double sdx = 0; // the gradient w.r.t. x sums to zero per channel (shifting a channel changes nothing)
+    for (int64_t i = 0; i < N; i++) sdx += dx[i * C + 2];
+    CHECK_NEAR(sdx, 0.0, 1e-4);
+    gc_tensor ts[3] = {{"x", c.x, dx, n}, {"g", c.g, dg, C}, {"b", c.b, db, C}};
+    GC("batchnorm", bn_loss, &c, ts, 3);
+    CHECK(vt_batchnorm_forward(g_ctx, c.y, c.mean, c.var, c.rstd, c.x, c.g, c.b, 0, C, 1e-5f) == VISVM_ERR_INVALID);
+    vt_ctx_clear_error(g_ctx);
+    free(c.x), free(c.g), free(c.b), free(c.mean), free(c.var), free(c.rstd), free(c.r), free(c.y), free(y2);
+    free(dx), free(dg), free(db);
 }
 
 // ---------------------------------------------------------------------------
@@ -923,6 +1007,8 @@ int main(void) {
     test_patch_embed();
     test_conv3x3();
     test_maxpool2();
+    test_batchnorm();
+    test_max_pool_tokens();
     test_norms();
     test_activations();
     test_swiglu();

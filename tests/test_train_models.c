@@ -166,8 +166,10 @@ int main(void) {
     vt_tf_cfg llama = {2, 32, 4, 2, 48, true, false, true, VT_ACT_SILU, true, true, 10000.0f, 1e-5f, VT_TF_LLAMA};
     run_tf(c, "tf llama-style (rope, gqa, swiglu, padded)", llama, true);
 
-    // whole tiny CLIP: 2 images, 4 texts (2 positives + 2 negatives); plain patchify and hybrid (conv stem) towers
-    for (int stem = 0; stem <= 3; stem += 3) {
+    // whole tiny CLIP: 2 images, 4 texts (2 positives + 2 negatives); plain patchify and hybrid (conv stem)
+    // towers, the latter also with BatchNorm in the stem and max pooling of the image tokens
+    for (int variant = 0; variant < 3; variant++) {
+        const int stem = variant ? 3 : 0;
         clip_case k;
         memset(&k, 0, sizeof(k));
         k.c = c;
@@ -185,6 +187,7 @@ int main(void) {
         hp.proj = 16;
         hp.stem = stem; // 3 stages: 16 -> 8 -> 4 -> 2 = the patch-8 grid, channels 2, 4, 8
         hp.stem_ch = 2;
+        hp.stem_bn = hp.max_pool = variant == 2;
         k.B = 2;
         k.Bt = 4;
         CHECKF(vt_clip_model_init(&k.m, &hp, &bpe, k.B, k.Bt, &e) == VISVM_OK, "%s", e.msg);
@@ -204,9 +207,15 @@ int main(void) {
                          k.m.d_img_emb, k.m.d_txt_emb, k.m.ps.items[k.m.logit_scale].grad, 1.0f) == VISVM_OK);
         CHECK(vt_clip_text_backward(c, &k.m, k.Bt, k.T) == VISVM_OK);
         CHECK(vt_clip_image_backward(c, &k.m, k.B) == VISVM_OK);
-        CHECKF(fd_check(stem ? "tiny CLIP InfoNCE, conv stem" : "tiny CLIP InfoNCE", &k.m.ps, clip_loss, &k, 4, 2e-3) == 0,
-               "CLIP gradients (stem %d)", stem);
+        const char *what[3] = {"tiny CLIP InfoNCE", "tiny CLIP InfoNCE, conv stem",
+                               "tiny CLIP InfoNCE, conv stem + BatchNorm, max pool"};
+        // BatchNorm couples every pixel of a channel, so a step moves many ReLU/max-pool kinks at once: the
+        // central difference needs a smaller step there (it converges to the analytic value: 8e-3, 4e-3, 2e-3
+        // give -0.031, -0.034, -0.042 against -0.052 for the worst entry; 1e-3 is within 4%)
+        CHECKF(fd_check(what[variant], &k.m.ps, clip_loss, &k, 4, variant == 2 ? 1e-3 : 2e-3) == 0,
+               "CLIP gradients (%s)", what[variant]);
         if (stem) CHECK(vt_params_find(&k.m.ps, "v.stem.2.weight") != NULL);
+        if (variant == 2) CHECK(vt_params_find(&k.m.ps, "v.stem.2.bn.weight") != NULL);
         free(k.img);
         vt_clip_model_free(&k.m);
         vv_bpe_vocab_free(&bpe);

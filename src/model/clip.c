@@ -66,9 +66,10 @@ static int load_text(vv_clip *c, const vv_gguf *g, vv_error *e) {
     if (vv_gguf_find_key(g, "clip.vision.pooling") >= 0) {
         const char *pool = NULL;
         if ((rc = vv_gguf_get_str(g, "clip.vision.pooling", &pool, e))) return rc;
-        if (strcmp(pool, "mean") && strcmp(pool, "cls"))
-            return vv_err(e, VISVM_ERR_UNSUPPORTED, "clip.vision.pooling '%s' (expected cls or mean)", pool);
+        if (strcmp(pool, "mean") && strcmp(pool, "cls") && strcmp(pool, "max"))
+            return vv_err(e, VISVM_ERR_UNSUPPORTED, "clip.vision.pooling '%s' (expected cls, mean or max)", pool);
         c->mean_pool = !strcmp(pool, "mean");
+        c->max_pool = !strcmp(pool, "max");
     }
     if (vv_gguf_find_key(g, "clip.text.pooling") >= 0) {
         const char *pool = NULL;
@@ -627,7 +628,7 @@ int vv_clip_image_features(const vv_clip *c, vv_pool *pool, const float *img, fl
     clip_bufs B = bufs_of(c, w);
     if ((rc = tower(c, pool, img, &B, w, e))) return rc;
     const int D = c->n_embd;
-    float *cls = B.h; // class token (or the mean of all tokens) -> post-LN -> projection
+    float *cls = B.h; // class token (or the mean / max of all tokens) -> post-LN -> projection
     float *pooled = B.x;
     if (c->mean_pool) {
         pooled = B.q;
@@ -636,6 +637,11 @@ int vv_clip_image_features(const vv_clip *c, vv_pool *pool, const float *img, fl
             for (int t = 0; t < c->n_pos; t++) acc += B.x[(size_t)t * D + i];
             pooled[i] = (float)(acc / c->n_pos);
         }
+    } else if (c->max_pool) {
+        pooled = B.q;
+        memcpy(pooled, B.x, (size_t)D * sizeof(float));
+        for (int t = 1; t < c->n_pos; t++)
+            for (int i = 0; i < D; i++) pooled[i] = VV_MAX(pooled[i], B.x[(size_t)t * D + i]);
     }
     vv_layernorm(pooled, vecp(c->post_ln_w, B.tmp), c->post_ln_b ? vecp(c->post_ln_b, B.tmp + D) : NULL, cls, 1, D, c->eps);
     return linear(pool, c->vis_proj, NULL, cls, 1, out, w, B.tmp) ? vv_err(e, VISVM_ERR_INTERNAL, "projection failed")

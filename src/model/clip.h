@@ -58,6 +58,7 @@ typedef struct vv_clip {
     int proj_dim;
     bool text_mean_pool;        // clip.text.pooling = "mean": average of the tokens, else the last (EOS)
     bool mean_pool;             // clip.vision.pooling = "mean": average of all final tokens, else the class token
+    bool max_pool;              // clip.vision.pooling = "max": per-feature maximum over all final tokens
     float logit_scale;          // clip.logit_scale (informative; rewards use the raw cosine)
     struct {
         int n_ctx, n_embd, n_head, n_ff, n_layer;

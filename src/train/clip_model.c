@@ -32,6 +32,7 @@ void vt_clip_model_free(vt_clip_model *m) {
     free(m->tidx);
     free(m->tids);
     free(m->tlens);
+    free(m->pool_arg);
     memset(m, 0, sizeof(*m));
 }
 
@@ -67,7 +68,7 @@ int vt_clip_model_init(vt_clip_model *m, const vt_clip_hp *hp, const vv_bpe_voca
     vt_params *ps = &m->ps;
     const int D = hp->v_width, Dt = hp->t_width, E = hp->proj;
     const unsigned ND = VT_PARAM_NO_DECAY;
-    vt_vit_cfg vc = {hp->image_size, hp->patch, D, hp->v_layers, hp->v_heads, hp->v_ff, hp->stem, hp->stem_ch};
+    vt_vit_cfg vc = {hp->image_size, hp->patch, D, hp->v_layers, hp->v_heads, hp->v_ff, hp->stem, hp->stem_ch, hp->stem_bn};
     rc = vt_vit_register(&m->vis, &vc, ps, e);
     if (!rc) rc = add(ps, "v.post_ln.weight", 1, D, 0, 0, 0, ND, &m->post_w, e);
     if (!rc) rc = add(ps, "v.post_ln.bias", 1, D, 0, 0, 0, ND, &m->post_b, e);
@@ -124,7 +125,8 @@ int vt_clip_model_init(vt_clip_model *m, const vt_clip_hp *hp, const vv_bpe_voca
     m->tidx = malloc(Bt * sizeof(int32_t));
     m->tids = malloc(Bt * Tt * sizeof(int32_t));
     m->tlens = malloc(Bt * sizeof(int32_t));
-    if (rc || !m->tidx || !m->tids || !m->tlens) return vv_err(e, VISVM_ERR_NOMEM, "out of memory for CLIP activations");
+    m->pool_arg = malloc(B * D * sizeof(int32_t));
+    if (rc || !m->tidx || !m->tids || !m->tlens || !m->pool_arg) return vv_err(e, VISVM_ERR_NOMEM, "out of memory for CLIP activations");
     return VISVM_OK;
 }
 
@@ -133,7 +135,9 @@ int vt_clip_image_forward(vt_ctx *c, vt_clip_model *m, const float *img, int B) 
     const int D = m->hp.v_width, E = m->hp.proj, T = m->T_img;
     int rc = vt_vit_forward(c, &m->vis, ps, img, B);
     if (rc) return rc;
-    if (m->hp.mean_pool) {
+    if (m->hp.max_pool) {
+        if ((rc = vt_max_pool_forward(c, m->cls_rows, m->pool_arg, m->vis.out, B, T, D))) return rc;
+    } else if (m->hp.mean_pool) {
         if ((rc = vt_mean_pool_forward(c, m->cls_rows, m->vis.out, NULL, B, T, D))) return rc;
     } else {
         for (int b = 0; b < B; b++) memcpy(m->cls_rows + (size_t)b * D, m->vis.out + (size_t)b * T * D, (size_t)D * sizeof(float));
@@ -156,7 +160,9 @@ int vt_clip_image_backward(vt_ctx *c, vt_clip_model *m, int B) {
                                    W(ps, m->post_w), m->post_mu, m->post_rs, B, D);
     if (rc) return rc;
     memset(m->d_xo, 0, (size_t)B * T * D * sizeof(float));
-    if (m->hp.mean_pool) {
+    if (m->hp.max_pool) {
+        if ((rc = vt_max_pool_backward(c, m->d_xo, m->d_cls, m->pool_arg, B, T, D))) return rc;
+    } else if (m->hp.mean_pool) {
         int r2 = vt_mean_pool_backward(c, m->d_xo, m->d_cls, NULL, B, T, D);
         if (r2) return r2;
     } else {
@@ -324,7 +330,7 @@ int vt_clip_export(const vt_clip_model *m, const char *path, vv_error *e) {
         vv_gguf_set_u32(w, "clip.vision.stem_width", (uint32_t)h->stem_ch);
     }
     vv_gguf_set_u32(w, "clip.vision.projection_dim", (uint32_t)h->proj);
-    vv_gguf_set_str(w, "clip.vision.pooling", h->mean_pool ? "mean" : "cls");
+    vv_gguf_set_str(w, "clip.vision.pooling", h->max_pool ? "max" : h->mean_pool ? "mean" : "cls");
     vv_gguf_set_str(w, "clip.text.pooling", h->text_mean_pool ? "mean" : "eos");
     vv_gguf_set_arr(w, "clip.vision.image_mean", VV_GGUF_FLOAT32, vt_clip_mean, 3);
     vv_gguf_set_arr(w, "clip.vision.image_std", VV_GGUF_FLOAT32, vt_clip_std, 3);
@@ -340,9 +346,13 @@ int vt_clip_export(const vt_clip_model *m, const char *path, vv_error *e) {
     void **keep = NULL;
     int n_keep = 0;
     const char *skip[5] = {"logit_scale", "aux.weight", "aux.bias", "aux_dense.weight", "aux_dense.bias"};
-    if (!rc) rc = vt_export_params(w, &m->ps, skip, 5, &keep, &n_keep, e);
-    else vv_err(e, rc, "cannot write tokenizer keys");
+    vt_params view = {0}; // the parameters with the stem's BatchNorm folded into its convolutions
+    float *folded = NULL;
+    if (rc) vv_err(e, rc, "cannot write tokenizer keys");
+    if (!rc) rc = vt_vit_export_view(&m->vis, &m->ps, &view, &folded, e);
+    if (!rc) rc = vt_export_params(w, &view, skip, 5, &keep, &n_keep, e);
     if (!rc) rc = vv_gguf_writer_write(w, path, e);
+    vt_vit_export_view_free(&view, folded);
     for (int i = 0; i < n_keep; i++) free(keep[i]);
     free(keep);
     vv_gguf_writer_free(w);

@@ -46,6 +46,7 @@ typedef struct vt_clip_model {
     float *cls_rows, *clsn, *post_mu, *post_rs, *img_emb;
     float *tx, *trows, *trowsn, *tpost_mu, *tpost_rs, *txt_emb;
     int32_t *tidx, *tids, *tlens;
+    int32_t *pool_arg; // [B, D] argmax of max pooling
     int t_T;              // text length of the current batch
     // gradients of activations
     float *d_img_emb, *d_txt_emb, *d_clsn, *d_cls, *d_xo;

@@ -149,7 +149,18 @@ static int embed_texts(vt_ctx *c, vt_clip_model *m, const char *const *texts, in
     return rc;
 }
 
+static int probe_run(vt_ctx *c, vv_pool *pool, vt_clip_model *m, int n_scenes, vt_clip_probe *out, vv_error *e);
+
+// Validation in eval mode: BatchNorm from running statistics, which stay as they are.
 int vt_clip_probe_run(vt_ctx *c, vv_pool *pool, vt_clip_model *m, int n_scenes, vt_clip_probe *out, vv_error *e) {
+    const bool was = m->vis.eval;
+    m->vis.eval = true;
+    int rc = probe_run(c, pool, m, n_scenes, out, e);
+    m->vis.eval = was;
+    return rc;
+}
+
+static int probe_run(vt_ctx *c, vv_pool *pool, vt_clip_model *m, int n_scenes, vt_clip_probe *out, vv_error *e) {
     memset(out, 0, sizeof(*out));
     vv_world_params wp = m->hp.world;
     const int E = m->hp.proj, S = m->hp.image_size, B = m->max_B;

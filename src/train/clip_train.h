@@ -18,7 +18,9 @@ typedef struct vt_clip_hp {
     int proj;
     int stem, stem_ch; // convolutional stem of the vision tower (vt_vit_cfg; 0 stages: patchify)
     float scale_init;  // initial logit scale s = exp(logit_scale); a low start avoids both towers collapsing
+    bool stem_bn;      // BatchNorm after each stem convolution (folded into it at export)
     bool mean_pool;    // image embedding = mean of all final tokens (else the class token)
+    bool max_pool;     // image embedding = per-feature max over all final tokens (overrides mean_pool)
     bool text_mean_pool; // text embedding = mean of the valid tokens (else the last token, EOS)
     // training
     int batch;         // images per step

@@ -575,6 +575,46 @@ int vt_mean_pool_backward(vt_ctx *ctx, float *dx, const float *dy, const int32_t
     return VISVM_OK;
 }
 
+int vt_max_pool_forward(vt_ctx *ctx, float *y, int32_t *arg, const float *x, int64_t B, int64_t T, int64_t D) {
+    CHECK_CTX();
+    int64_t n;
+    if (B < 0 || T < 1 || T > INT32_MAX || D < 1 || !vt_mul3(B, T, D, &n))
+        return vt_fail(ctx, VISVM_ERR_INVALID, "vt_max_pool_forward: invalid shape");
+    if (B == 0) return VISVM_OK;
+    REQ(y);
+    REQ(arg);
+    REQ(x);
+    for (int64_t b = 0; b < B; b++) { // [T, D] rows, read in order
+        float *yb = y + b * D;
+        int32_t *ab = arg + b * D;
+        memcpy(yb, x + b * T * D, (size_t)D * sizeof(float));
+        memset(ab, 0, (size_t)D * sizeof(int32_t));
+        for (int64_t t = 1; t < T; t++) {
+            const float *r = x + (b * T + t) * D;
+            for (int64_t d = 0; d < D; d++)
+                if (r[d] > yb[d]) yb[d] = r[d], ab[d] = (int32_t)t;
+        }
+    }
+    return VISVM_OK;
+}
+
+int vt_max_pool_backward(vt_ctx *ctx, float *dx, const float *dy, const int32_t *arg, int64_t B, int64_t T, int64_t D) {
+    CHECK_CTX();
+    int64_t n;
+    if (B < 0 || T < 1 || D < 1 || !vt_mul3(B, T, D, &n))
+        return vt_fail(ctx, VISVM_ERR_INVALID, "vt_max_pool_backward: invalid shape");
+    if (B == 0 || !dx) return VISVM_OK;
+    REQ(dy);
+    REQ(arg);
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t d = 0; d < D; d++) {
+            const int32_t t = arg[b * D + d];
+            if (t < 0 || t >= T) return vt_fail(ctx, VISVM_ERR_INVALID, "vt_max_pool_backward: bad argmax");
+            dx[(b * T + t) * D + d] += dy[b * D + d];
+        }
+    return VISVM_OK;
+}
+
 // ---------------------------------------------------------------------------
 // linear
 
@@ -849,6 +889,152 @@ int vt_maxpool2_backward(vt_ctx *ctx, float *dx, const float *dy, const uint8_t 
 
 // ---------------------------------------------------------------------------
 // LayerNorm / RMSNorm
+
+// ---------------------------------------------------------------------------
+// batch normalisation over the rows of x[N, C] (pixels x channels)
+
+#define BN_TASKS 64 // row blocks; per-block partial sums keep the reduction deterministic
+
+typedef struct {
+    const float *x, *dy, *g, *b, *mean, *rstd;
+    float *y, *dx;
+    double *part; // [BN_TASKS, 2, C] partial sums
+    int64_t N, C, rows;
+} bn_job;
+
+static void bn_stats_task(void *arg, int64_t t, int ith) { // sums of x and x^2 per channel over a row block
+    (void)ith;
+    const bn_job *j = arg;
+    const int64_t C = j->C, r0 = t * j->rows, r1 = VV_MIN(r0 + j->rows, j->N);
+    double *s = j->part + t * 2 * C, *q = s + C;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *xr = j->x + r * C;
+        for (int64_t c = 0; c < C; c++) s[c] += xr[c], q[c] += (double)xr[c] * xr[c];
+    }
+}
+
+static void bn_apply_task(void *arg, int64_t t, int ith) { // y = (x - mean) rstd g + b
+    (void)ith;
+    const bn_job *j = arg;
+    const int64_t C = j->C, r0 = t * j->rows, r1 = VV_MIN(r0 + j->rows, j->N);
+    for (int64_t r = r0; r < r1; r++) {
+        const float *xr = j->x + r * C;
+        float *yr = j->y + r * C;
+        for (int64_t c = 0; c < C; c++) yr[c] = (xr[c] - j->mean[c]) * j->rstd[c] * j->g[c] + (j->b ? j->b[c] : 0.0f);
+    }
+}
+
+static void bn_grad_sums_task(void *arg, int64_t t, int ith) { // sums of dy and dy * xhat per channel
+    (void)ith;
+    const bn_job *j = arg;
+    const int64_t C = j->C, r0 = t * j->rows, r1 = VV_MIN(r0 + j->rows, j->N);
+    double *s = j->part + t * 2 * C, *q = s + C;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *xr = j->x + r * C, *dr = j->dy + r * C;
+        for (int64_t c = 0; c < C; c++) s[c] += dr[c], q[c] += (double)dr[c] * (xr[c] - j->mean[c]) * j->rstd[c];
+    }
+}
+
+static void bn_dx_task(void *arg, int64_t t, int ith) { // dx += g rstd (dy - mean(dy) - xhat mean(dy xhat))
+    (void)ith;
+    const bn_job *j = arg;
+    const int64_t C = j->C, r0 = t * j->rows, r1 = VV_MIN(r0 + j->rows, j->N);
+    const double *s = j->part, *q = j->part + C; // totals in block 0
+    const double inv = 1.0 / (double)j->N;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *xr = j->x + r * C, *dr = j->dy + r * C;
+        float *o = j->dx + r * C;
+        for (int64_t c = 0; c < C; c++) {
+            const double xh = (xr[c] - j->mean[c]) * j->rstd[c];
+            o[c] += (float)(j->g[c] * j->rstd[c] * (dr[c] - s[c] * inv - xh * q[c] * inv));
+        }
+    }
+}
+
+// Runs fn over BN_TASKS row blocks with zeroed partial sums, then totals them into block 0 (fixed order).
+static int bn_reduce(vt_ctx *ctx, bn_job *j, vt_task_fn fn) {
+    const int64_t C = j->C;
+    j->part = calloc((size_t)BN_TASKS * 2 * C, sizeof(double));
+    if (!j->part) return vt_fail(ctx, VISVM_ERR_NOMEM, "batchnorm: out of memory");
+    j->rows = (j->N + BN_TASKS - 1) / BN_TASKS;
+    vt_parallel(ctx, BN_TASKS, fn, j);
+    for (int t = 1; t < BN_TASKS; t++)
+        for (int64_t c = 0; c < 2 * C; c++) j->part[c] += j->part[t * 2 * C + c];
+    return VISVM_OK;
+}
+
+static int bn_dims(vt_ctx *ctx, const char *fn, int64_t N, int64_t C) {
+    int64_t t;
+    if (N < 1 || C < 1 || !vt_mul3(N, C, 1, &t))
+        return vt_fail(ctx, VISVM_ERR_INVALID, "%s: invalid shape N=%lld C=%lld", fn, (long long)N, (long long)C);
+    return VISVM_OK;
+}
+
+int vt_batchnorm_forward(vt_ctx *ctx, float *y, float *mean, float *var, float *rstd, const float *x, const float *g,
+                         const float *b, int64_t N, int64_t C, float eps) {
+    CHECK_CTX();
+    int rc = bn_dims(ctx, __func__, N, C);
+    if (rc) return rc;
+    REQ(y);
+    REQ(mean);
+    REQ(var);
+    REQ(rstd);
+    REQ(x);
+    REQ(g);
+    bn_job j = {.x = x, .g = g, .b = b, .y = y, .N = N, .C = C};
+    if ((rc = bn_reduce(ctx, &j, bn_stats_task))) return rc;
+    for (int64_t c = 0; c < C; c++) {
+        const double m = j.part[c] / (double)N, v = VV_MAX(j.part[C + c] / (double)N - m * m, 0.0);
+        mean[c] = (float)m;
+        var[c] = (float)v;
+        rstd[c] = (float)(1.0 / sqrt(v + eps));
+    }
+    free(j.part);
+    j.mean = mean, j.rstd = rstd;
+    vt_parallel(ctx, (N + j.rows - 1) / j.rows, bn_apply_task, &j);
+    return VISVM_OK;
+}
+
+int vt_batchnorm_infer(vt_ctx *ctx, float *y, const float *x, const float *g, const float *b, const float *run_mean,
+                       const float *run_var, int64_t N, int64_t C, float eps) {
+    CHECK_CTX();
+    int rc = bn_dims(ctx, __func__, N, C);
+    if (rc) return rc;
+    REQ(y);
+    REQ(x);
+    REQ(g);
+    REQ(run_mean);
+    REQ(run_var);
+    float *rstd = malloc((size_t)C * sizeof(float));
+    if (!rstd) return vt_fail(ctx, VISVM_ERR_NOMEM, "batchnorm: out of memory");
+    for (int64_t c = 0; c < C; c++) rstd[c] = 1.0f / sqrtf(run_var[c] + eps);
+    bn_job j = {.x = x, .g = g, .b = b, .y = y, .mean = run_mean, .rstd = rstd, .N = N, .C = C};
+    j.rows = (N + BN_TASKS - 1) / BN_TASKS;
+    vt_parallel(ctx, BN_TASKS, bn_apply_task, &j);
+    free(rstd);
+    return VISVM_OK;
+}
+
+int vt_batchnorm_backward(vt_ctx *ctx, float *dx, float *dg, float *db, const float *dy, const float *x,
+                          const float *g, const float *mean, const float *rstd, int64_t N, int64_t C) {
+    CHECK_CTX();
+    int rc = bn_dims(ctx, __func__, N, C);
+    if (rc) return rc;
+    REQ(dy);
+    REQ(x);
+    REQ(g);
+    REQ(mean);
+    REQ(rstd);
+    bn_job j = {.x = x, .dy = dy, .g = g, .mean = mean, .rstd = rstd, .dx = dx, .N = N, .C = C};
+    if ((rc = bn_reduce(ctx, &j, bn_grad_sums_task))) return rc;
+    for (int64_t c = 0; c < C; c++) {
+        if (dg) dg[c] += (float)j.part[C + c];
+        if (db) db[c] += (float)j.part[c];
+    }
+    if (dx) vt_parallel(ctx, BN_TASKS, bn_dx_task, &j);
+    free(j.part);
+    return VISVM_OK;
+}
 
 #define ROW_CHUNK(D) VV_MAX((int64_t)1, (int64_t)EW_CHUNK / (D)) // rows per task
 

@@ -131,6 +131,22 @@ int vt_maxpool2_forward(vt_ctx *ctx, float *y, uint8_t *arg, const float *x, int
 int vt_maxpool2_backward(vt_ctx *ctx, float *dx, const float *dy, const uint8_t *arg, int64_t B, int64_t H,
                          int64_t Wd, int64_t C);
 
+// Batch normalisation (Ioffe & Szegedy 2015) per channel of x[N, C] (N = B*H*W
+// pixels of an HWC map), training mode: batch mean and biased variance,
+// y = (x - mean) * rstd * g + b (b may be NULL); mean[C], var[C], rstd[C] are
+// written (the caller keeps running statistics from mean/var; rstd is kept for
+// backward). Sums in double over fixed row blocks: deterministic for any thread count.
+//   backward: dx += g rstd (dy - mean(dy) - xhat mean(dy xhat)); dg += sum dy xhat; db += sum dy
+//   (dx, dg, db may be NULL).
+// Inference uses the running statistics instead (the same as folding them into
+// the preceding convolution, which is what the exported GGUF holds).
+int vt_batchnorm_forward(vt_ctx *ctx, float *y, float *mean, float *var, float *rstd, const float *x, const float *g,
+                         const float *b, int64_t N, int64_t C, float eps);
+int vt_batchnorm_infer(vt_ctx *ctx, float *y, const float *x, const float *g, const float *b, const float *run_mean,
+                       const float *run_var, int64_t N, int64_t C, float eps);
+int vt_batchnorm_backward(vt_ctx *ctx, float *dx, float *dg, float *db, const float *dy, const float *x,
+                          const float *g, const float *mean, const float *rstd, int64_t N, int64_t C);
+
 // ---------------------------------------------------------------------------
 // LayerNorm per row of x[N, D]: y = (x - mean) * rstd * w + b, rstd = 1/sqrt(var + eps)
 // (biased variance, as PyTorch). w, b may be NULL (no affine). Saves mean[N], rstd[N].
@@ -215,6 +231,11 @@ int vt_mean_pool_forward(vt_ctx *ctx, float *y, const float *x, const int32_t *l
                          int64_t D);
 int vt_mean_pool_backward(vt_ctx *ctx, float *dx, const float *dy, const int32_t *lens, int64_t B, int64_t T,
                           int64_t D);
+// Max over all T tokens per feature (the CLIP image embedding's "max" pooling):
+// y[b, d] = max_t x[b*T + t, d]; arg[B*D] keeps the winning t (first on ties).
+//   backward: dx[b*T + arg, d] += dy[b, d].
+int vt_max_pool_forward(vt_ctx *ctx, float *y, int32_t *arg, const float *x, int64_t B, int64_t T, int64_t D);
+int vt_max_pool_backward(vt_ctx *ctx, float *dx, const float *dy, const int32_t *arg, int64_t B, int64_t T, int64_t D);
 // Row gather: y[M, D] = x[idx[m], :], idx in [0, N);  backward dx[idx[m]] += dy[m].
 // The last valid token of each sequence is idx[b] = b*T + lens[b] - 1 (vt_last_token_index).
 int vt_gather_rows_forward(vt_ctx *ctx, float *y, const float *x, const int32_t *idx, int64_t M, int64_t N,

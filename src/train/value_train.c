@@ -105,7 +105,7 @@ static int vmodel_init(vmodel *m, const vt_value_hp *hp, int max_B, vv_error *e)
     const unsigned ND = VT_PARAM_NO_DECAY;
     const unsigned FV = hp->freeze_vision || hp->head_only ? VT_PARAM_FROZEN : 0;
     const unsigned FH = hp->head_only ? VT_PARAM_FROZEN : 0;
-    vt_vit_cfg vc = {(int)S, (int)P, (int)Dv, (int)Lv, (int)Hv, (int)Fv, (int)n_stem, (int)stem_ch};
+    vt_vit_cfg vc = {(int)S, (int)P, (int)Dv, (int)Lv, (int)Hv, (int)Fv, (int)n_stem, (int)stem_ch, false}; // BatchNorm arrives folded
     rc = vt_vit_register(&m->vit, &vc, ps, e);
     m->n_img = m->vit.G * m->vit.G;
     if (!rc && FV) // frozen tower: mark every v.* tensor

@@ -29,11 +29,21 @@ int vt_vit_register(vt_vit *v, const vt_vit_cfg *cfg, vt_params *ps, vv_error *e
     int64_t cin = 3;
     for (int s = 0; !rc && s < cfg->stem; s++) { // [Cout, 3, 3, Cin]
         const int64_t cout = (int64_t)cfg->stem_ch << s;
-        char nm[32];
+        char nm[48];
         snprintf(nm, sizeof(nm), "v.stem.%d.weight", s);
         rc = vt_params_add(ps, nm, 4, (int64_t[]){cout, 3, 3, cin}, 0, &v->stem_w[s], e);
         snprintf(nm, sizeof(nm), "v.stem.%d.bias", s);
         if (!rc) rc = vt_params_add(ps, nm, 1, (int64_t[]){cout}, ND, &v->stem_b[s], e);
+        if (cfg->stem_bn) { // gamma, beta; running mean and variance (not trained, kept in checkpoints)
+            snprintf(nm, sizeof(nm), "v.stem.%d.bn.weight", s);
+            if (!rc) rc = vt_params_add(ps, nm, 1, (int64_t[]){cout}, ND, &v->bn_g[s], e);
+            snprintf(nm, sizeof(nm), "v.stem.%d.bn.bias", s);
+            if (!rc) rc = vt_params_add(ps, nm, 1, (int64_t[]){cout}, ND, &v->bn_b[s], e);
+            snprintf(nm, sizeof(nm), "v.stem.%d.bn.running_mean", s);
+            if (!rc) rc = vt_params_add(ps, nm, 1, (int64_t[]){cout}, VT_PARAM_FROZEN, &v->bn_rm[s], e);
+            snprintf(nm, sizeof(nm), "v.stem.%d.bn.running_var", s);
+            if (!rc) rc = vt_params_add(ps, nm, 1, (int64_t[]){cout}, VT_PARAM_FROZEN, &v->bn_rv[s], e);
+        }
         cin = cout;
     }
     if (rc) return rc;
@@ -54,6 +64,7 @@ void vt_vit_init(vt_vit *v, vt_params *ps, vv_rng *rng) {
         int64_t cin = 3;
         for (int s = 0; s < v->cfg.stem; s++) {
             vt_param_init_normal(&ps->items[v->stem_w[s]], sqrtf(2.0f / (float)(9 * cin)), rng);
+            if (v->cfg.stem_bn) vt_param_fill(&ps->items[v->bn_g[s]], 1.0f), vt_param_fill(&ps->items[v->bn_rv[s]], 1.0f);
             cin = (int64_t)v->cfg.stem_ch << s;
         }
         vt_param_init_normal(&ps->items[v->patch_w], 1.0f / sqrtf((float)cin), rng);
@@ -93,6 +104,14 @@ int vt_vit_alloc(vt_vit *v, int max_B, vv_error *e) {
         v->s_arg[s] = vv_aalloc(B * hw / 4 * cout);
         if (!v->s_cols[s] || !v->s_z[s] || !v->s_a[s] || !v->s_p[s] || !v->s_arg[s])
             return vv_err(e, VISVM_ERR_NOMEM, "out of memory for ViT stem activations");
+        if (v->cfg.stem_bn) {
+            v->s_n[s] = vv_aalloc(B * hw * cout * sizeof(float));
+            v->s_mu[s] = vv_aalloc(cout * sizeof(float));
+            v->s_var[s] = vv_aalloc(cout * sizeof(float));
+            v->s_rs[s] = vv_aalloc(cout * sizeof(float));
+            if (!v->s_n[s] || !v->s_mu[s] || !v->s_var[s] || !v->s_rs[s])
+                return vv_err(e, VISVM_ERR_NOMEM, "out of memory for ViT stem activations");
+        }
         zmax = VV_MAX(zmax, B * hw * cout);
         pmax = VV_MAX(pmax, B * hw / 4 * cout);
         hw /= 4;
@@ -117,9 +136,78 @@ void vt_vit_free(vt_vit *v) {
     for (int s = 0; s < VT_VIT_MAX_STEM; s++) {
         vv_afree(v->s_cols[s]), vv_afree(v->s_z[s]), vv_afree(v->s_a[s]), vv_afree(v->s_p[s]);
         vv_afree(v->s_arg[s]);
+        vv_afree(v->s_n[s]), vv_afree(v->s_mu[s]), vv_afree(v->s_var[s]), vv_afree(v->s_rs[s]);
     }
     vv_afree(v->s_dz), vv_afree(v->s_da), vv_afree(v->s_dp[0]), vv_afree(v->s_dp[1]);
     memset(v, 0, sizeof(*v));
+}
+
+#define VT_BN_EPS 1e-5f
+#define VT_BN_MOMENTUM 0.1f // PyTorch's default: running = 0.9 running + 0.1 batch
+
+// s_z[s] [N, C] -> s_n[s]: batch statistics while training (and the running
+// statistics updated, variance unbiased as PyTorch), running statistics in eval.
+static int bn_stage(vt_ctx *c, vt_vit *v, vt_params *ps, int s, int64_t N, int64_t C) {
+    float *rm = W(ps, v->bn_rm[s]), *rv = W(ps, v->bn_rv[s]);
+    if (v->eval)
+        return vt_batchnorm_infer(c, v->s_n[s], v->s_z[s], W(ps, v->bn_g[s]), W(ps, v->bn_b[s]), rm, rv, N, C,
+                                  VT_BN_EPS);
+    int rc = vt_batchnorm_forward(c, v->s_n[s], v->s_mu[s], v->s_var[s], v->s_rs[s], v->s_z[s], W(ps, v->bn_g[s]),
+                                  W(ps, v->bn_b[s]), N, C, VT_BN_EPS);
+    if (rc) return rc;
+    const float unb = N > 1 ? (float)N / (float)(N - 1) : 1.0f;
+    for (int64_t k = 0; k < C; k++) {
+        rm[k] += VT_BN_MOMENTUM * (v->s_mu[s][k] - rm[k]);
+        rv[k] += VT_BN_MOMENTUM * (v->s_var[s][k] * unb - rv[k]);
+    }
+    return VISVM_OK;
+}
+
+void vt_vit_export_view_free(vt_params *view, float *folded) {
+    if (view) free(view->items), view->items = NULL;
+    free(folded);
+}
+
+int vt_vit_export_view(const vt_vit *v, const vt_params *ps, vt_params *view, float **folded, vv_error *e) {
+    *view = *ps;
+    *folded = NULL;
+    view->items = malloc((size_t)(ps->n ? ps->n : 1) * sizeof(vt_param));
+    if (!view->items) return vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    memcpy(view->items, ps->items, (size_t)ps->n * sizeof(vt_param));
+    if (!v->cfg.stem || !v->cfg.stem_bn) return VISVM_OK;
+    size_t total = 0;
+    for (int s = 0; s < v->cfg.stem; s++) total += ps->items[v->stem_w[s]].n + ps->items[v->stem_b[s]].n;
+    float *buf = malloc(total * sizeof(float));
+    if (!buf) {
+        vt_vit_export_view_free(view, NULL);
+        return vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    }
+    float *o = buf;
+    for (int s = 0; s < v->cfg.stem; s++) {
+        const vt_param *pw = &ps->items[v->stem_w[s]], *pb = &ps->items[v->stem_b[s]];
+        const int64_t C = pb->n, K = pw->n / C; // W [Cout, 9 Cin]
+        const float *g = ps->items[v->bn_g[s]].data, *be = ps->items[v->bn_b[s]].data,
+                    *rm = ps->items[v->bn_rm[s]].data, *rv = ps->items[v->bn_rv[s]].data;
+        float *wf = o, *bf = o + pw->n;
+        for (int64_t k = 0; k < C; k++) {
+            const float a = g[k] / sqrtf(rv[k] + VT_BN_EPS);
+            for (int64_t i = 0; i < K; i++) wf[k * K + i] = pw->data[k * K + i] * a;
+            bf[k] = (pb->data[k] - rm[k]) * a + be[k];
+        }
+        view->items[v->stem_w[s]].data = wf;
+        view->items[v->stem_b[s]].data = bf;
+        o += pw->n + pb->n;
+    }
+    int n = 0; // drop the BatchNorm tensors
+    for (int i = 0; i < ps->n; i++) {
+        bool bn = false;
+        for (int s = 0; s < v->cfg.stem; s++)
+            bn |= i == v->bn_g[s] || i == v->bn_b[s] || i == v->bn_rm[s] || i == v->bn_rv[s];
+        if (!bn) view->items[n++] = view->items[i];
+    }
+    view->n = n;
+    *folded = buf;
+    return VISVM_OK;
 }
 
 int vt_vit_forward(vt_ctx *c, vt_vit *v, vt_params *ps, const float *img, int B) {
@@ -132,8 +220,14 @@ int vt_vit_forward(vt_ctx *c, vt_vit *v, vt_params *ps, const float *img, int B)
         for (int s = 0; s < v->cfg.stem; s++) {
             const int64_t cout = (int64_t)v->cfg.stem_ch << s, n = (int64_t)B * H * H * cout;
             if ((rc = vt_conv3x3_forward(c, v->s_z[s], v->s_cols[s], in, W(ps, v->stem_w[s]), W(ps, v->stem_b[s]), B,
-                                         H, H, cin, cout)) ||
-                (rc = vt_act_forward(c, VT_ACT_RELU, v->s_a[s], v->s_z[s], n)) ||
+                                         H, H, cin, cout)))
+                return rc;
+            const float *z = v->s_z[s]; // ReLU input: the convolution, or its BatchNorm
+            if (v->cfg.stem_bn) {
+                z = v->s_n[s];
+                if ((rc = bn_stage(c, v, ps, s, B * H * H, cout))) return rc;
+            }
+            if ((rc = vt_act_forward(c, VT_ACT_RELU, v->s_a[s], z, n)) ||
                 (rc = vt_maxpool2_forward(c, v->s_p[s], v->s_arg[s], v->s_a[s], B, H, H, cout)))
                 return rc;
             in = v->s_p[s];
@@ -190,9 +284,17 @@ int vt_vit_backward(vt_ctx *c, vt_vit *v, vt_params *ps, float *d_out, int B) {
         const int64_t ci = s ? (int64_t)v->cfg.stem_ch << (s - 1) : 3;
         memset(v->s_da, 0, (size_t)n * sizeof(float));
         memset(v->s_dz, 0, (size_t)n * sizeof(float));
-        if ((rc = vt_maxpool2_backward(c, v->s_da, dp, v->s_arg[s], B, H, H, cout)) ||
-            (rc = vt_act_backward(c, VT_ACT_RELU, v->s_dz, v->s_da, v->s_z[s], n)))
+        if ((rc = vt_maxpool2_backward(c, v->s_da, dp, v->s_arg[s], B, H, H, cout))) return rc;
+        if (v->cfg.stem_bn) { // ReLU then BatchNorm backward: s_da -> s_dz (scratch) -> s_da as the conv gradient
+            if ((rc = vt_act_backward(c, VT_ACT_RELU, v->s_dz, v->s_da, v->s_n[s], n))) return rc;
+            memset(v->s_da, 0, (size_t)n * sizeof(float));
+            if ((rc = vt_batchnorm_backward(c, v->s_da, G(ps, v->bn_g[s]), G(ps, v->bn_b[s]), v->s_dz, v->s_z[s],
+                                            W(ps, v->bn_g[s]), v->s_mu[s], v->s_rs[s], (int64_t)B * H * H, cout)))
+                return rc;
+            memcpy(v->s_dz, v->s_da, (size_t)n * sizeof(float));
+        } else if ((rc = vt_act_backward(c, VT_ACT_RELU, v->s_dz, v->s_da, v->s_z[s], n))) {
             return rc;
+        }
         float *dx = NULL;
         if (s) { // gradient of the previous stage's pooled output
             dx = v->s_dp[(ns - s) & 1];

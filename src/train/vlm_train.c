@@ -85,7 +85,7 @@ int vt_vlm_init(vt_vlm *m, const vt_vlm_hp *hp, const vv_bpe_vocab *bpe, int max
     if ((rc = vv_bpe_to_vocab(bpe, &m->vocab, e))) return rc;
     const int64_t Dv = hp->v_width, D = hp->d, V = bpe->n;
     const unsigned ND = VT_PARAM_NO_DECAY;
-    vt_vit_cfg vc = {hp->image_size, hp->patch, hp->v_width, hp->v_layers, hp->v_heads, hp->v_ff, hp->stem, hp->stem_ch};
+    vt_vit_cfg vc = {hp->image_size, hp->patch, hp->v_width, hp->v_layers, hp->v_heads, hp->v_ff, hp->stem, hp->stem_ch, false};
     rc = vt_vit_register(&m->vit, &vc, ps, e);
     m->n_img = m->vit.G * m->vit.G;
     if (!rc) rc = vt_params_add(ps, "mm.0.weight", 2, (int64_t[]){D, Dv}, 0, &m->mm0_w, e);
