@@ -91,7 +91,9 @@ static int train(const char *path, int steps, int B, float lr, int threads) {
     vt_params_init(&ps);
     vt_vit v;
     const int stem = getenv("STEM") ? atoi(getenv("STEM")) : 0; // 3: hybrid tower (conv stem 32/64/128)
-    vt_vit_cfg vc = {S, 8, D, 4, 4, 512, stem, 32};               // the shipped CLIP's tower
+    const bool bn = getenv("BN") && atoi(getenv("BN")), maxp = getenv("MAXPOOL") && atoi(getenv("MAXPOOL"));
+    if (bn && !stem) return fprintf(stderr, "BN=1 needs STEM\n"), 1;
+    vt_vit_cfg vc = {S, 8, D, 4, 4, 512, stem, 32, bn}; // the shipped CLIP's tower
     int lw, lb, hw, hb;
     int rc = vt_vit_register(&v, &vc, &ps, &e);
     if (!rc) rc = vt_params_add(&ps, "post.w", 1, (int64_t[]){D}, VT_PARAM_NO_DECAY, &lw, &e);
@@ -113,7 +115,7 @@ static int train(const char *path, int steps, int B, float lr, int threads) {
           *rs = malloc(MB * 4), *z = malloc((size_t)MB * K * 4), *dz = malloc((size_t)MB * K * 4),
           *dpn = malloc((size_t)MB * D * 4), *dpool = malloc((size_t)MB * D * 4),
           *dxo = malloc((size_t)MB * T * D * 4), *batch = malloc((size_t)MB * PIX * 4);
-    int32_t *yc = malloc(MB * 4), *yk = malloc(MB * 4);
+    int32_t *yc = malloc(MB * 4), *yk = malloc(MB * 4), *arg = malloc((size_t)MB * D * 4);
     vt_adamw opt = vt_adamw_default();
     opt.weight_decay = 0.1;
     vt_lr_sched sch = {lr, lr * 0.1f, 50, steps};
@@ -123,8 +125,11 @@ static int train(const char *path, int steps, int B, float lr, int threads) {
         if (step % 100 == 0 || step == steps) { // validation accuracy, argmax per head
             const int nv = VV_MIN(n - ntr, VAL_MAX);
             int okc = 0, okk = 0;
+            v.eval = true; // BatchNorm from running statistics
             vt_vit_forward(c, &v, &ps, imgs + (size_t)ntr * PIX, nv);
-            vt_mean_pool_forward(c, pool, v.out, NULL, nv, T, D);
+            v.eval = false;
+            if (maxp) vt_max_pool_forward(c, pool, arg, v.out, nv, T, D);
+            else vt_mean_pool_forward(c, pool, v.out, NULL, nv, T, D);
             vt_layernorm_forward(c, pn, mu, rs, pool, ps.items[lw].data, ps.items[lb].data, nv, D, 1e-5f);
             vt_linear_forward(c, z, pn, ps.items[hw].data, ps.items[hb].data, nv, D, K);
             for (int i = 0; i < nv; i++) {
@@ -149,7 +154,8 @@ static int train(const char *path, int steps, int B, float lr, int threads) {
         }
         vt_params_zero_grad(&ps);
         vt_vit_forward(c, &v, &ps, batch, B);
-        vt_mean_pool_forward(c, pool, v.out, NULL, B, T, D);
+        if (maxp) vt_max_pool_forward(c, pool, arg, v.out, B, T, D);
+        else vt_mean_pool_forward(c, pool, v.out, NULL, B, T, D);
         vt_layernorm_forward(c, pn, mu, rs, pool, ps.items[lw].data, ps.items[lb].data, B, D, 1e-5f);
         vt_linear_forward(c, z, pn, ps.items[hw].data, ps.items[hb].data, B, D, K);
         float l1, l2, gn;
@@ -162,12 +168,16 @@ static int train(const char *path, int steps, int B, float lr, int threads) {
         memset(dpool, 0, (size_t)B * D * 4);
         vt_layernorm_backward(c, dpool, ps.items[lw].grad, ps.items[lb].grad, dpn, pool, ps.items[lw].data, mu, rs, B, D);
         memset(dxo, 0, (size_t)B * T * D * 4);
-        vt_mean_pool_backward(c, dxo, dpool, NULL, B, T, D);
+        if (maxp) vt_max_pool_backward(c, dxo, dpool, arg, B, T, D);
+        else vt_mean_pool_backward(c, dxo, dpool, NULL, B, T, D);
         vt_vit_backward(c, &v, &ps, dxo, B);
         vt_clip_grad_norm(c, &ps, 1.0f, &gn);
         vt_adamw_step(c, &ps, &opt, vt_lr_at(&sch, step));
         if (vt_ctx_status(c)) return fprintf(stderr, "%s\n", vt_ctx_error(c)), 1;
     }
+    float *fl[] = {pool, pn, mu, rs, z, dz, dpn, dpool, dxo, batch};
+    for (size_t i = 0; i < sizeof fl / sizeof *fl; i++) free(fl[i]);
+    free(yc), free(yk), free(arg), free(imgs), free(lab);
     vt_ctx_free(c);
     vt_vit_free(&v);
     vt_params_free(&ps);

@@ -34,6 +34,10 @@ class Block(nn.Module):
         return x + self.fc2(h * torch.sigmoid(1.702 * h))
 
 
+BN = int(os.environ.get("BN", "0"))            # BatchNorm after each stem conv (needs STEM=3)
+MAXPOOL = int(os.environ.get("MAXPOOL", "0"))  # per-feature max over the tokens instead of the mean
+
+
 class ViT(nn.Module):
     def __init__(self):
         super().__init__()
@@ -43,7 +47,8 @@ class ViT(nn.Module):
                 conv = nn.Conv2d(cin, 32 << s, 3, 1, 1)
                 nn.init.normal_(conv.weight, std=math.sqrt(2.0 / (9 * cin)))
                 nn.init.zeros_(conv.bias)
-                layers += [conv, nn.ReLU(), nn.MaxPool2d(2)]
+                bn = [nn.BatchNorm2d(32 << s, eps=1e-5, momentum=0.1)] if BN else []
+                layers += [conv, *bn, nn.ReLU(), nn.MaxPool2d(2)]
                 cin = 32 << s
             proj = nn.Conv2d(cin, D, 1, bias=False)
             nn.init.normal_(proj.weight, std=1.0 / math.sqrt(cin))
@@ -62,7 +67,7 @@ class ViT(nn.Module):
         x = self.pre(torch.cat([self.cls.expand(p.shape[0], 1, D), p], 1) + self.pos)
         for b in self.blocks:
             x = b(x)
-        return self.head(self.post(x.mean(1)))
+        return self.head(self.post(x.amax(1) if MAXPOOL else x.mean(1)))
 
 
 m = ViT()
@@ -83,7 +88,9 @@ for step in range(steps + 1):
     if step % 100 == 0 or step == steps:
         with torch.no_grad():
             nv = min(n - ntr, 500)
+            m.eval()  # BatchNorm from running statistics
             z, y = m(imgs[ntr:ntr + nv]), lab[ntr:ntr + nv]
+            m.train()
             ac = (z[:, :NC].argmax(1) == y[:, 0]).float().mean().item() * 100
             ak = (z[:, NC:].argmax(1) == y[:, 1]).float().mean().item() * 100
         print(f"step {step} train_ce_class {rl / max(rn, 1):.3f} train_ce_colour {rk / max(rn, 1):.3f} "

@@ -9,6 +9,7 @@
 #   bench/vit_twin.sh [STEPS] [BATCH] [THREADS]      (defaults 600 32 all cores)
 #   env: N_TRAIN=20000 N_VAL=1000 LR=1e-3 PYTHON=/usr/bin/python3 SKIP_BUILD=1
 #        STEM=3 (hybrid tower with a conv stem, both sides) WORLD_SIZES=1 (the world's 10/18-px icons)
+#        BN=1 (BatchNorm after each stem conv; needs STEM=3) MAXPOOL=1 (max over the tokens, not the mean)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STEPS=${1:-600}
@@ -45,7 +46,7 @@ for s in sorted(c):
         print(f"{s:>6} | {c[s]['val_acc_class']:>11} {c[s]['val_acc_colour']:>7} {c[s]['sec']:>5} | "
               f"{t[s]['val_acc_class']:>13} {t[s]['val_acc_colour']:>7} {t[s]['sec']:>5}")
 last = max(s for s in c if s in t)
-print(json.dumps({"bench": "vit_twin", "steps": last, "stem": int(os.environ.get("STEM", "0")), "world_sizes": bool(os.environ.get("WORLD_SIZES")),
+print(json.dumps({"bench": "vit_twin", "steps": last, "stem": int(os.environ.get("STEM", "0")), "bn": int(os.environ.get("BN", "0")), "maxpool": int(os.environ.get("MAXPOOL", "0")), "world_sizes": bool(os.environ.get("WORLD_SIZES")),
                   "visvm": {"val_acc_class": float(c[last]["val_acc_class"]), "val_acc_colour": float(c[last]["val_acc_colour"]), "sec": float(c[last]["sec"])},
                   "torch": {"val_acc_class": float(t[last]["val_acc_class"]), "val_acc_colour": float(t[last]["val_acc_colour"]), "sec": float(t[last]["sec"])}}))
 PYEOF
