@@ -133,7 +133,7 @@ static int train_vlm(int argc, char **argv) {
         if (!strcmp(argv[i], "--sft") || !strncmp(argv[i], "--sft=", 6)) return train_vlm_sft(argc, argv);
     vt_vlm_hp hp = vt_vlm_default_hp();
     const char *out = "models/world";
-    bool resume = false;
+    bool resume = false, stem_bn = false;
     int seed = (int)hp.seed;
     cli_opt opts[] = {
         {"--out", "-o", CLI_STR, &out, "output directory (vlm-text.gguf, vlm-mmproj.gguf, checkpoint, log, curve)", 0, -1},
@@ -146,6 +146,7 @@ static int train_vlm(int argc, char **argv) {
         {"--patch", NULL, CLI_INT, &hp.patch, "patch size (with --stem: 2^stages)", 2, 64},
         {"--stem", NULL, CLI_INT, &hp.stem, "convolutional stem stages (3x3 conv + ReLU + 2x2 max pool each; hybrid ViT; 0: patchify)", 0, 4},
         {"--stem-width", NULL, CLI_INT, &hp.stem_ch, "channels of the first stem stage (doubling per stage)", 1, 1024},
+        {"--stem-bn", NULL, CLI_FLAG, &stem_bn, "BatchNorm after each stem convolution (folded into it in the exported mmproj)", 0, -1},
         {"--v-width", NULL, CLI_INT, &hp.v_width, "vision width", 16, 4096},
         {"--v-layers", NULL, CLI_INT, &hp.v_layers, "vision layers", 1, 64},
         {"--v-heads", NULL, CLI_INT, &hp.v_heads, "vision heads", 1, 64},
@@ -170,6 +171,11 @@ static int train_vlm(int argc, char **argv) {
                        opts, (int)(sizeof(opts) / sizeof(opts[0])), argc, argv, 3, pos, 0, &n_pos);
     if (rc) return rc == 1 ? 0 : 2;
     hp.seed = (uint64_t)seed;
+    hp.stem_bn = stem_bn;
+    if (stem_bn && !hp.stem) {
+        fprintf(stderr, "visvm train vlm: --stem-bn needs --stem N\n");
+        return 2;
+    }
     if (hp.warmup >= hp.steps) hp.warmup = hp.steps / 10;
     vv_error e = {0};
     if (vt_vlm_train(&hp, out, resume, &e)) {

@@ -16,7 +16,7 @@
 
 // Trains a tiny VLM on a fixed batch, exports it and compares the engine's
 // image embeddings and logits with the trainer's (patchify or conv-stem tower).
-static void run(int stem) {
+static void run(int stem, bool bn) {
     vv_error e = {0};
     vv_bpe_vocab bpe = {0};
     CHECK(vt_world_vocab(&bpe, &e) == VISVM_OK);
@@ -35,9 +35,11 @@ static void run(int stem) {
     hp.max_len = 100;
     hp.stem = stem; // 2 stages: 16 -> 8 -> 4 = the patch-4 grid, channels 4, 8
     hp.stem_ch = 4;
+    hp.stem_bn = bn; // folded into the convolutions at export; the comparison below runs in eval mode
     enum { B = 4 };
     vt_vlm m;
     CHECKF(vt_vlm_init(&m, &hp, &bpe, B, &e) == VISVM_OK, "%s", e.msg);
+    CHECK((vt_params_find(&m.ps, "v.stem.1.bn.weight") != NULL) == bn);
     vv_pool *pool = vv_pool_create(2);
     vt_ctx *c = NULL;
     CHECK(vt_ctx_create_with_pool(pool, &c, &e) == VISVM_OK);
@@ -72,7 +74,7 @@ static void run(int stem) {
         vt_clip_grad_norm(c, &m.ps, 1.0f, &norm);
         CHECK(vt_adamw_step(c, &m.ps, &opt, 3e-3f) == VISVM_OK);
     }
-    printf("stem %d: loss on a fixed batch: %.3f -> %.3f (%d target tokens)\n", stem, first, last, ntok);
+    printf("stem %d%s: loss on a fixed batch: %.3f -> %.3f (%d target tokens)\n", stem, bn ? " + BatchNorm" : "", first, last, ntok);
     CHECK(first > 5.0f && last < 0.5f * first);
 
     // round the weights to fp16 (what the export stores), then compare trainer and engine
@@ -171,7 +173,8 @@ static void run(int stem) {
 }
 
 int main(void) {
-    run(0);
-    run(2);
+    run(0, false);
+    run(2, false);
+    run(2, true);
     return tc_result("test_train_vlm");
 }

@@ -85,7 +85,7 @@ int vt_vlm_init(vt_vlm *m, const vt_vlm_hp *hp, const vv_bpe_vocab *bpe, int max
     if ((rc = vv_bpe_to_vocab(bpe, &m->vocab, e))) return rc;
     const int64_t Dv = hp->v_width, D = hp->d, V = bpe->n;
     const unsigned ND = VT_PARAM_NO_DECAY;
-    vt_vit_cfg vc = {hp->image_size, hp->patch, hp->v_width, hp->v_layers, hp->v_heads, hp->v_ff, hp->stem, hp->stem_ch, false};
+    vt_vit_cfg vc = {hp->image_size, hp->patch, hp->v_width, hp->v_layers, hp->v_heads, hp->v_ff, hp->stem, hp->stem_ch, hp->stem_bn};
     rc = vt_vit_register(&m->vit, &vc, ps, e);
     m->n_img = m->vit.G * m->vit.G;
     if (!rc) rc = vt_params_add(ps, "mm.0.weight", 2, (int64_t[]){D, Dv}, 0, &m->mm0_w, e);
@@ -173,8 +173,11 @@ static int step(vt_ctx *c, vt_vlm *m, const float *img, sample_toks *st, int B, 
         }
     }
     *n_tok = M;
-    // vision tower -> patch tokens -> projector
+    // vision tower -> patch tokens -> projector (no training: BatchNorm from running statistics, left unchanged)
+    const bool was_eval = m->vit.eval;
+    m->vit.eval = was_eval || !train;
     int rc = vt_vit_forward(c, &m->vit, ps, img, B);
+    m->vit.eval = was_eval;
     for (int b = 0; !rc && b < B; b++)
         memcpy(m->patches + (size_t)b * Ni * Dv, m->vit.out + ((size_t)b * T + 1) * Dv, (size_t)Ni * Dv * sizeof(float));
     if (!rc) rc = vt_linear_forward(c, m->p1, m->patches, W(ps, m->mm0_w), W(ps, m->mm0_b), (int64_t)B * Ni, Dv, D);
@@ -275,9 +278,13 @@ int vt_vlm_export(const vt_vlm *m, const char *text_path, const char *mmproj_pat
     int rc = vt_gguf_set_tokenizer(w, &m->bpe);
     void **keep = NULL;
     int n_keep = 0;
+    // the parameters with the stem's BatchNorm folded into its convolutions
+    vt_params view = {0};
+    float *folded = NULL;
+    if (!rc) rc = vt_vit_export_view(&m->vit, &m->ps, &view, &folded, e);
+    const vt_params *ps = &view;
     // the text file holds the decoder only
-    const vt_params *ps = &m->ps;
-    const char **skip = calloc((size_t)ps->n, sizeof(char *));
+    const char **skip = calloc((size_t)(ps->n ? ps->n : 1), sizeof(char *));
     int n_skip = 0;
     for (int i = 0; skip && i < ps->n; i++)
         if (!strncmp(ps->items[i].name, "v.", 2) || !strncmp(ps->items[i].name, "mm.", 3)) skip[n_skip++] = ps->items[i].name;
@@ -325,6 +332,7 @@ int vt_vlm_export(const vt_vlm *m, const char *text_path, const char *mmproj_pat
     for (int i = 0; i < n_keep; i++) free(keep[i]);
     free(keep);
     free(skip);
+    vt_vit_export_view_free(&view, folded);
     return rc;
 }
 

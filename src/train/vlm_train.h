@@ -23,6 +23,7 @@ typedef struct vt_vlm_hp {
     // vision tower (its own view of the image)
     int image_size, patch, v_width, v_layers, v_heads, v_ff;
     int stem, stem_ch; // convolutional stem (vt_vit_cfg; 0 stages: patchify)
+    bool stem_bn;      // BatchNorm after each stem convolution (folded into it at export)
     // decoder
     int d, layers, heads, kv_heads, ff;
     float rope_base;
