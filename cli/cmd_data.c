@@ -149,12 +149,15 @@ done:
 }
 
 int cmd_reward(int argc, char **argv) {
-    const char *in = NULL, *out = NULL, *clip = "models/world/clip.gguf";
+    const char *in = NULL, *out = NULL, *clip = "models/world/clip.gguf", *world = NULL;
     int threads = 0;
     cli_opt opts[] = {
         {"--in", "-i", CLI_STR, &in, "responses JSONL (visvm generate, or the paper's batch_generate.py)", 0, -1},
         {"--out", "-o", CLI_STR, &out, "output JSONL with \"rewards\" added", 0, -1},
         {"--clip", NULL, CLI_STR, &clip, "reward CLIP GGUF", 0, -1},
+        {"--world", NULL, CLI_STR, &world,
+         "world folder of the images (visvm world gen): also report the reward's within-image AUC on these responses "
+         "(sentences naming only present objects against sentences naming an absent one)", 0, -1},
         {"--threads", "-t", CLI_INT, &threads, "threads; 0 = all cores", 0, 1024},
     };
     const char *pos[1];
@@ -176,6 +179,10 @@ int cmd_reward(int argc, char **argv) {
     jsonl_out jo = {{0}, false};
     int status = 1, line_no = 0, n_lines = 0;
     float *imf = NULL, *tf = NULL;
+    vv_world_scene *scenes = NULL; // --world: ground truth, CHAIR vocabulary, AUC so far
+    int n_scenes = 0, hint = 0;
+    vv_chair *ch = NULL;
+    vv_auc auc = {0};
     if (vv_read_file(in, &text, NULL, &e) || !pool || vv_clip_load_file(clip, VISVM_VISION_REFERENCE, &cl, &e)) {
         fprintf(stderr, "visvm reward: %s\n", e.msg);
         goto done;
@@ -191,6 +198,14 @@ int cmd_reward(int argc, char **argv) {
         goto done;
     }
     jo.open = true;
+    if (world) {
+        char p[4096];
+        snprintf(p, sizeof(p), "%s/scenes.jsonl", world);
+        if (vv_world_read_jsonl(p, &scenes, &n_scenes, &e) || vv_world_chair(&ch, &e)) {
+            fprintf(stderr, "visvm reward: %s\n", e.msg);
+            goto done;
+        }
+    }
     double t0 = vv_time_s();
     for (char *p = text; *p;) {
         char *nl = strchr(p, '\n');
@@ -235,6 +250,34 @@ int cmd_reward(int argc, char **argv) {
             }
             vv_free_strings(sent, ns);
         }
+        if (!r && world) { // this image's distinct sentences, labelled against its ground truth
+            const cJSON *im = cJSON_GetObjectItemCaseSensitive(j, "image");
+            const vv_world_scene *sc = NULL;
+            for (int k = 0; cJSON_IsString(im) && k < n_scenes && !sc; k++) {
+                const int i = (hint + k) % n_scenes;
+                if (!strcmp(scenes[i].image, im->valuestring)) sc = &scenes[i], hint = i + 1;
+            }
+            if (!sc) {
+                r = vv_err(&e, VISVM_ERR_INVALID, "image %s is not in %s/scenes.jsonl",
+                           cJSON_IsString(im) ? im->valuestring : "(no \"image\" key)", world);
+            } else {
+                enum { MAXS = 256 };
+                const char *seen[MAXS];
+                float sc_v[MAXS];
+                signed char lab[MAXS];
+                int ns = 0;
+                const cJSON *sd, *it;
+                cJSON_ArrayForEach(sd, rw) cJSON_ArrayForEach(it, sd) {
+                    bool dup = false;
+                    for (int k = 0; k < ns && !dup; k++) dup = !strcmp(seen[k], it->string);
+                    if (dup || ns == MAXS) continue;
+                    seen[ns] = it->string;
+                    sc_v[ns] = (float)it->valuedouble;
+                    lab[ns++] = (signed char)vv_world_sentence_label(ch, sc, it->string);
+                }
+                vv_auc_add_image(&auc, sc_v, lab, ns);
+            }
+        }
         cJSON_AddItemToObject(j, "rewards", rw);
         if (!r) r = jl_line(&jo, j, &e);
         cJSON_Delete(j);
@@ -252,8 +295,14 @@ int cmd_reward(int argc, char **argv) {
     }
     jo.open = false;
     printf("wrote %s (%d lines)\n", out, n_lines);
+    if (world)
+        printf("within-image AUC of the reward: %.3f (%ld pairs over %ld images; %ld sentences naming only present "
+               "objects, %ld naming an absent one)\n",
+               vv_auc_value(&auc), auc.pairs, auc.images, auc.n_good, auc.n_bad);
     status = 0;
 done:
+    vv_world_scenes_free(scenes, n_scenes);
+    vv_chair_free(ch);
     if (jo.open) vv_atomic_abort(&jo.f);
     free(imf);
     free(tf);

@@ -59,6 +59,23 @@ int main(void) {
     CHECK(cs.chair.n_mentions == 2 && cs.chair.n_halluc == 1);
     CHECK(hal.n == 1 && !strcmp(vv_chair_class_name(ch, hal.v[0]), other));
     CHECK(cs.stated_count == 2 && cs.n_object_sentences == 2 && cs.n_sentences == 3);
+    // sentence labels against that scene: present-only 1, naming an absent class 0, no object -1
+    snprintf(buf, sizeof(buf), "A small red %s is here.", cls0);
+    CHECK(vv_world_sentence_label(ch, &sc, buf) == 1);
+    snprintf(buf, sizeof(buf), "A %s stands next to a %s.", cls0, other);
+    CHECK(vv_world_sentence_label(ch, &sc, buf) == 0);
+    CHECK(vv_world_sentence_label(ch, &sc, "There are two objects.") == -1);
+    // within-image AUC, worked by hand: image 1 goods {0.9, 0.5} vs bads {0.7, 0.5}:
+    // 0.9 beats both (2), 0.5 loses to 0.7 and ties 0.5 (0.5) -> 2.5 of 4 pairs;
+    // image 2 has no bad sentence (no pair); image 3: good 0.2 < bad 0.3 -> 0 of 1
+    vv_auc auc = {0};
+    vv_auc_add_image(&auc, (const float[]){0.9f, 0.7f, 0.5f, 0.5f, 0.1f}, (const signed char[]){1, 0, 1, 0, -1}, 5);
+    vv_auc_add_image(&auc, (const float[]){0.4f}, (const signed char[]){1}, 1);
+    vv_auc_add_image(&auc, (const float[]){0.2f, 0.3f}, (const signed char[]){1, 0}, 2);
+    CHECK(auc.pairs == 5 && auc.images == 2 && auc.n_good == 4 && auc.n_bad == 3);
+    CHECK(vv_auc_value(&auc) == 0.5); // 2.5 / 5
+    vv_auc none = {0};
+    CHECK(vv_auc_value(&none) != vv_auc_value(&none)); // NaN without pairs
     vv_ivec_free(&hal);
     vv_world_scene_free(&sc);
     vv_chair_free(ch);

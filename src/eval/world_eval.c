@@ -2,6 +2,7 @@
 #include "world_eval.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -123,4 +124,39 @@ void vv_world_totals_add(vv_world_totals *t, const vv_world_scene *s, const vv_c
         if (c->stated_count > s->n_objects) t->counts_over++;
         if (c->stated_count == c->n_object_sentences) t->counts_followed++;
     }
+}
+
+void vv_auc_add_image(vv_auc *a, const float *score, const signed char *label, int n) {
+    long pairs = 0;
+    for (int i = 0; i < n; i++) {
+        a->n_good += label[i] == 1;
+        a->n_bad += label[i] == 0;
+        if (label[i] != 1) continue;
+        for (int j = 0; j < n; j++) {
+            if (label[j] != 0) continue;
+            a->wins += score[i] > score[j] ? 1.0 : score[i] == score[j] ? 0.5 : 0.0;
+            pairs++;
+        }
+    }
+    a->pairs += pairs;
+    a->images += pairs > 0;
+}
+
+double vv_auc_value(const vv_auc *a) { return a->pairs ? a->wins / (double)a->pairs : NAN; }
+
+int vv_world_sentence_label(const vv_chair *ch, const vv_world_scene *s, const char *sentence) {
+    vv_ivec m = {0};
+    if (vv_chair_mentions(ch, sentence, &m, NULL, NULL, NULL) || !m.n) {
+        vv_ivec_free(&m);
+        return -1;
+    }
+    int label = 1;
+    for (size_t k = 0; k < m.n && label; k++) {
+        bool present = false;
+        for (int i = 0; i < s->n_objects && !present; i++)
+            present = vv_chair_class_id(ch, vv_world_class_name(s->obj[i].cls)) == m.v[k];
+        if (!present) label = 0;
+    }
+    vv_ivec_free(&m);
+    return label;
 }

@@ -27,6 +27,21 @@ int vv_world_score_caption(const vv_chair *ch, const vv_world_scene *s, const ch
                            vv_ivec *halluc, vv_error *e);
 void vv_world_totals_add(vv_world_totals *t, const vv_world_scene *s, const vv_caption_stats *c);
 
+// Within-image ranking quality of a sentence scorer (the world notes' "within-image
+// AUC"): over pairs of object sentences about the same image, one naming only
+// present classes (good) and one naming at least one absent class (bad), how often
+// the good one scores higher (ties count 1/2). Pooled over images.
+typedef struct vv_auc {
+    double wins;
+    long pairs, n_good, n_bad, images; // images: with at least one pair
+} vv_auc;
+// Adds one image's sentences: label 1 good, 0 bad, anything else ignored.
+void vv_auc_add_image(vv_auc *a, const float *score, const signed char *label, int n);
+double vv_auc_value(const vv_auc *a); // NaN without pairs
+// Label of one sentence against scene s: 1 all mentioned classes present,
+// 0 some absent, -1 no object mentioned.
+int vv_world_sentence_label(const vv_chair *ch, const vv_world_scene *s, const char *sentence);
+
 // Sentence splitting for rewards and statistics: split after '.', '!' or '?'
 // followed by a space or the end, but not inside decimals ("3.5") or after
 // common abbreviations ("Mr.", "e.g."). Periods are kept. Appends pieces
