@@ -194,6 +194,8 @@ static int train_value(int argc, char **argv) {
     cli_opt opts[] = {
         {"--rewards", NULL, CLI_STR, &hp.train_rewards, "training rewards JSONL (visvm reward)", 0, -1},
         {"--val", NULL, CLI_STR, &hp.val_rewards, "held-out rewards JSONL", 0, -1},
+        {"--val-world", NULL, CLI_STR, &hp.val_world,
+         "world folder of the held-out images (visvm world gen): also report the within-image AUC of V and of the reward", 0, -1},
         {"--clip", NULL, CLI_STR, &hp.clip_path, "reward CLIP GGUF (vision tower initialisation)", 0, -1},
         {"--policy", NULL, CLI_STR, &hp.policy_text, "policy text GGUF (decoder initialisation, tokenizer)", 0, -1},
         {"--out", "-o", CLI_STR, &out, "output directory (value-text.gguf, value-mmproj.gguf, log, metrics)", 0, -1},

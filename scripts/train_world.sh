@@ -38,11 +38,12 @@ $V world gen --split val --start 500000 --n 300 --out "$WORK/value-val"
 $V generate --world "$WORK/value-train" --out "$WORK/gen-train.jsonl" -m "$OUT/vlm-text.gguf" --mmproj "$OUT/vlm-mmproj.gguf"
 $V generate --world "$WORK/value-val" --out "$WORK/gen-val.jsonl" -m "$OUT/vlm-text.gguf" --mmproj "$OUT/vlm-mmproj.gguf"
 $V reward --in "$WORK/gen-train.jsonl" --out "$WORK/rw-train.jsonl" --clip "$OUT/clip.gguf"
-$V reward --in "$WORK/gen-val.jsonl" --out "$WORK/rw-val.jsonl" --clip "$OUT/clip.gguf"
+$V reward --in "$WORK/gen-val.jsonl" --out "$WORK/rw-val.jsonl" --clip "$OUT/clip.gguf" --world "$WORK/value-val" |
+    tee "$OUT/reward-val.log"
 fi
 # 4. value model by TD(0)
 if stage 4; then
-$V train value --rewards "$WORK/rw-train.jsonl" --val "$WORK/rw-val.jsonl" --clip "$OUT/clip.gguf" \
+$V train value --rewards "$WORK/rw-train.jsonl" --val "$WORK/rw-val.jsonl" --val-world "$WORK/value-val" --clip "$OUT/clip.gguf" \
    --policy "$OUT/vlm-text.gguf" --out "$OUT" --steps "${VALUE_STEPS:-3000}" | tee "$OUT/value-stdout.log"
 fi
 # 5. the results table and the compute-scaling sweep (README "Results")

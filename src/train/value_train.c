@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../eval/svg.h"
+#include "../eval/world_eval.h"
 #include "../format/gguf.h"
 #include "../gen/llava.h"
 #include "../text/vocab.h"
@@ -331,10 +332,64 @@ static int td_batch(vt_ctx *c, vmodel *m, const vt_value_hp *hp, const vt_td_set
 typedef struct {
     double td_loss, corr, mean_v, mean_g;
     int n;
+    vv_auc auc_v, auc_r; // within-image AUC of V and of the CLIP reward (with ground truth)
 } value_eval;
 
+typedef struct { // held-out ground truth for the within-image AUC
+    vv_world_scene *scenes;
+    int n;
+    vv_chair *ch;
+} val_truth;
+
+// The scene whose image file is path (path ends with "/" + scene.image).
+static const vv_world_scene *truth_scene(const val_truth *t, const char *path, int *hint) {
+    const size_t lp = strlen(path);
+    for (int k = 0; k < t->n; k++) {
+        const int i = (*hint + k) % t->n;
+        const size_t li = strlen(t->scenes[i].image);
+        if (li && li <= lp && !strcmp(path + lp - li, t->scenes[i].image) && (li == lp || path[lp - li - 1] == '/')) {
+            *hint = i + 1;
+            return &t->scenes[i];
+        }
+    }
+    return NULL;
+}
+
+// Within-image AUC of V (v [n]) and of the reward over the first n pairs: each image's
+// distinct sentences, labelled against its scene (world_eval.h).
+static int truth_auc(const val_truth *t, const vt_td_set *set, const float *v, int n, value_eval *out, vv_error *e) {
+    int hint = 0;
+    float *sv = malloc((size_t)n * sizeof(float)), *sr = malloc((size_t)n * sizeof(float));
+    signed char *lab = malloc((size_t)(n ? n : 1));
+    const char **seen = malloc((size_t)n * sizeof(char *));
+    int rc = sv && sr && lab && seen ? VISVM_OK : vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    for (int i0 = 0, i1; i0 < n && !rc; i0 = i1) {
+        const int im = set->pairs[i0].image;
+        for (i1 = i0; i1 < n && set->pairs[i1].image == im;) i1++;
+        const vv_world_scene *sc = truth_scene(t, set->images[im], &hint);
+        if (!sc) {
+            rc = vv_err(e, VISVM_ERR_INVALID, "held-out image %s is not in the --val-world scenes", set->images[im]);
+            break;
+        }
+        int ns = 0;
+        for (int i = i0; i < i1; i++) {
+            bool dup = false;
+            for (int k = 0; k < ns && !dup; k++) dup = !strcmp(seen[k], set->pairs[i].cur);
+            if (dup) continue;
+            seen[ns] = set->pairs[i].cur;
+            sv[ns] = v[i];
+            sr[ns] = set->pairs[i].reward;
+            lab[ns++] = (signed char)vv_world_sentence_label(t->ch, sc, set->pairs[i].cur);
+        }
+        vv_auc_add_image(&out->auc_v, sv, lab, ns);
+        vv_auc_add_image(&out->auc_r, sr, lab, ns);
+    }
+    free(sv), free(sr), free(lab), free(seen);
+    return rc;
+}
+
 static int evaluate(vt_ctx *c, vmodel *m, const vt_value_hp *hp, const vt_td_set *set, img_cache *ic, float offset,
-                    int max_pairs, value_eval *out, vv_error *e) {
+                    int max_pairs, const val_truth *truth, value_eval *out, vv_error *e) {
     memset(out, 0, sizeof(*out));
     int n = VV_MIN(set->n_pairs, max_pairs);
     // whole responses only, so the return is defined
@@ -379,6 +434,7 @@ static int evaluate(vt_ctx *c, vmodel *m, const vt_value_hp *hp, const vt_td_set
         out->mean_g = sg / N;
         out->td_loss = loss_sum / N;
         out->n = n_take;
+        if (truth && truth->n) rc = truth_auc(truth, set, v, n_take, out, e);
     }
     free(v);
     free(g);
@@ -511,8 +567,13 @@ int vt_value_train(const vt_value_hp *hp, const char *out_dir, vv_error *e) {
     int n_pts = 0;
     int *idx = NULL;
     char path[4096];
+    val_truth truth = {0};
     if ((rc = vt_td_load(hp->train_rewards, &tr, e))) goto done;
     if (hp->val_rewards && (rc = vt_td_load(hp->val_rewards, &va, e))) goto done;
+    if (hp->val_world) {
+        snprintf(path, sizeof(path), "%s/scenes.jsonl", hp->val_world);
+        if ((rc = vv_world_read_jsonl(path, &truth.scenes, &truth.n, e)) || (rc = vv_world_chair(&truth.ch, e))) goto done;
+    }
     float offset = hp->reward_offset;
     if (isnan(offset)) {
         double s = 0;
@@ -579,7 +640,7 @@ int vt_value_train(const vt_value_hp *hp, const char *out_dir, vv_error *e) {
         }
         if (hp->eval_every > 0 && (step + 1) % hp->eval_every == 0 && step + 1 < hp->steps && va.n_pairs) {
             value_eval ev;
-            if ((rc = evaluate(c, &m, hp, &va, &icv, offset, 2000, &ev, e))) break;
+            if ((rc = evaluate(c, &m, hp, &va, &icv, offset, 2000, &truth, &ev, e))) break;
             printf("  held out: td-mse %.5f, corr(V, MC return) %.3f, mean V %.3f vs return %.3f (%d states)\n",
                    ev.td_loss, ev.corr, ev.mean_v, ev.mean_g, ev.n);
         }
@@ -593,16 +654,24 @@ int vt_value_train(const vt_value_hp *hp, const char *out_dir, vv_error *e) {
     {
         value_eval ev = {0};
         double pr = NAN;
-        if (va.n_pairs && (rc = evaluate(c, &m, hp, &va, &icv, offset, 4000, &ev, e))) goto done;
+        if (va.n_pairs && (rc = evaluate(c, &m, hp, &va, &icv, offset, 4000, &truth, &ev, e))) goto done;
         if (hp->probe_scenes > 0 && (rc = probe(c, &m, hp->probe_scenes, &pr, e))) goto done;
         printf("held out: td-mse %.5f, corr(V, MC return) %.3f (%d states); probe present > absent same-theme object %.1f%%\n",
                ev.td_loss, ev.corr, ev.n, pr);
+        const double av = vv_auc_value(&ev.auc_v), ar = vv_auc_value(&ev.auc_r);
+        if (ev.auc_v.pairs)
+            printf("held out, within-image AUC (present-only vs absent-naming sentences, %ld pairs, %ld images): "
+                   "V %.3f, CLIP reward %.3f\n", ev.auc_v.pairs, ev.auc_v.images, av, ar);
         vv_buf js = {0};
         vv_buf_printf(&js, "{\"steps\": %d, \"seconds\": %.0f, \"pairs\": %d, \"gamma\": %.3f, \"terminal\": \"%s\", "
                            "\"reward_offset\": %.5f, \"heldout_td_mse\": %.6f, \"heldout_corr_mc_return\": %.4f, "
-                           "\"heldout_states\": %d, \"probe_absent_same_theme\": %.2f}\n",
+                           "\"heldout_states\": %d, \"probe_absent_same_theme\": %.2f",
                       hp->steps, vv_time_s() - t0, tr.n_pairs, hp->gamma, hp->done_mask ? "done_mask" : "bootstrap",
                       offset, ev.td_loss, ev.corr, ev.n, pr);
+        if (ev.auc_v.pairs)
+            vv_buf_printf(&js, ", \"heldout_auc_value\": %.4f, \"heldout_auc_reward\": %.4f, \"heldout_auc_pairs\": %ld",
+                          av, ar, ev.auc_v.pairs);
+        vv_buf_printf(&js, "}\n");
         snprintf(path, sizeof(path), "%s/value-metrics.json", out_dir);
         rc = vv_write_file_atomic(path, js.v, js.n, e);
         vv_buf_free(&js);
@@ -624,6 +693,8 @@ done:
     vmodel_free(&m);
     vt_td_free(&tr);
     vt_td_free(&va);
+    vv_world_scenes_free(truth.scenes, truth.n);
+    vv_chair_free(truth.ch);
     vt_ctx_free(c);
     vv_pool_free(pool);
     return rc;

@@ -19,6 +19,7 @@ typedef struct vt_value_hp {
     const char *policy_text;      // policy VLM text GGUF (decoder init, tokenizer)
     const char *train_rewards;    // rewards JSONL for training
     const char *val_rewards;      // held-out rewards JSONL (optional)
+    const char *val_world;        // world folder of the held-out images (scenes.jsonl; optional): within-image AUC
     float gamma;
     bool done_mask;               // terminal V = 0 (else bootstrap V(""))
     float reward_offset;          // subtracted from rewards; NAN = mean training reward
