@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
 # Retrains every shipped world model from scratch with visvm's own C trainer,
 # the exact recipe of models/world (2 cores, measured while sharing them with
-# other jobs: CLIP 1000 steps ~50 min, VLM 4000 steps ~40 min, value data
-# ~5 min, value model 3000 steps ~24 min), then evaluates them. Usage: scripts/train_world.sh [OUT_DIR]   (default models/world)
+# other jobs: CLIP 2000 steps ~69 min, VLM 4000 steps ~40 min, value data
+# ~5 min, value model 3000 steps ~18 min), then evaluates them. Usage: scripts/train_world.sh [OUT_DIR]   (default models/world)
 # Each stage logs to OUT_DIR/*.log, writes a loss curve (*.svg) and resumes
 # from its checkpoint when re-run with RESUME=1.
 # STAGES="1 3 4 5" runs only those stages (the others' files must be in OUT_DIR);
-# CLIP_ARGS adds options to stage 1, VLM_ARGS to stage 2. The README's stronger-CLIP experiment:
-#   mkdir -p X && cp models/world/vlm-*.gguf X/ &&
-#   STAGES="1 3 4 5" CLIP_ARGS="--aux-weight 20 --dense-weight 3" scripts/train_world.sh X
+# CLIP_ARGS replaces stage 1's model options, VLM_ARGS adds to stage 2. Only a new CLIP, say:
+#   mkdir -p X && cp models/world/vlm-*.gguf X/ && STAGES="1 3 4 5" scripts/train_world.sh X
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:-models/world}"
@@ -23,10 +22,11 @@ mkdir -p "$OUT" "$WORK"
 STAGES=" ${STAGES:-1 2 3 4 5} "
 stage() { [[ "$STAGES" == *" $1 "* ]]; }
 
-# 1. reward CLIP (image tower + text tower, contrastive with hard negatives)
-#    (a 2000-step schedule stopped at step 1000: the shipped CLIP; CLIP_UNTIL=0 runs it all)
+# 1. reward CLIP (image tower + text tower, contrastive with hard negatives): hybrid tower
+#    (conv stem with BatchNorm), max pooling, object and per-patch heads, 2000 steps (~69 min sharing the cores)
 if stage 1; then
-$V train clip --out "$OUT" --steps "${CLIP_STEPS:-2000}" --until "${CLIP_UNTIL:-1000}" --warmup 100 ${CLIP_ARGS:-} $R |
+$V train clip --out "$OUT" --steps "${CLIP_STEPS:-2000}" --until "${CLIP_UNTIL:-0}" \
+   ${CLIP_ARGS:---stem 3 --stem-bn --max-pool --aux-weight 20 --dense-weight 3} $R |
     tee "$OUT/clip-stdout.log"
 fi
 # 2. captioner: LLaVA architecture with its own, lower-resolution view
