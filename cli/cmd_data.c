@@ -252,30 +252,25 @@ int cmd_reward(int argc, char **argv) {
         }
         if (!r && world) { // this image's distinct sentences, labelled against its ground truth
             const cJSON *im = cJSON_GetObjectItemCaseSensitive(j, "image");
-            const vv_world_scene *sc = NULL;
-            for (int k = 0; cJSON_IsString(im) && k < n_scenes && !sc; k++) {
-                const int i = (hint + k) % n_scenes;
-                if (!strcmp(scenes[i].image, im->valuestring)) sc = &scenes[i], hint = i + 1;
-            }
+            const vv_world_scene *sc =
+                cJSON_IsString(im) ? vv_world_find_scene(scenes, n_scenes, im->valuestring, &hint) : NULL;
             if (!sc) {
                 r = vv_err(&e, VISVM_ERR_INVALID, "image %s is not in %s/scenes.jsonl",
                            cJSON_IsString(im) ? im->valuestring : "(no \"image\" key)", world);
             } else {
                 enum { MAXS = 256 };
-                const char *seen[MAXS];
-                float sc_v[MAXS];
+                const char *sent[MAXS];
+                float score[MAXS], kept[MAXS];
+                int keep[MAXS], n = 0;
                 signed char lab[MAXS];
-                int ns = 0;
                 const cJSON *sd, *it;
-                cJSON_ArrayForEach(sd, rw) cJSON_ArrayForEach(it, sd) {
-                    bool dup = false;
-                    for (int k = 0; k < ns && !dup; k++) dup = !strcmp(seen[k], it->string);
-                    if (dup || ns == MAXS) continue;
-                    seen[ns] = it->string;
-                    sc_v[ns] = (float)it->valuedouble;
-                    lab[ns++] = (signed char)vv_world_sentence_label(ch, sc, it->string);
+                cJSON_ArrayForEach(sd, rw) cJSON_ArrayForEach(it, sd) if (n < MAXS) {
+                    sent[n] = it->string;
+                    score[n++] = (float)it->valuedouble;
                 }
-                vv_auc_add_image(&auc, sc_v, lab, ns);
+                const int ns = vv_world_label_distinct(ch, sc, sent, n, keep, lab);
+                for (int k = 0; k < ns; k++) kept[k] = score[keep[k]];
+                vv_auc_add_image(&auc, kept, lab, ns);
             }
         }
         cJSON_AddItemToObject(j, "rewards", rw);

@@ -65,6 +65,18 @@ int main(void) {
     snprintf(buf, sizeof(buf), "A %s stands next to a %s.", cls0, other);
     CHECK(vv_world_sentence_label(ch, &sc, buf) == 0);
     CHECK(vv_world_sentence_label(ch, &sc, "There are two objects.") == -1);
+    // distinct sentences keep their first occurrence; scene lookup by relative or absolute image path
+    snprintf(buf, sizeof(buf), "A small red %s is here.", cls0);
+    const char *sents[4] = {buf, "There are two objects.", buf, "A big clock and a kite."};
+    int keep[4];
+    signed char lab[4];
+    CHECK(vv_world_label_distinct(ch, &sc, sents, 4, keep, lab) == 3);
+    CHECK(keep[0] == 0 && keep[1] == 1 && keep[2] == 3 && lab[0] == 1 && lab[1] == -1 && lab[2] == 0);
+    int hint = 0;
+    snprintf(sc.image, sizeof(sc.image), "images/2000005.png");
+    CHECK(vv_world_find_scene(&sc, 1, "images/2000005.png", &hint) == &sc);
+    CHECK(vv_world_find_scene(&sc, 1, "/data/w/images/2000005.png", &hint) == &sc);
+    CHECK(vv_world_find_scene(&sc, 1, "/data/w/myimages/2000005.png", &hint) == NULL);
     // within-image AUC, worked by hand: image 1 goods {0.9, 0.5} vs bads {0.7, 0.5}:
     // 0.9 beats both (2), 0.5 loses to 0.7 and ties 0.5 (0.5) -> 2.5 of 4 pairs;
     // image 2 has no bad sentence (no pair); image 3: good 0.2 < bad 0.3 -> 0 of 1

@@ -160,3 +160,29 @@ int vv_world_sentence_label(const vv_chair *ch, const vv_world_scene *s, const c
     vv_ivec_free(&m);
     return label;
 }
+
+int vv_world_label_distinct(const vv_chair *ch, const vv_world_scene *s, const char *const *sent, int n, int *keep,
+                            signed char *label) {
+    int ns = 0;
+    for (int i = 0; i < n; i++) {
+        bool dup = false;
+        for (int k = 0; k < ns && !dup; k++) dup = !strcmp(sent[keep[k]], sent[i]);
+        if (dup) continue;
+        keep[ns] = i;
+        label[ns++] = (signed char)vv_world_sentence_label(ch, s, sent[i]);
+    }
+    return ns;
+}
+
+const vv_world_scene *vv_world_find_scene(const vv_world_scene *scenes, int n, const char *path, int *hint) {
+    const size_t lp = strlen(path);
+    for (int k = 0; k < n; k++) {
+        const int i = (*hint + k) % n;
+        const size_t li = strlen(scenes[i].image);
+        if (li && li <= lp && !strcmp(path + lp - li, scenes[i].image) && (li == lp || path[lp - li - 1] == '/')) {
+            *hint = i + 1;
+            return &scenes[i];
+        }
+    }
+    return NULL;
+}

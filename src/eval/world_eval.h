@@ -41,6 +41,13 @@ double vv_auc_value(const vv_auc *a); // NaN without pairs
 // Label of one sentence against scene s: 1 all mentioned classes present,
 // 0 some absent, -1 no object mentioned.
 int vv_world_sentence_label(const vv_chair *ch, const vv_world_scene *s, const char *sentence);
+// One image's distinct sentences (first occurrence kept) with their labels:
+// keep [n] receives the kept indices, label [n] their labels; returns the count.
+int vv_world_label_distinct(const vv_chair *ch, const vv_world_scene *s, const char *const *sent, int n, int *keep,
+                            signed char *label);
+// The scene whose image is path: equal to scene.image, or ending in "/" + it
+// (an absolute image_path). *hint: where to start looking (updated; scenes in order).
+const vv_world_scene *vv_world_find_scene(const vv_world_scene *scenes, int n, const char *path, int *hint);
 
 // Sentence splitting for rewards and statistics: split after '.', '!' or '?'
 // followed by a space or the end, but not inside decimals ("3.5") or after

@@ -341,50 +341,32 @@ typedef struct { // held-out ground truth for the within-image AUC
     vv_chair *ch;
 } val_truth;
 
-// The scene whose image file is path (path ends with "/" + scene.image).
-static const vv_world_scene *truth_scene(const val_truth *t, const char *path, int *hint) {
-    const size_t lp = strlen(path);
-    for (int k = 0; k < t->n; k++) {
-        const int i = (*hint + k) % t->n;
-        const size_t li = strlen(t->scenes[i].image);
-        if (li && li <= lp && !strcmp(path + lp - li, t->scenes[i].image) && (li == lp || path[lp - li - 1] == '/')) {
-            *hint = i + 1;
-            return &t->scenes[i];
-        }
-    }
-    return NULL;
-}
-
 // Within-image AUC of V (v [n]) and of the reward over the first n pairs: each image's
 // distinct sentences, labelled against its scene (world_eval.h).
 static int truth_auc(const val_truth *t, const vt_td_set *set, const float *v, int n, value_eval *out, vv_error *e) {
-    int hint = 0;
-    float *sv = malloc((size_t)n * sizeof(float)), *sr = malloc((size_t)n * sizeof(float));
+    int hint = 0, *keep = malloc((size_t)(n ? n : 1) * sizeof(int));
+    float *sv = malloc((size_t)(n ? n : 1) * sizeof(float)), *sr = malloc((size_t)(n ? n : 1) * sizeof(float));
     signed char *lab = malloc((size_t)(n ? n : 1));
-    const char **seen = malloc((size_t)n * sizeof(char *));
-    int rc = sv && sr && lab && seen ? VISVM_OK : vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    const char **sent = malloc((size_t)(n ? n : 1) * sizeof(char *));
+    int rc = keep && sv && sr && lab && sent ? VISVM_OK : vv_err(e, VISVM_ERR_NOMEM, "out of memory");
     for (int i0 = 0, i1; i0 < n && !rc; i0 = i1) {
         const int im = set->pairs[i0].image;
         for (i1 = i0; i1 < n && set->pairs[i1].image == im;) i1++;
-        const vv_world_scene *sc = truth_scene(t, set->images[im], &hint);
+        const vv_world_scene *sc = vv_world_find_scene(t->scenes, t->n, set->images[im], &hint);
         if (!sc) {
             rc = vv_err(e, VISVM_ERR_INVALID, "held-out image %s is not in the --val-world scenes", set->images[im]);
             break;
         }
-        int ns = 0;
-        for (int i = i0; i < i1; i++) {
-            bool dup = false;
-            for (int k = 0; k < ns && !dup; k++) dup = !strcmp(seen[k], set->pairs[i].cur);
-            if (dup) continue;
-            seen[ns] = set->pairs[i].cur;
-            sv[ns] = v[i];
-            sr[ns] = set->pairs[i].reward;
-            lab[ns++] = (signed char)vv_world_sentence_label(t->ch, sc, set->pairs[i].cur);
+        for (int i = i0; i < i1; i++) sent[i - i0] = set->pairs[i].cur;
+        const int ns = vv_world_label_distinct(t->ch, sc, sent, i1 - i0, keep, lab);
+        for (int k = 0; k < ns; k++) {
+            sv[k] = v[i0 + keep[k]];
+            sr[k] = set->pairs[i0 + keep[k]].reward;
         }
         vv_auc_add_image(&out->auc_v, sv, lab, ns);
         vv_auc_add_image(&out->auc_r, sr, lab, ns);
     }
-    free(sv), free(sr), free(lab), free(seen);
+    free(keep), free(sv), free(sr), free(lab), free(sent);
     return rc;
 }
 
