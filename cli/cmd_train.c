@@ -133,7 +133,8 @@ static int train_vlm(int argc, char **argv) {
         if (!strcmp(argv[i], "--sft") || !strncmp(argv[i], "--sft=", 6)) return train_vlm_sft(argc, argv);
     vt_vlm_hp hp = vt_vlm_default_hp();
     const char *out = "models/world";
-    bool resume = false, stem_bn = false;
+    bool resume = false, stem_bn = false, freeze_vision = false;
+    const char *init_vision = NULL;
     int seed = (int)hp.seed;
     cli_opt opts[] = {
         {"--out", "-o", CLI_STR, &out, "output directory (vlm-text.gguf, vlm-mmproj.gguf, checkpoint, log, curve)", 0, -1},
@@ -161,6 +162,9 @@ static int train_vlm(int argc, char **argv) {
         {"--threads", "-t", CLI_INT, &hp.threads, "threads; 0 = all cores", 0, 1024},
         {"--ckpt-every", NULL, CLI_INT, &hp.ckpt_every, "steps between checkpoints", 0, 1 << 24},
         {"--resume", NULL, CLI_FLAG, &resume, "continue from OUT/vlm.ckpt.gguf", 0, -1},
+        {"--init-vision", NULL, CLI_STR, &init_vision,
+         "CLIP GGUF whose vision tower starts the VLM's (LLaVA-style; its shape replaces the tower options)", 0, -1},
+        {"--freeze-vision", NULL, CLI_FLAG, &freeze_vision, "do not train the tower (LLaVA; with --init-vision)", 0, -1},
     };
     const char *pos[1];
     int n_pos;
@@ -176,8 +180,17 @@ static int train_vlm(int argc, char **argv) {
         fprintf(stderr, "visvm train vlm: --stem-bn needs --stem N\n");
         return 2;
     }
+    if (freeze_vision && !init_vision) {
+        fprintf(stderr, "visvm train vlm: --freeze-vision needs --init-vision CLIP.gguf (a frozen random tower sees nothing)\n");
+        return 2;
+    }
+    hp.freeze_vision = freeze_vision;
     if (hp.warmup >= hp.steps) hp.warmup = hp.steps / 10;
     vv_error e = {0};
+    if (init_vision && vt_vlm_hp_vision_from_clip(&hp, init_vision, &e)) {
+        fprintf(stderr, "visvm train vlm: %s\n", e.msg);
+        return 1;
+    }
     if (vt_vlm_train(&hp, out, resume, &e)) {
         fprintf(stderr, "visvm train vlm: %s\n", e.msg);
         return 1;
@@ -198,6 +211,9 @@ static int train_value(int argc, char **argv) {
          "world folder of the held-out images (visvm world gen): also report the within-image AUC of V and of the reward", 0, -1},
         {"--clip", NULL, CLI_STR, &hp.clip_path, "reward CLIP GGUF (vision tower initialisation)", 0, -1},
         {"--policy", NULL, CLI_STR, &hp.policy_text, "policy text GGUF (decoder initialisation, tokenizer)", 0, -1},
+        {"--vlm-mmproj", NULL, CLI_STR, &hp.vlm_mmproj,
+         "start tower and projector from this mmproj, of a VLM trained on CLIP's tower (train vlm --init-vision); "
+         "--policy is then that VLM's text GGUF", 0, -1},
         {"--out", "-o", CLI_STR, &out, "output directory (value-text.gguf, value-mmproj.gguf, log, metrics)", 0, -1},
         {"--gamma", NULL, CLI_FLOAT, &hp.gamma, "discount", 0, 1},
         {"--terminal", NULL, CLI_STR, &terminal, "done_mask (V = 0 after the last sentence) | bootstrap (paper: V(\"\"))", 0, -1},

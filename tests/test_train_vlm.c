@@ -11,6 +11,9 @@
 #include "model/clip.h"
 #include "model/llama.h"
 #include "tcheck.h"
+#include "format/gguf.h"
+#include "tensor/quants.h"
+#include "train/clip_model.h"
 #include "train/clip_train.h"
 #include "train/vlm_train.h"
 
@@ -172,9 +175,97 @@ static void run(int stem, bool bn) {
     vv_bpe_vocab_free(&bpe);
 }
 
+// LLaVA-style start (train vlm --init-vision CLIP.gguf --freeze-vision): the tower
+// takes the CLIP's shape and weights, and two training steps leave it
+// bit-identical in the exported mmproj; shape mismatches fail with a message.
+static void run_init_vision(void) {
+    vv_error e = {0};
+    vv_bpe_vocab bpe = {0};
+    CHECK(vt_world_vocab(&bpe, &e) == VISVM_OK);
+    vt_clip_hp ch = vt_clip_default_hp();
+    ch.image_size = 16;
+    ch.patch = 4;
+    ch.v_width = ch.t_width = 32;
+    ch.v_layers = ch.t_layers = 2;
+    ch.v_heads = ch.t_heads = 2;
+    ch.v_ff = ch.t_ff = 64;
+    ch.t_ctx = 16;
+    ch.proj = 16;
+    ch.stem = 2;
+    ch.stem_ch = 4;
+    ch.stem_bn = true; // folded at export: the VLM's tower has none
+    vt_clip_model cm;
+    CHECKF(vt_clip_model_init(&cm, &ch, &bpe, 2, 2, &e) == VISVM_OK, "%s", e.msg);
+    vv_rng r;
+    vv_rng_seed(&r, 5);
+    for (int i = 0; i < cm.ps.n; i++)
+        for (int64_t j = 0; j < cm.ps.items[i].n; j++) cm.ps.items[i].data[j] += 0.05f * vv_rng_normal(&r);
+    char dir[] = "/tmp/visvm_tinit_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char cp[256], mp[256], tp[256], ck[256], lg[256], sv[256];
+    snprintf(cp, sizeof(cp), "%s/clip.gguf", dir);
+    CHECKF(vt_clip_export(&cm, cp, &e) == VISVM_OK, "%s", e.msg);
+    vt_clip_model_free(&cm);
+
+    vt_vlm_hp hp = vt_vlm_default_hp();
+    hp.d = 32;
+    hp.layers = 1;
+    hp.heads = 2;
+    hp.kv_heads = 1;
+    hp.ff = 64;
+    hp.max_len = 100;
+    hp.batch = 2;
+    hp.steps = 2;
+    hp.warmup = 1;
+    hp.ckpt_every = 0;
+    hp.threads = 2;
+    hp.log_every = 1;
+    hp.freeze_vision = true;
+    CHECKF(vt_vlm_hp_vision_from_clip(&hp, cp, &e) == VISVM_OK, "%s", e.msg);
+    CHECK(hp.image_size == 16 && hp.patch == 4 && hp.v_width == 32 && hp.v_layers == 2 && hp.v_heads == 2 &&
+          hp.v_ff == 64 && hp.stem == 2 && hp.stem_ch == 4 && !hp.stem_bn && hp.init_vision == cp);
+    CHECKF(vt_vlm_train(&hp, dir, false, &e) == VISVM_OK, "%s", e.msg);
+    snprintf(mp, sizeof(mp), "%s/vlm-mmproj.gguf", dir);
+    vv_gguf *gc = NULL, *gm = NULL;
+    CHECK(vv_gguf_open(cp, &gc, &e) == VISVM_OK);
+    CHECK(vv_gguf_open(mp, &gm, &e) == VISVM_OK);
+    int n_v = 0, n_same = 0;
+    for (int64_t i = 0; gc && gm && i < vv_gguf_n_tensors(gm); i++) {
+        const vv_tensor *t = vv_gguf_tensor(gm, i);
+        if (strncmp(t->name, "v.", 2)) continue;
+        const vv_tensor *u = vv_gguf_find_tensor(gc, t->name);
+        n_v++;
+        if (!u || vv_tensor_nelements(u) != vv_tensor_nelements(t)) continue;
+        const int64_t n = vv_tensor_nelements(t);
+        float *a = malloc((size_t)n * sizeof(float)), *b = malloc((size_t)n * sizeof(float));
+        CHECK(vv_dequantize_row(t->type, t->data, a, n) == VISVM_OK && vv_dequantize_row(u->type, u->data, b, n) == VISVM_OK);
+        n_same += !memcmp(a, b, (size_t)n * sizeof(float));
+        free(a), free(b);
+    }
+    printf("init-vision: %d of %d tower tensors in the VLM's mmproj equal the CLIP's after training\n", n_same, n_v);
+    CHECK(n_v > 10 && n_same == n_v);
+    vv_gguf_close(gc);
+    vv_gguf_close(gm);
+    // a CLIP whose tower does not fit the options: clear error; a text GGUF is no CLIP
+    vt_vlm_hp bad = vt_vlm_default_hp();
+    snprintf(tp, sizeof(tp), "%s/vlm-text.gguf", dir);
+    CHECK(vt_vlm_hp_vision_from_clip(&bad, tp, &e) != VISVM_OK && strstr(e.msg, "clip.vision") != NULL);
+    bad = hp;
+    bad.v_width = 64; // the file's tower is 32 wide
+    e.msg[0] = 0;
+    CHECK(vt_vlm_train(&bad, dir, false, &e) != VISVM_OK && strstr(e.msg, "shape") != NULL);
+    snprintf(ck, sizeof(ck), "%s/vlm.ckpt.gguf", dir);
+    snprintf(lg, sizeof(lg), "%s/vlm-train.log", dir);
+    snprintf(sv, sizeof(sv), "%s/vlm-loss.svg", dir);
+    unlink(cp), unlink(mp), unlink(tp), unlink(ck), unlink(lg), unlink(sv);
+    rmdir(dir);
+    vv_bpe_vocab_free(&bpe);
+}
+
 int main(void) {
     run(0, false);
     run(2, false);
     run(2, true);
+    run_init_vision();
     return tc_result("test_train_vlm");
 }

@@ -224,12 +224,13 @@ done:
     return rc;
 }
 
-int vt_params_load_gguf(vt_params *ps, const char *path, bool *done, int *n_loaded, vv_error *e) {
+static int load_gguf(vt_params *ps, const char *path, const char *prefix, bool *done, int *n_loaded, vv_error *e) {
     vv_gguf *g = NULL;
     int rc = vv_gguf_open(path, &g, e);
     if (rc) return rc;
     for (int i = 0; i < ps->n && !rc; i++) {
         vt_param *p = &ps->items[i];
+        if (prefix && strncmp(p->name, prefix, strlen(prefix))) continue;
         const vv_tensor *t = vv_gguf_find_tensor(g, p->name);
         if (!t) continue;
         bool ok = vv_tensor_nelements(t) == p->n;
@@ -248,4 +249,12 @@ int vt_params_load_gguf(vt_params *ps, const char *path, bool *done, int *n_load
     }
     vv_gguf_close(g);
     return rc;
+}
+
+int vt_params_load_gguf(vt_params *ps, const char *path, bool *done, int *n_loaded, vv_error *e) {
+    return load_gguf(ps, path, NULL, done, n_loaded, e);
+}
+
+int vt_params_load_gguf_prefix(vt_params *ps, const char *path, const char *prefix, int *n_loaded, vv_error *e) {
+    return load_gguf(ps, path, prefix, NULL, n_loaded, e);
 }

@@ -48,5 +48,7 @@ int vt_ckpt_load(const char *path, vt_params *ps, unsigned flags, const vt_ckpt_
 // loaded parameters across calls; *n_loaded is incremented once per newly
 // loaded parameter.
 int vt_params_load_gguf(vt_params *ps, const char *path, bool *done, int *n_loaded, vv_error *e);
+// The same for the parameters whose name starts with prefix only ("v.": a tower).
+int vt_params_load_gguf_prefix(vt_params *ps, const char *path, const char *prefix, int *n_loaded, vv_error *e);
 
 #endif

@@ -139,6 +139,16 @@ static int vmodel_init(vmodel *m, const vt_value_hp *hp, int max_B, vv_error *e)
         (rc = vt_params_load_gguf(ps, hp->policy_text, NULL, &n2, e)))
         return rc;
     printf("value model: %d tensors from %s, %d from %s\n", n1, hp->clip_path, n2, hp->policy_text);
+    if (hp->vlm_mmproj) { // a VLM's eyes: its tower (CLIP's, if it was frozen) and its trained projector
+        int n_mm = 0, n_v = 0;
+        if ((rc = vt_params_load_gguf_prefix(ps, hp->vlm_mmproj, "mm.", &n_mm, e)) ||
+            (rc = vt_params_load_gguf_prefix(ps, hp->vlm_mmproj, "v.", &n_v, e)))
+            return rc;
+        if (n_mm != 4)
+            return vv_err(e, VISVM_ERR_FORMAT, "%s: %d of the projector's 4 tensors (mm.0/mm.2 weight, bias) found",
+                          hp->vlm_mmproj, n_mm);
+        printf("value model: projector and %d tower tensors from %s\n", n_v, hp->vlm_mmproj);
+    }
     // activations: longest state is "USER: " + image + a sentence + " ASSISTANT:"
     m->max_L = 3 + m->n_img + 96;
     const size_t B = (size_t)max_B, Lm = (size_t)m->max_L, Ni = B * (size_t)m->n_img, T = (size_t)m->vit.T;
@@ -623,8 +633,10 @@ int vt_value_train(const vt_value_hp *hp, const char *out_dir, vv_error *e) {
         if (hp->eval_every > 0 && (step + 1) % hp->eval_every == 0 && step + 1 < hp->steps && va.n_pairs) {
             value_eval ev;
             if ((rc = evaluate(c, &m, hp, &va, &icv, offset, 2000, &truth, &ev, e))) break;
-            printf("  held out: td-mse %.5f, corr(V, MC return) %.3f, mean V %.3f vs return %.3f (%d states)\n",
+            printf("  held out: td-mse %.5f, corr(V, MC return) %.3f, mean V %.3f vs return %.3f (%d states)",
                    ev.td_loss, ev.corr, ev.mean_v, ev.mean_g, ev.n);
+            if (ev.auc_v.pairs) printf(", within-image AUC V %.3f (reward %.3f)", vv_auc_value(&ev.auc_v), vv_auc_value(&ev.auc_r));
+            printf("\n");
         }
     }
     if (rc) goto done;

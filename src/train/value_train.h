@@ -17,6 +17,8 @@
 typedef struct vt_value_hp {
     const char *clip_path;        // reward CLIP (vision tower init)
     const char *policy_text;      // policy VLM text GGUF (decoder init, tokenizer)
+    const char *vlm_mmproj;       // optional: tower + projector init from the mmproj of a VLM trained on CLIP's
+                                  // tower (train vlm --init-vision); policy_text is then that VLM's text GGUF
     const char *train_rewards;    // rewards JSONL for training
     const char *val_rewards;      // held-out rewards JSONL (optional)
     const char *val_world;        // world folder of the held-out images (scenes.jsonl; optional): within-image AUC

@@ -65,6 +65,36 @@ void vt_vlm_free(vt_vlm *m) {
     memset(m, 0, sizeof(*m));
 }
 
+int vt_vlm_hp_vision_from_clip(vt_vlm_hp *hp, const char *path, vv_error *e) {
+    vv_gguf *g = NULL;
+    int rc = vv_gguf_open(path, &g, e);
+    uint32_t S = 0, P = 0, Dv = 0, Lv = 0, Hv = 0, Fv = 0, n_stem = 0, stem_ch = 0;
+    if (!rc) rc = vv_gguf_get_u32(g, "clip.vision.image_size", &S, e) || vv_gguf_get_u32(g, "clip.vision.patch_size", &P, e) ||
+                  vv_gguf_get_u32(g, "clip.vision.embedding_length", &Dv, e) ||
+                  vv_gguf_get_u32(g, "clip.vision.block_count", &Lv, e) ||
+                  vv_gguf_get_u32(g, "clip.vision.attention.head_count", &Hv, e) ||
+                  vv_gguf_get_u32(g, "clip.vision.feed_forward_length", &Fv, e);
+    if (!rc && vv_gguf_find_key(g, "clip.vision.stem_count") >= 0)
+        rc = vv_gguf_get_u32(g, "clip.vision.stem_count", &n_stem, e) || vv_gguf_get_u32(g, "clip.vision.stem_width", &stem_ch, e);
+    vv_gguf_close(g);
+    if (rc) return e && e->code ? e->code : VISVM_ERR_FORMAT;
+    if (S < 8 || S > 1024 || P < 2 || P > 64 || S % P || Dv < 16 || Dv > 4096 || Lv < 1 || Lv > 64 || Hv < 1 || Dv % Hv ||
+        Fv < 16 || Fv > 16384 || n_stem > 4 || stem_ch > 1024 || (n_stem && (P != 1u << n_stem || stem_ch < 1)))
+        return vv_err(e, VISVM_ERR_FORMAT, "%s: vision tower shape out of range (image %u, patch %u, width %u, %u layers, "
+                      "%u heads, ff %u, stem %u x %u)", path, S, P, Dv, Lv, Hv, Fv, n_stem, stem_ch);
+    hp->image_size = (int)S;
+    hp->patch = (int)P;
+    hp->v_width = (int)Dv;
+    hp->v_layers = (int)Lv;
+    hp->v_heads = (int)Hv;
+    hp->v_ff = (int)Fv;
+    hp->stem = (int)n_stem;
+    hp->stem_ch = n_stem ? (int)stem_ch : hp->stem_ch;
+    hp->stem_bn = false;
+    hp->init_vision = path;
+    return VISVM_OK;
+}
+
 int vt_vlm_init(vt_vlm *m, const vt_vlm_hp *hp, const vv_bpe_vocab *bpe, int max_B, vv_error *e) {
     memset(m, 0, sizeof(*m));
     m->hp = *hp;
@@ -88,6 +118,9 @@ int vt_vlm_init(vt_vlm *m, const vt_vlm_hp *hp, const vv_bpe_vocab *bpe, int max
     vt_vit_cfg vc = {hp->image_size, hp->patch, hp->v_width, hp->v_layers, hp->v_heads, hp->v_ff, hp->stem, hp->stem_ch, hp->stem_bn};
     rc = vt_vit_register(&m->vit, &vc, ps, e);
     m->n_img = m->vit.G * m->vit.G;
+    m->n_vit_params = ps->n;
+    if (!rc && hp->freeze_vision) // LLaVA's frozen tower: no gradients, no optimizer state
+        for (int i = 0; i < ps->n; i++) ps->items[i].flags |= VT_PARAM_FROZEN;
     if (!rc) rc = vt_params_add(ps, "mm.0.weight", 2, (int64_t[]){D, Dv}, 0, &m->mm0_w, e);
     if (!rc) rc = vt_params_add(ps, "mm.0.bias", 1, (int64_t[]){D}, ND, &m->mm0_b, e);
     if (!rc) rc = vt_params_add(ps, "mm.2.weight", 2, (int64_t[]){D, D}, 0, &m->mm2_w, e);
@@ -214,6 +247,8 @@ static int step(vt_ctx *c, vt_vlm *m, const float *img, sample_toks *st, int B, 
     if (!rc) rc = vt_linear_backward(c, m->d_p1a, G(ps, m->mm2_w), G(ps, m->mm2_b), m->d_img_emb, m->p1a, W(ps, m->mm2_w), NI, D, D);
     memset(m->d_p1, 0, (size_t)NI * D * sizeof(float));
     if (!rc) rc = vt_act_backward(c, VT_ACT_GELU_ERF, m->d_p1, m->d_p1a, m->p1, NI * D);
+    if (m->hp.freeze_vision) // frozen tower: the projector's input gradient is not needed
+        return rc ? rc : vt_linear_backward(c, NULL, G(ps, m->mm0_w), G(ps, m->mm0_b), m->d_p1, m->patches, W(ps, m->mm0_w), NI, Dv, D);
     memset(m->d_patches, 0, (size_t)NI * Dv * sizeof(float));
     if (!rc) rc = vt_linear_backward(c, m->d_patches, G(ps, m->mm0_w), G(ps, m->mm0_b), m->d_p1, m->patches, W(ps, m->mm0_w), NI, Dv, D);
     memset(m->d_vit, 0, (size_t)B * T * Dv * sizeof(float));
@@ -366,6 +401,15 @@ int vt_vlm_train(const vt_vlm_hp *hp, const char *out_dir, bool resume, vv_error
         goto done;
     }
     if ((rc = vt_world_vocab(&bpe, e)) || (rc = vt_vlm_init(&m, hp, &bpe, B, e))) goto done;
+    if (hp->init_vision) { // the tower from CLIP (v.* tensors; shapes checked by name)
+        int n_v = 0;
+        if ((rc = vt_params_load_gguf_prefix(&m.ps, hp->init_vision, "v.", &n_v, e))) goto done;
+        if (n_v != m.n_vit_params) {
+            rc = vv_err(e, VISVM_ERR_FORMAT, "%s: %d of the tower's %d tensors found", hp->init_vision, n_v, m.n_vit_params);
+            goto done;
+        }
+        printf("tower: %d tensors from %s%s\n", n_v, hp->init_vision, hp->freeze_vision ? " (frozen)" : "");
+    }
     printf("tiny VLM: %lld parameters (tower %dpx/%d, %d image tokens), vocabulary %d, %d threads\n",
            (long long)vt_params_count(&m.ps, true), S, hp->patch, m.n_img, bpe.n, vv_pool_size(pool));
     vv_rng rng;

@@ -24,6 +24,10 @@ typedef struct vt_vlm_hp {
     int image_size, patch, v_width, v_layers, v_heads, v_ff;
     int stem, stem_ch; // convolutional stem (vt_vit_cfg; 0 stages: patchify)
     bool stem_bn;      // BatchNorm after each stem convolution (folded into it at export)
+    // LLaVA-style start: the tower's weights from a CLIP GGUF (shape taken from it,
+    // vt_vlm_hp_vision_from_clip), optionally frozen (no tower gradients at all)
+    const char *init_vision;
+    bool freeze_vision;
     // decoder
     int d, layers, heads, kv_heads, ff;
     float rope_base;
@@ -37,6 +41,11 @@ typedef struct vt_vlm_hp {
 
 vt_vlm_hp vt_vlm_default_hp(void);
 
+// Sets hp's tower shape (view, patch, widths, stem) to the vision tower of the
+// CLIP GGUF at path and hp->init_vision = path. Its BatchNorm, if any, is
+// folded in the file, so the tower trains without one (stem_bn = false).
+int vt_vlm_hp_vision_from_clip(vt_vlm_hp *hp, const char *path, vv_error *e);
+
 typedef struct vt_vlm {
     vt_vlm_hp hp;
     vt_params ps;
@@ -44,6 +53,7 @@ typedef struct vt_vlm {
     vt_tf dec;
     int mm0_w, mm0_b, mm2_w, mm2_b, tok, onorm, out;
     int n_img;             // image tokens (patches) per sample
+    int n_vit_params;      // ps.items[0, n_vit_params) are the tower's (v.*)
     vv_bpe_vocab bpe;
     vv_vocab *vocab;
     int max_B, max_L;
