@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Retrains every shipped world model from scratch with visvm's own C trainer,
-# the exact recipe of models/world (2 cores, measured while sharing them with
-# other jobs: CLIP 2000 steps ~69 min, VLM 4000 steps ~40 min, value data
-# ~5 min, value model 3000 steps ~18 min), then evaluates them. Usage: scripts/train_world.sh [OUT_DIR]   (default models/world)
+# the exact recipe of models/world (2 cores; CLIP 2000 steps ~69 min while
+# sharing the cores, VLM 2000 steps on CLIP's frozen tower ~14 min while
+# sharing, value data: responses ~5 min while sharing + rewards ~40 s alone,
+# value model 4000 steps ~24 min alone), then
+# evaluates them. Usage: scripts/train_world.sh [OUT_DIR]   (default models/world)
 # Each stage logs to OUT_DIR/*.log, writes a loss curve (*.svg) and resumes
 # from its checkpoint when re-run with RESUME=1.
-# STAGES="1 3 4 5" runs only those stages (the others' files must be in OUT_DIR);
-# CLIP_ARGS replaces stage 1's model options, VLM_ARGS adds to stage 2. Only a new CLIP, say:
-#   mkdir -p X && cp models/world/vlm-*.gguf X/ && STAGES="1 3 4 5" scripts/train_world.sh X
+# STAGES="3 4 5" runs only those stages (the others' files must be in OUT_DIR);
+# CLIP_ARGS replaces stage 1's model options, VLM_ARGS adds to stage 2. Only a
+# new value model, say:  mkdir -p X && cp models/world/{clip,vlm-*}.gguf X/ && STAGES="3 4 5" scripts/train_world.sh X
+# (A new CLIP needs a new VLM too: the VLM's tower is the CLIP's.)
+# Run one stage at a time: two visvm processes on 2 cores slow each other far
+# more than 2x (each thread pool spins waiting for its workers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:-models/world}"
@@ -29,11 +34,14 @@ $V train clip --out "$OUT" --steps "${CLIP_STEPS:-2000}" --until "${CLIP_UNTIL:-
    ${CLIP_ARGS:---stem 3 --stem-bn --max-pool --aux-weight 20 --dense-weight 3} $R |
     tee "$OUT/clip-stdout.log"
 fi
-# 2. captioner: LLaVA architecture with its own, lower-resolution view
-if stage 2; then $V train vlm --out "$OUT" --steps "${VLM_STEPS:-4000}" ${VLM_ARGS:-} $R | tee "$OUT/vlm-stdout.log"; fi
-# 3. VisVM data: five responses per training image, CLIP rewards per sentence
+# 2. captioner, LLaVA's way: CLIP's vision tower, frozen; projector and decoder trained on captions
+if stage 2; then
+$V train vlm --out "$OUT" --steps "${VLM_STEPS:-2000}" --init-vision "$OUT/clip.gguf" --freeze-vision ${VLM_ARGS:-} $R |
+    tee "$OUT/vlm-stdout.log"
+fi
+# 3. VisVM data: five responses per training image (6000 images), CLIP rewards per sentence
 if stage 3; then
-$V world gen --split train --start 500000 --n "${VALUE_IMAGES:-3000}" --out "$WORK/value-train"
+$V world gen --split train --start 500000 --n "${VALUE_IMAGES:-6000}" --out "$WORK/value-train"
 $V world gen --split val --start 500000 --n 300 --out "$WORK/value-val"
 $V generate --world "$WORK/value-train" --out "$WORK/gen-train.jsonl" -m "$OUT/vlm-text.gguf" --mmproj "$OUT/vlm-mmproj.gguf"
 $V generate --world "$WORK/value-val" --out "$WORK/gen-val.jsonl" -m "$OUT/vlm-text.gguf" --mmproj "$OUT/vlm-mmproj.gguf"
@@ -41,10 +49,12 @@ $V reward --in "$WORK/gen-train.jsonl" --out "$WORK/rw-train.jsonl" --clip "$OUT
 $V reward --in "$WORK/gen-val.jsonl" --out "$WORK/rw-val.jsonl" --clip "$OUT/clip.gguf" --world "$WORK/value-val" |
     tee "$OUT/reward-val.log"
 fi
-# 4. value model by TD(0)
+# 4. value model by TD(0): CLIP's tower (frozen), a new projector, the policy's decoder
+#    (starting from the policy's projector too, --vlm-mmproj, it learned no within-image ranking: README)
 if stage 4; then
 $V train value --rewards "$WORK/rw-train.jsonl" --val "$WORK/rw-val.jsonl" --val-world "$WORK/value-val" --clip "$OUT/clip.gguf" \
-   --policy "$OUT/vlm-text.gguf" --out "$OUT" --steps "${VALUE_STEPS:-3000}" | tee "$OUT/value-stdout.log"
+   --policy "$OUT/vlm-text.gguf" --out "$OUT" --steps "${VALUE_STEPS:-4000}" |
+    tee "$OUT/value-stdout.log"
 fi
 # 5. the results table and the compute-scaling sweep (README "Results")
 if stage 5; then

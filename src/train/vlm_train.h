@@ -4,11 +4,10 @@
 // a llama-architecture GGUF plus an mmproj GGUF, exactly the formats the
 // engine (and llama.cpp) reads.
 //
-// Its eyes are deliberately weaker than the reward CLIP's: the tower has its
-// own initialisation and objective (captioning, end to end) and sees a
-// downsampled copy of the image (image_size < the world's 64 px; the engine's
-// clip.cpp preprocessing does the bilinear resize), which is where its
-// hallucinations come from (world-notes.md, "different eyes").
+// The tower either has its own initialisation and view (image_size < the
+// world's 64 px; the engine's clip.cpp preprocessing does the bilinear resize),
+// or, as LLaVA's and the shipped captioner's, is the reward CLIP's tower,
+// frozen (init_vision, freeze_vision).
 #ifndef VT_VLM_TRAIN_H
 #define VT_VLM_TRAIN_H
 
