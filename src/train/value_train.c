@@ -75,30 +75,22 @@ static int vmodel_init(vmodel *m, const vt_value_hp *hp, int max_B, vv_error *e)
     vv_gguf *cg = NULL, *pg = NULL;
     int rc = vv_gguf_open(hp->clip_path, &cg, e);
     if (!rc) rc = vv_gguf_open(hp->policy_text, &pg, e);
-    uint32_t S = 0, P = 0, Dv = 0, Lv = 0, Hv = 0, Fv = 0, D = 0, L = 0, H = 0, KV = 0, F = 0;
+    uint32_t D = 0, L = 0, H = 0, KV = 0, F = 0;
     float rope = 10000.0f;
-    if (!rc) rc = vv_gguf_get_u32(cg, "clip.vision.image_size", &S, e) || vv_gguf_get_u32(cg, "clip.vision.patch_size", &P, e) ||
-                  vv_gguf_get_u32(cg, "clip.vision.embedding_length", &Dv, e) || vv_gguf_get_u32(cg, "clip.vision.block_count", &Lv, e) ||
-                  vv_gguf_get_u32(cg, "clip.vision.attention.head_count", &Hv, e) ||
-                  vv_gguf_get_u32(cg, "clip.vision.feed_forward_length", &Fv, e);
+    vt_vit_cfg vc = {0}; // the CLIP's tower (BatchNorm arrives folded)
+    if (!rc) rc = vt_vit_cfg_from_gguf(cg, hp->clip_path, &vc, e);
     if (!rc) rc = vv_gguf_get_u32(pg, "llama.embedding_length", &D, e) || vv_gguf_get_u32(pg, "llama.block_count", &L, e) ||
                   vv_gguf_get_u32(pg, "llama.attention.head_count", &H, e) ||
                   vv_gguf_get_u32(pg, "llama.attention.head_count_kv", &KV, e) ||
                   vv_gguf_get_u32(pg, "llama.feed_forward_length", &F, e) ||
                   vv_gguf_get_f32_def(pg, "llama.rope.freq_base", 10000.0f, &rope, e);
-    uint32_t n_stem = 0, stem_ch = 0; // hybrid tower (conv stem) when the CLIP has one
-    if (!rc && vv_gguf_find_key(cg, "clip.vision.stem_count") >= 0)
-        rc = vv_gguf_get_u32(cg, "clip.vision.stem_count", &n_stem, e) ||
-             vv_gguf_get_u32(cg, "clip.vision.stem_width", &stem_ch, e);
-    if (!rc && (n_stem > 4 || stem_ch > 4096))
-        rc = vv_err(e, VISVM_ERR_FORMAT, "%s: stem of %u stages x %u channels out of range", hp->clip_path, n_stem, stem_ch);
     if (!rc) rc = vv_vocab_load(pg, &m->vocab, e);
     vv_gguf_close(cg);
     vv_gguf_close(pg);
     if (rc) return rc ? (e && e->code ? e->code : VISVM_ERR_FORMAT) : rc;
     m->d = (int)D;
     m->V = vv_vocab_n(m->vocab);
-    m->S = (int)S;
+    m->S = vc.image_size;
     m->max_B = max_B;
     m->max_L = 0;
     vt_params *ps = &m->ps;
@@ -106,7 +98,7 @@ static int vmodel_init(vmodel *m, const vt_value_hp *hp, int max_B, vv_error *e)
     const unsigned ND = VT_PARAM_NO_DECAY;
     const unsigned FV = hp->freeze_vision || hp->head_only ? VT_PARAM_FROZEN : 0;
     const unsigned FH = hp->head_only ? VT_PARAM_FROZEN : 0;
-    vt_vit_cfg vc = {(int)S, (int)P, (int)Dv, (int)Lv, (int)Hv, (int)Fv, (int)n_stem, (int)stem_ch, false}; // BatchNorm arrives folded
+    const int64_t Dv = vc.width;
     rc = vt_vit_register(&m->vit, &vc, ps, e);
     m->n_img = m->vit.G * m->vit.G;
     if (!rc && FV) // frozen tower: mark every v.* tensor

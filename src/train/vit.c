@@ -11,6 +11,27 @@
 static float *W(vt_params *ps, int i) { return ps->items[i].data; }
 static float *G(vt_params *ps, int i) { return ps->items[i].grad; }
 
+int vt_vit_cfg_from_gguf(const vv_gguf *g, const char *path, vt_vit_cfg *cfg, vv_error *e) {
+    uint32_t v[6] = {0}, n_stem = 0, stem_ch = 0;
+    static const char *const keys[6] = {"clip.vision.image_size", "clip.vision.patch_size",
+                                        "clip.vision.embedding_length", "clip.vision.block_count",
+                                        "clip.vision.attention.head_count", "clip.vision.feed_forward_length"};
+    vv_error ke = {0}; // key errors, reported with the file's name
+    int bad = 0;
+    for (int i = 0; i < 6 && !bad; i++) bad = vv_gguf_get_u32(g, keys[i], &v[i], &ke);
+    if (!bad && vv_gguf_find_key(g, "clip.vision.stem_count") >= 0)
+        bad = vv_gguf_get_u32(g, "clip.vision.stem_count", &n_stem, &ke) ||
+              vv_gguf_get_u32(g, "clip.vision.stem_width", &stem_ch, &ke);
+    if (bad) return vv_err(e, ke.code ? ke.code : VISVM_ERR_FORMAT, "%s: %s", path, ke.msg);
+    for (int i = 0; i < 6; i++)
+        if (!v[i] || v[i] > (1u << 16))
+            return vv_err(e, VISVM_ERR_FORMAT, "%s: %s = %u out of range", path, keys[i], v[i]);
+    if (n_stem > VT_VIT_MAX_STEM || stem_ch > 4096)
+        return vv_err(e, VISVM_ERR_FORMAT, "%s: stem of %u stages x %u channels out of range", path, n_stem, stem_ch);
+    *cfg = (vt_vit_cfg){(int)v[0], (int)v[1], (int)v[2], (int)v[3], (int)v[4], (int)v[5], (int)n_stem, (int)stem_ch, false};
+    return VISVM_OK;
+}
+
 int vt_vit_register(vt_vit *v, const vt_vit_cfg *cfg, vt_params *ps, vv_error *e) {
     memset(v, 0, sizeof(*v));
     v->cfg = *cfg;

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 
+#include "../format/gguf.h"
 #include "tf.h"
 
 typedef struct vt_vit_cfg {
@@ -21,6 +22,12 @@ typedef struct vt_vit_cfg {
 } vt_vit_cfg;
 
 #define VT_VIT_MAX_STEM 4
+
+// The tower's shape from a clip-architecture GGUF (clip.vision.* keys, the stem
+// keys when present; path names the file in errors). BatchNorm arrives folded
+// in such files, so stem_bn is false. Sizes are range-checked here; patch/heads
+// divisibility and the stem stride by vt_vit_register.
+int vt_vit_cfg_from_gguf(const vv_gguf *g, const char *path, vt_vit_cfg *cfg, vv_error *e);
 
 typedef struct vt_vit {
     vt_vit_cfg cfg;

@@ -67,29 +67,19 @@ void vt_vlm_free(vt_vlm *m) {
 
 int vt_vlm_hp_vision_from_clip(vt_vlm_hp *hp, const char *path, vv_error *e) {
     vv_gguf *g = NULL;
+    vt_vit_cfg c;
     int rc = vv_gguf_open(path, &g, e);
-    uint32_t S = 0, P = 0, Dv = 0, Lv = 0, Hv = 0, Fv = 0, n_stem = 0, stem_ch = 0;
-    if (!rc) rc = vv_gguf_get_u32(g, "clip.vision.image_size", &S, e) || vv_gguf_get_u32(g, "clip.vision.patch_size", &P, e) ||
-                  vv_gguf_get_u32(g, "clip.vision.embedding_length", &Dv, e) ||
-                  vv_gguf_get_u32(g, "clip.vision.block_count", &Lv, e) ||
-                  vv_gguf_get_u32(g, "clip.vision.attention.head_count", &Hv, e) ||
-                  vv_gguf_get_u32(g, "clip.vision.feed_forward_length", &Fv, e);
-    if (!rc && vv_gguf_find_key(g, "clip.vision.stem_count") >= 0)
-        rc = vv_gguf_get_u32(g, "clip.vision.stem_count", &n_stem, e) || vv_gguf_get_u32(g, "clip.vision.stem_width", &stem_ch, e);
+    if (!rc) rc = vt_vit_cfg_from_gguf(g, path, &c, e);
     vv_gguf_close(g);
-    if (rc) return e && e->code ? e->code : VISVM_ERR_FORMAT;
-    if (S < 8 || S > 1024 || P < 2 || P > 64 || S % P || Dv < 16 || Dv > 4096 || Lv < 1 || Lv > 64 || Hv < 1 || Dv % Hv ||
-        Fv < 16 || Fv > 16384 || n_stem > 4 || stem_ch > 1024 || (n_stem && (P != 1u << n_stem || stem_ch < 1)))
-        return vv_err(e, VISVM_ERR_FORMAT, "%s: vision tower shape out of range (image %u, patch %u, width %u, %u layers, "
-                      "%u heads, ff %u, stem %u x %u)", path, S, P, Dv, Lv, Hv, Fv, n_stem, stem_ch);
-    hp->image_size = (int)S;
-    hp->patch = (int)P;
-    hp->v_width = (int)Dv;
-    hp->v_layers = (int)Lv;
-    hp->v_heads = (int)Hv;
-    hp->v_ff = (int)Fv;
-    hp->stem = (int)n_stem;
-    hp->stem_ch = n_stem ? (int)stem_ch : hp->stem_ch;
+    if (rc) return rc;
+    hp->image_size = c.image_size;
+    hp->patch = c.patch;
+    hp->v_width = c.width;
+    hp->v_layers = c.layers;
+    hp->v_heads = c.heads;
+    hp->v_ff = c.ff;
+    hp->stem = c.stem;
+    hp->stem_ch = c.stem ? c.stem_ch : hp->stem_ch;
     hp->stem_bn = false;
     hp->init_vision = path;
     return VISVM_OK;
@@ -729,7 +719,7 @@ int vt_vlm_load(vt_vlm *m, const char *dir, const vt_vlm_hp *hp_in, int max_B, v
     vv_gguf *tg = NULL, *mg = NULL;
     vv_vocab *voc = NULL;
     vv_bpe_vocab bpe = {0};
-    uint32_t S = 0, P = 0, Dv = 0, Lv = 0, Hv = 0, Fv = 0, PD = 0, D = 0, L = 0, H = 0, KV = 0, F = 0;
+    uint32_t PD = 0, D = 0, L = 0, H = 0, KV = 0, F = 0;
     const char *ptype = NULL;
     int rc = vv_gguf_open(tp, &tg, e);
     if (!rc) rc = vv_gguf_open(mp, &mg, e);
@@ -737,32 +727,22 @@ int vt_vlm_load(vt_vlm *m, const char *dir, const vt_vlm_hp *hp_in, int max_B, v
         vv_gguf *g;
         const char *key;
         uint32_t *dst;
-    } keys[] = {{mg, "clip.vision.image_size", &S},
-                {mg, "clip.vision.patch_size", &P},
-                {mg, "clip.vision.embedding_length", &Dv},
-                {mg, "clip.vision.block_count", &Lv},
-                {mg, "clip.vision.attention.head_count", &Hv},
-                {mg, "clip.vision.feed_forward_length", &Fv},
-                {mg, "clip.vision.projection_dim", &PD},
+    } keys[] = {{mg, "clip.vision.projection_dim", &PD},
                 {tg, "llama.embedding_length", &D},
                 {tg, "llama.block_count", &L},
                 {tg, "llama.attention.head_count", &H},
                 {tg, "llama.attention.head_count_kv", &KV},
                 {tg, "llama.feed_forward_length", &F}};
     for (size_t i = 0; !rc && i < sizeof(keys) / sizeof(keys[0]); i++) rc = vv_gguf_get_u32(keys[i].g, keys[i].key, keys[i].dst, e);
-    uint32_t n_stem = 0, stem_ch = 0; // hybrid tower
-    if (!rc && vv_gguf_find_key(mg, "clip.vision.stem_count") >= 0 &&
-        !(rc = vv_gguf_get_u32(mg, "clip.vision.stem_count", &n_stem, e)))
-        rc = vv_gguf_get_u32(mg, "clip.vision.stem_width", &stem_ch, e);
-    if (!rc && (n_stem > 4 || stem_ch > 4096))
-        rc = vv_err(e, VISVM_ERR_FORMAT, "%s: stem of %u stages x %u channels out of range", mp, n_stem, stem_ch);
+    vt_vit_cfg vc = {0};
+    if (!rc) rc = vt_vit_cfg_from_gguf(mg, mp, &vc, e);
     if (!rc) rc = vv_gguf_get_f32_def(tg, "llama.rope.freq_base", 10000.0f, &hp.rope_base, e);
     if (!rc && !(rc = vv_gguf_get_str(mg, "clip.projector_type", &ptype, e)) && strcmp(ptype, "mlp"))
         rc = vv_err(e, VISVM_ERR_UNSUPPORTED, "%s: projector \"%s\" (the trainer's VLM has \"mlp\")", mp, ptype);
     if (!rc && PD != D) rc = vv_err(e, VISVM_ERR_FORMAT, "%s: projection width %u differs from the decoder's %u", mp, PD, D);
     const uint32_t lim = 1u << 16;
-    if (!rc && (S > lim || P > lim || Dv > lim || Lv > lim || Hv > lim || Fv > lim || D > lim || L > lim || H > lim ||
-                KV > lim || F > lim || !P || S % P || !Hv || Dv % Hv || !H || D % H || !KV || H % KV))
+    if (!rc && (D > lim || L > lim || H > lim || KV > lim || F > lim || vc.image_size % vc.patch || vc.width % vc.heads ||
+                !H || D % H || !KV || H % KV))
         rc = vv_err(e, VISVM_ERR_FORMAT, "%s, %s: hyper-parameters out of range", tp, mp);
     // tokenizer: the file's, exported again as it is
     if (!rc) rc = vv_vocab_load(tg, &voc, e);
@@ -782,14 +762,14 @@ int vt_vlm_load(vt_vlm *m, const char *dir, const vt_vlm_hp *hp_in, int max_B, v
     vv_gguf_close(tg);
     vv_gguf_close(mg);
     if (!rc) {
-        hp.image_size = (int)S;
-        hp.patch = (int)P;
-        hp.v_width = (int)Dv;
-        hp.v_layers = (int)Lv;
-        hp.v_heads = (int)Hv;
-        hp.v_ff = (int)Fv;
-        hp.stem = (int)n_stem;
-        hp.stem_ch = (int)stem_ch;
+        hp.image_size = vc.image_size;
+        hp.patch = vc.patch;
+        hp.v_width = vc.width;
+        hp.v_layers = vc.layers;
+        hp.v_heads = vc.heads;
+        hp.v_ff = vc.ff;
+        hp.stem = vc.stem;
+        hp.stem_ch = vc.stem_ch;
         hp.d = (int)D;
         hp.layers = (int)L;
         hp.heads = (int)H;
