@@ -222,6 +222,11 @@ static int train_value(int argc, char **argv) {
         {"--head-only", NULL, CLI_FLAG, &head_only, "train only the value head", 0, -1},
         {"--steps", NULL, CLI_INT, &hp.steps, "training steps", 1, 1 << 24},
         {"--batch", NULL, CLI_INT, &hp.batch, "TD pairs per step", 1, 4096},
+        {"--group", NULL, CLI_INT, &hp.group,
+         "TD pairs per image in a batch (images drawn uniformly, then their pairs); 1 = uniform pairs (the paper)", 1, 4096},
+        {"--rank-weight", NULL, CLI_FLOAT, &hp.rank_weight,
+         "adds this weight x the group-centred MSE (errors minus their image's mean: only within-image differences "
+         "count; needs --group >= 2)", 0, 1000},
         {"--lr", NULL, CLI_FLOAT, &hp.lr, "peak learning rate", 1e-7, 1},
         {"--warmup", NULL, CLI_INT, &hp.warmup, "warm-up steps", 0, 1 << 24},
         {"--seed", NULL, CLI_INT, &seed, "random seed", 0, 2147483647},

@@ -873,6 +873,42 @@ static void test_mse(void) {
     }
 }
 
+typedef struct {
+    float *p, *t;
+    const int *g;
+} gmse_case;
+
+static double gmse_loss(void *ud) {
+    gmse_case *c = ud;
+    float l;
+    vt_group_centred_mse(g_ctx, c->p, c->t, c->g, 7, &l, NULL, 1.0f);
+    return l;
+}
+
+// Hand-worked: groups {0,1} and {2}; e = (1, 0, -2): group means 0.5 and -2, so
+// loss = (0.25 + 0.25 + 0) / 3; a shift of a whole group changes nothing.
+static void test_group_centred_mse(void) {
+    float p[3] = {1, 2, 3}, t[3] = {0, 2, 5}, d[3] = {1, 1, 1}, l;
+    const int g[3] = {4, 4, 9};
+    CHECK(vt_group_centred_mse(g_ctx, p, t, g, 3, &l, d, 1.0f) == VISVM_OK);
+    CHECK_NEAR(l, 0.5 / 3.0, 1e-6);
+    CHECK_NEAR(d[0], 1 + 2 * 0.5 / 3.0, 1e-6); // accumulates
+    CHECK_NEAR(d[1], 1 - 2 * 0.5 / 3.0, 1e-6);
+    CHECK_NEAR(d[2], 1, 1e-6);
+    float p2[3] = {1 + 7, 2 + 7, 3 - 5}, l2;
+    CHECK(vt_group_centred_mse(g_ctx, p2, t, g, 3, &l2, NULL, 1.0f) == VISVM_OK);
+    CHECK_NEAR(l2, l, 1e-6);
+    const int g7[7] = {0, 0, 0, 1, 1, 2, 3};
+    gmse_case c = {randv(7, -1, 1), randv(7, -1, 1), g7};
+    float *dp = zerov(7);
+    vt_group_centred_mse(g_ctx, c.p, c.t, g7, 7, &l, dp, 1.0f);
+    gc_tensor ts[1] = {{"pred", c.p, dp, 7}};
+    GC("group-centred mse", gmse_loss, &c, ts, 1);
+    free(c.p), free(c.t), free(dp);
+    CHECK(vt_group_centred_mse(g_ctx, p, t, NULL, 3, &l, NULL, 1.0f) == VISVM_ERR_INVALID);
+    vt_ctx_clear_error(g_ctx);
+}
+
 // ---------------------------------------------------------------------------
 // determinism: a pre-LN transformer block (all layer kinds) run with 1, 2 and
 // 3 threads must give bit-identical activations and gradients.
@@ -1017,6 +1053,7 @@ int main(void) {
     test_cross_entropy();
     test_infonce();
     test_mse();
+    test_group_centred_mse();
     test_determinism();
     test_errors();
     CHECKF(vt_ctx_status(g_ctx) == VISVM_OK, "unexpected error left in the context: %s", vt_ctx_error(g_ctx));

@@ -279,4 +279,12 @@ int vt_infonce(vt_ctx *ctx, const float *img, const float *txt, int64_t B, int64
 int vt_mse(vt_ctx *ctx, const float *pred, const float *target, const float *weights, int64_t n, float *loss,
            float *dpred, float grad_scale);
 
+// Group-centred squared error: with e = pred - target and m_g the mean of e over
+// group g (consecutive runs of equal group[i]), loss = sum_i (e_i - m_g)^2 / n.
+// Only differences within a group count (a shift shared by a group is free):
+// the within-image ranking term of the value model. dpred (when not NULL) is
+// ADDED to: 2 (e_i - m_g) / n * grad_scale. pred, target, group [n].
+int vt_group_centred_mse(vt_ctx *ctx, const float *pred, const float *target, const int *group, int64_t n,
+                         float *loss, float *dpred, float grad_scale);
+
 #endif

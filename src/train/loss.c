@@ -228,3 +228,26 @@ int vt_mse(vt_ctx *ctx, const float *pred, const float *target, const float *wei
         }
     return VISVM_OK;
 }
+
+int vt_group_centred_mse(vt_ctx *ctx, const float *pred, const float *target, const int *group, int64_t n,
+                         float *loss, float *dpred, float grad_scale) {
+    if (!ctx) return VISVM_ERR_INVALID;
+    if (n < 0) return vt_fail(ctx, VISVM_ERR_INVALID, "vt_group_centred_mse: negative size");
+    if (!loss) return vt_fail(ctx, VISVM_ERR_INVALID, "vt_group_centred_mse: NULL loss");
+    *loss = 0.0f;
+    if (n == 0) return VISVM_OK;
+    if (!pred || !target || !group) return vt_fail(ctx, VISVM_ERR_INVALID, "vt_group_centred_mse: NULL argument");
+    double acc = 0;
+    for (int64_t i0 = 0, i1; i0 < n; i0 = i1) {
+        double m = 0;
+        for (i1 = i0; i1 < n && group[i1] == group[i0]; i1++) m += (double)pred[i1] - (double)target[i1];
+        m /= (double)(i1 - i0);
+        for (int64_t i = i0; i < i1; i++) {
+            const double d = (double)pred[i] - (double)target[i] - m;
+            acc += d * d;
+            if (dpred) dpred[i] += (float)(grad_scale * 2.0 * d / (double)n);
+        }
+    }
+    *loss = (float)(acc / (double)n);
+    return VISVM_OK;
+}

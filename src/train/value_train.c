@@ -28,6 +28,7 @@ vt_value_hp vt_value_default_hp(void) {
     h.reward_offset = NAN;
     h.freeze_vision = true;
     h.batch = 64;
+    h.group = 1;
     h.steps = 3000;
     h.warmup = 100;
     h.lr = 3e-4f;
@@ -287,8 +288,10 @@ static int get_image(img_cache *ic, const vt_td_set *set, int i, int S, float **
 }
 
 // TD step on pairs idx[0..B): loss (and gradients when train).
+// With hp->rank_weight > 0 and train, also the group-centred MSE over runs of
+// pairs of one image (*rank_loss; the batch is sampled by image then).
 static int td_batch(vt_ctx *c, vmodel *m, const vt_value_hp *hp, const vt_td_set *set, img_cache *ic, const int *idx,
-                    int B, float offset, bool train, float *loss, float *vcur, vv_error *e) {
+                    int B, float offset, bool train, float *loss, float *rank_loss, float *vcur, vv_error *e) {
     const int S = m->S;
     float *img = vv_aalloc((size_t)B * S * S * 3 * sizeof(float));
     const char **sent = calloc((size_t)B, sizeof(char *));
@@ -317,6 +320,14 @@ static int td_batch(vt_ctx *c, vmodel *m, const vt_value_hp *hp, const vt_td_set
     if (!rc && (rc = values_forward(c, m, &pre, posts, B, L, &xo))) vv_err(e, rc, "%s", vt_ctx_error(c));
     if (!rc && vcur) memcpy(vcur, m->val, (size_t)B * sizeof(float));
     if (!rc) rc = vt_mse(c, m->val, target, NULL, B, loss, train ? m->d_val : NULL, 1.0f);
+    if (!rc && train && hp->rank_weight > 0 && rank_loss) {
+        int *grp = malloc((size_t)B * sizeof(int));
+        if (!grp) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+        for (int b = 0; grp && b < B; b++) grp[b] = set->pairs[idx[b]].image;
+        if (!rc && (rc = vt_group_centred_mse(c, m->val, target, grp, B, rank_loss, m->d_val, hp->rank_weight)))
+            vv_err(e, rc, "%s", vt_ctx_error(c));
+        free(grp);
+    }
     if (!rc && train && (rc = values_backward(c, m, &pre, B, L, xo, !(hp->freeze_vision || hp->head_only))))
         vv_err(e, rc, "%s", vt_ctx_error(c));
     vv_afree(img);
@@ -335,6 +346,8 @@ typedef struct {
     double td_loss, corr, mean_v, mean_g;
     int n;
     vv_auc auc_v, auc_r; // within-image AUC of V and of the CLIP reward (with ground truth)
+    vv_auc auc_g;        // ... and of the realised discounted return (what V regresses on)
+    vv_auc sib_v, sib_r, sib_g, sib_f; // siblings only (same image and position): V, reward, return, future part
 } value_eval;
 
 typedef struct { // held-out ground truth for the within-image AUC
@@ -343,14 +356,37 @@ typedef struct { // held-out ground truth for the within-image AUC
     vv_chair *ch;
 } val_truth;
 
-// Within-image AUC of V (v [n]) and of the reward over the first n pairs: each image's
-// distinct sentences, labelled against its scene (world_eval.h).
-static int truth_auc(const val_truth *t, const vt_td_set *set, const float *v, int n, value_eval *out, vv_error *e) {
-    int hint = 0, *keep = malloc((size_t)(n ? n : 1) * sizeof(int));
-    float *sv = malloc((size_t)(n ? n : 1) * sizeof(float)), *sr = malloc((size_t)(n ? n : 1) * sizeof(float));
-    signed char *lab = malloc((size_t)(n ? n : 1));
-    const char **sent = malloc((size_t)(n ? n : 1) * sizeof(char *));
-    int rc = keep && sv && sr && lab && sent ? VISVM_OK : vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+// Labels the distinct sentences of pairs sel[0..k) (one image, scene sc) and adds them to
+// the AUCs of V, the reward, the return and the future part of the return (g - (r - offset)).
+static void auc_add(const val_truth *t, const vv_world_scene *sc, const vt_td_set *set, const float *v, const double *g,
+                    float offset, const int *sel, int k, const char **sent, int *keep, signed char *lab, float *buf,
+                    vv_auc *auc[4]) {
+    for (int i = 0; i < k; i++) sent[i] = set->pairs[sel[i]].cur;
+    const int ns = vv_world_label_distinct(t->ch, sc, sent, k, keep, lab);
+    for (int w = 0; w < 4; w++) {
+        if (!auc[w]) continue;
+        for (int j = 0; j < ns; j++) {
+            const int i = sel[keep[j]];
+            const float r = set->pairs[i].reward;
+            buf[j] = w == 0 ? v[i] : w == 1 ? r : w == 2 ? (float)g[i] : (float)(g[i] - (r - offset));
+        }
+        vv_auc_add_image(auc[w], buf, lab, ns);
+    }
+}
+
+// Within-image AUCs over the first n pairs (whole responses; pos [n]: index of the
+// sentence in its response), labelled against the scenes (world_eval.h): all of
+// an image's distinct sentences, and siblings only (same image, same position).
+static int truth_auc(const val_truth *t, const vt_td_set *set, const float *v, const double *g, const int *pos, int n,
+                     float offset, value_eval *out, vv_error *e) {
+    const size_t m = (size_t)(n ? n : 1);
+    int hint = 0, *keep = malloc(m * sizeof(int)), *sel = malloc(m * sizeof(int));
+    float *buf = malloc(m * sizeof(float));
+    signed char *lab = malloc(m);
+    const char **sent = malloc(m * sizeof(char *));
+    int rc = keep && sel && buf && lab && sent ? VISVM_OK : vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    vv_auc *all[4] = {&out->auc_v, &out->auc_r, &out->auc_g, NULL};
+    vv_auc *sib[4] = {&out->sib_v, &out->sib_r, &out->sib_g, &out->sib_f};
     for (int i0 = 0, i1; i0 < n && !rc; i0 = i1) {
         const int im = set->pairs[i0].image;
         for (i1 = i0; i1 < n && set->pairs[i1].image == im;) i1++;
@@ -359,16 +395,20 @@ static int truth_auc(const val_truth *t, const vt_td_set *set, const float *v, i
             rc = vv_err(e, VISVM_ERR_INVALID, "held-out image %s is not in the --val-world scenes", set->images[im]);
             break;
         }
-        for (int i = i0; i < i1; i++) sent[i - i0] = set->pairs[i].cur;
-        const int ns = vv_world_label_distinct(t->ch, sc, sent, i1 - i0, keep, lab);
-        for (int k = 0; k < ns; k++) {
-            sv[k] = v[i0 + keep[k]];
-            sr[k] = set->pairs[i0 + keep[k]].reward;
+        int k = 0, max_pos = 0;
+        for (int i = i0; i < i1; i++) {
+            sel[k++] = i;
+            max_pos = VV_MAX(max_pos, pos[i]);
         }
-        vv_auc_add_image(&out->auc_v, sv, lab, ns);
-        vv_auc_add_image(&out->auc_r, sr, lab, ns);
+        auc_add(t, sc, set, v, g, offset, sel, k, sent, keep, lab, buf, all);
+        for (int p = 0; p <= max_pos; p++) {
+            k = 0;
+            for (int i = i0; i < i1; i++)
+                if (pos[i] == p) sel[k++] = i;
+            auc_add(t, sc, set, v, g, offset, sel, k, sent, keep, lab, buf, sib);
+        }
     }
-    free(keep), free(sv), free(sr), free(lab), free(sent);
+    free(keep), free(sel), free(buf), free(lab), free(sent);
     return rc;
 }
 
@@ -382,14 +422,14 @@ static int evaluate(vt_ctx *c, vmodel *m, const vt_value_hp *hp, const vt_td_set
     if (n_take == 0) return VISVM_OK;
     float *v = malloc((size_t)n_take * sizeof(float));
     double *g = malloc((size_t)n_take * sizeof(double));
-    int *idx = malloc((size_t)m->max_B * sizeof(int));
-    int rc = v && g && idx ? VISVM_OK : vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    int *idx = malloc((size_t)m->max_B * sizeof(int)), *pos = malloc((size_t)n_take * sizeof(int));
+    int rc = v && g && idx && pos ? VISVM_OK : vv_err(e, VISVM_ERR_NOMEM, "out of memory");
     double loss_sum = 0;
     for (int i0 = 0; i0 < n_take && !rc; i0 += m->max_B) {
         int k = VV_MIN(m->max_B, n_take - i0);
         for (int j = 0; j < k; j++) idx[j] = i0 + j;
         float l = 0;
-        rc = td_batch(c, m, hp, set, ic, idx, k, offset, false, &l, v + i0, e);
+        rc = td_batch(c, m, hp, set, ic, idx, k, offset, false, &l, NULL, v + i0, e);
         loss_sum += (double)l * k;
     }
     // returns: G_t = (r_t - offset) + gamma G_{t+1}, terminal 0
@@ -400,6 +440,7 @@ static int evaluate(vt_ctx *c, vmodel *m, const vt_value_hp *hp, const vt_td_set
         for (int t = len - 1; t >= 0; t--) {
             G = (set->pairs[f + t].reward - offset) + hp->gamma * G;
             g[f + t] = G;
+            pos[f + t] = t;
         }
         done += len;
     }
@@ -418,11 +459,12 @@ static int evaluate(vt_ctx *c, vmodel *m, const vt_value_hp *hp, const vt_td_set
         out->mean_g = sg / N;
         out->td_loss = loss_sum / N;
         out->n = n_take;
-        if (truth && truth->n) rc = truth_auc(truth, set, v, n_take, out, e);
+        if (truth && truth->n) rc = truth_auc(truth, set, v, g, pos, n_take, offset, out, e);
     }
     free(v);
     free(g);
     free(idx);
+    free(pos);
     return rc;
 }
 
@@ -549,10 +591,43 @@ int vt_value_train(const vt_value_hp *hp, const char *out_dir, vv_error *e) {
     FILE *log = NULL;
     double *lx = NULL, *ly = NULL;
     int n_pts = 0;
-    int *idx = NULL;
+    int *idx = NULL, *img_first = NULL, *by_img = NULL, n_img_with_pairs = 0;
     char path[4096];
     val_truth truth = {0};
     if ((rc = vt_td_load(hp->train_rewards, &tr, e))) goto done;
+    if (hp->group < 1 || hp->batch % hp->group) {
+        rc = vv_err(e, VISVM_ERR_INVALID, "--group %d must be >= 1 and divide --batch %d", hp->group, hp->batch);
+        goto done;
+    }
+    if (!(hp->rank_weight >= 0) || (hp->rank_weight > 0 && hp->group < 2)) {
+        rc = vv_err(e, VISVM_ERR_INVALID, "--rank-weight %g needs --group >= 2 (pairs of one image to compare) and must be >= 0",
+                    hp->rank_weight);
+        goto done;
+    }
+    // pairs by image (for batches of hp->group pairs per image): img_first [n_images + 1], by_img [n_pairs]
+    img_first = calloc((size_t)tr.n_images + 1, sizeof(int));
+    by_img = malloc((size_t)(tr.n_pairs ? tr.n_pairs : 1) * sizeof(int));
+    if (!img_first || !by_img) {
+        rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (int i = 0; i < tr.n_pairs; i++) img_first[tr.pairs[i].image + 1]++;
+    for (int i = 0; i < tr.n_images; i++) img_first[i + 1] += img_first[i];
+    {
+        int *fill = calloc((size_t)tr.n_images + 1, sizeof(int));
+        if (!fill) {
+            rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        for (int i = 0; i < tr.n_pairs; i++) by_img[img_first[tr.pairs[i].image] + fill[tr.pairs[i].image]++] = i;
+        free(fill);
+    }
+    n_img_with_pairs = 0;
+    for (int i = 0; i < tr.n_images; i++) n_img_with_pairs += img_first[i + 1] > img_first[i];
+    if (hp->group > 1 && n_img_with_pairs == 0) {
+        rc = vv_err(e, VISVM_ERR_INVALID, "%s has no TD pairs", hp->train_rewards);
+        goto done;
+    }
     if (hp->val_rewards && (rc = vt_td_load(hp->val_rewards, &va, e))) goto done;
     if (hp->val_world) {
         snprintf(path, sizeof(path), "%s/scenes.jsonl", hp->val_world);
@@ -567,6 +642,9 @@ int vt_value_train(const vt_value_hp *hp, const char *out_dir, vv_error *e) {
     printf("TD pairs: %d train (%d images, %d responses), %d held out; gamma %.2f, terminal %s, reward offset %.4f\n",
            tr.n_pairs, tr.n_images, tr.n_resp, va.n_pairs, hp->gamma, hp->done_mask ? "done-mask (V = 0)" : "bootstrap V(\"\")",
            offset);
+    if (hp->group > 1)
+        printf("batches: %d images x %d pairs; within-image (group-centred) MSE weight %g\n", hp->batch / hp->group, hp->group,
+               hp->rank_weight);
     if ((rc = vmodel_init(&m, hp, hp->batch, e))) goto done;
     printf("value model: %lld trainable parameters%s\n", (long long)vt_params_count(&m.ps, true),
            hp->head_only ? " (head only)" : hp->freeze_vision ? " (CLIP tower frozen)" : "");
@@ -592,13 +670,23 @@ int vt_value_train(const vt_value_hp *hp, const char *out_dir, vv_error *e) {
     vt_adamw opt = vt_adamw_default();
     opt.weight_decay = hp->weight_decay;
     vt_lr_sched sched = {hp->lr, hp->lr_min, hp->warmup, hp->steps};
-    double t0 = vv_time_s(), run = 0;
+    double t0 = vv_time_s(), run = 0, run_rank = 0;
     int run_n = 0;
     for (int step = 0; step < hp->steps && !rc; step++) {
-        for (int b = 0; b < hp->batch; b++) idx[b] = (int)vv_rng_below(&rng, (uint32_t)tr.n_pairs);
+        if (hp->group <= 1) {
+            for (int b = 0; b < hp->batch; b++) idx[b] = (int)vv_rng_below(&rng, (uint32_t)tr.n_pairs);
+        } else { // an image (with pairs) uniformly, then hp->group of its pairs with replacement
+            for (int b = 0; b < hp->batch; b += hp->group) {
+                int im;
+                do im = (int)vv_rng_below(&rng, (uint32_t)tr.n_images);
+                while (img_first[im + 1] == img_first[im]);
+                const int np = img_first[im + 1] - img_first[im];
+                for (int k = 0; k < hp->group; k++) idx[b + k] = by_img[img_first[im] + (int)vv_rng_below(&rng, (uint32_t)np)];
+            }
+        }
         vt_params_zero_grad(&m.ps);
-        float loss = 0, norm = 0, lr = vt_lr_at(&sched, m.ps.step);
-        if ((rc = td_batch(c, &m, hp, &tr, &ic, idx, hp->batch, offset, true, &loss, NULL, e))) break;
+        float loss = 0, rloss = 0, norm = 0, lr = vt_lr_at(&sched, m.ps.step);
+        if ((rc = td_batch(c, &m, hp, &tr, &ic, idx, hp->batch, offset, true, &loss, &rloss, NULL, e))) break;
         vt_clip_grad_norm(c, &m.ps, hp->clip_norm, &norm);
         if (!isfinite(loss) || !isfinite(norm)) {
             rc = vv_err(e, VISVM_ERR_INTERNAL, "non-finite loss at step %d", step);
@@ -610,16 +698,19 @@ int vt_value_train(const vt_value_hp *hp, const char *out_dir, vv_error *e) {
         }
         fprintf(log, "%d\t%.6f\t%.3g\t%.4f\n", step + 1, loss, lr, norm);
         run += loss;
+        run_rank += rloss;
         run_n++;
         if ((step + 1) % hp->log_every == 0 || step + 1 == hp->steps) {
             double per = (vv_time_s() - t0) / (step + 1);
             lx[n_pts] = step + 1;
             ly[n_pts++] = run / run_n;
-            printf("value step %5d/%d  td-mse %.5f  lr %.2e  %.1f pairs/s  ETA %.0f min\n", step + 1, hp->steps,
-                   run / run_n, lr, hp->batch / per, per * (hp->steps - step - 1) / 60);
+            printf("value step %5d/%d  td-mse %.5f", step + 1, hp->steps, run / run_n);
+            if (hp->rank_weight > 0) printf("  within-image %.5f", run_rank / run_n);
+            printf("  lr %.2e  %.1f pairs/s  ETA %.0f min\n", lr, hp->batch / per, per * (hp->steps - step - 1) / 60);
             fflush(stdout);
             fflush(log);
             run = 0;
+            run_rank = 0;
             run_n = 0;
         }
         if (hp->eval_every > 0 && (step + 1) % hp->eval_every == 0 && step + 1 < hp->steps && va.n_pairs) {
@@ -627,7 +718,9 @@ int vt_value_train(const vt_value_hp *hp, const char *out_dir, vv_error *e) {
             if ((rc = evaluate(c, &m, hp, &va, &icv, offset, 2000, &truth, &ev, e))) break;
             printf("  held out: td-mse %.5f, corr(V, MC return) %.3f, mean V %.3f vs return %.3f (%d states)",
                    ev.td_loss, ev.corr, ev.mean_v, ev.mean_g, ev.n);
-            if (ev.auc_v.pairs) printf(", within-image AUC V %.3f (reward %.3f)", vv_auc_value(&ev.auc_v), vv_auc_value(&ev.auc_r));
+            if (ev.auc_v.pairs)
+                printf(", within-image AUC V %.3f (reward %.3f, return %.3f)", vv_auc_value(&ev.auc_v),
+                       vv_auc_value(&ev.auc_r), vv_auc_value(&ev.auc_g));
             printf("\n");
         }
     }
@@ -647,16 +740,25 @@ int vt_value_train(const vt_value_hp *hp, const char *out_dir, vv_error *e) {
         const double av = vv_auc_value(&ev.auc_v), ar = vv_auc_value(&ev.auc_r);
         if (ev.auc_v.pairs)
             printf("held out, within-image AUC (present-only vs absent-naming sentences, %ld pairs, %ld images): "
-                   "V %.3f, CLIP reward %.3f\n", ev.auc_v.pairs, ev.auc_v.images, av, ar);
+                   "V %.3f, CLIP reward %.3f, realised return %.3f\n", ev.auc_v.pairs, ev.auc_v.images, av, ar,
+                   vv_auc_value(&ev.auc_g));
+        if (ev.sib_v.pairs)
+            printf("held out, siblings only (same image and sentence position, %ld pairs): V %.3f, CLIP reward %.3f, "
+                   "realised return %.3f, its future part (return after the sentence) %.3f\n", ev.sib_v.pairs,
+                   vv_auc_value(&ev.sib_v), vv_auc_value(&ev.sib_r), vv_auc_value(&ev.sib_g), vv_auc_value(&ev.sib_f));
         vv_buf js = {0};
         vv_buf_printf(&js, "{\"steps\": %d, \"seconds\": %.0f, \"pairs\": %d, \"gamma\": %.3f, \"terminal\": \"%s\", "
                            "\"reward_offset\": %.5f, \"heldout_td_mse\": %.6f, \"heldout_corr_mc_return\": %.4f, "
-                           "\"heldout_states\": %d, \"probe_absent_same_theme\": %.2f",
+                           "\"heldout_states\": %d, \"probe_absent_same_theme\": %.2f, \"group\": %d, \"rank_weight\": %g",
                       hp->steps, vv_time_s() - t0, tr.n_pairs, hp->gamma, hp->done_mask ? "done_mask" : "bootstrap",
-                      offset, ev.td_loss, ev.corr, ev.n, pr);
+                      offset, ev.td_loss, ev.corr, ev.n, pr, hp->group, hp->rank_weight);
         if (ev.auc_v.pairs)
-            vv_buf_printf(&js, ", \"heldout_auc_value\": %.4f, \"heldout_auc_reward\": %.4f, \"heldout_auc_pairs\": %ld",
-                          av, ar, ev.auc_v.pairs);
+            vv_buf_printf(&js, ", \"heldout_auc_value\": %.4f, \"heldout_auc_reward\": %.4f, \"heldout_auc_return\": %.4f, "
+                               "\"heldout_auc_pairs\": %ld", av, ar, vv_auc_value(&ev.auc_g), ev.auc_v.pairs);
+        if (ev.sib_v.pairs)
+            vv_buf_printf(&js, ", \"sibling_auc_value\": %.4f, \"sibling_auc_reward\": %.4f, \"sibling_auc_return\": %.4f, "
+                               "\"sibling_auc_future\": %.4f, \"sibling_auc_pairs\": %ld", vv_auc_value(&ev.sib_v),
+                          vv_auc_value(&ev.sib_r), vv_auc_value(&ev.sib_g), vv_auc_value(&ev.sib_f), ev.sib_v.pairs);
         vv_buf_printf(&js, "}\n");
         snprintf(path, sizeof(path), "%s/value-metrics.json", out_dir);
         rc = vv_write_file_atomic(path, js.v, js.n, e);
@@ -674,6 +776,8 @@ done:
     free(ic.img);
     free(icv.img);
     free(idx);
+    free(img_first);
+    free(by_img);
     free(lx);
     free(ly);
     vmodel_free(&m);

@@ -27,6 +27,8 @@ typedef struct vt_value_hp {
     float reward_offset;          // subtracted from rewards; NAN = mean training reward
     bool freeze_vision;           // keep CLIP's tower fixed
     bool head_only;               // train only the value head
+    int group;                    // TD pairs per image in a batch (1: uniform pairs, the paper)
+    float rank_weight;            // weight of the group-centred MSE (within-image differences; 0: off)
     int batch, steps, warmup;
     float lr, lr_min, weight_decay, clip_norm;
     uint64_t seed;
