@@ -56,7 +56,7 @@ static int scene_image(const char *world, const vv_world_scene *s, vv_image *img
     return vv_world_render(&wp, s, img, NULL, e);
 }
 
-static int need_reward(int st) { return st == VV_STRAT_BON_CLIP || st == VV_STRAT_CLIP_PRM; }
+static int need_reward(int st) { return st == VV_STRAT_BON_CLIP || st == VV_STRAT_CLIP_PRM || st == VV_STRAT_CLIP_MC; }
 static int need_value(int st) { return st == VV_STRAT_BON_VISVM || st == VV_STRAT_VISVM; }
 
 // JSON string body (escaped) into f.
@@ -141,7 +141,7 @@ int cmd_eval(int argc, char **argv) {
                *value_mm = "models/world/value-mmproj.gguf", *strategies = "greedy,clip-prm,visvm", *json = NULL,
                *md = NULL, *captions_out = NULL, *sweep = NULL, *svg = NULL;
     int n = 500, start = 0, threads = 0, cand = 6, beam = 1, max_sent = 10, bon_n = 0, seed = 1;
-    float temp = 0.7f;
+    float temp = 0.7f, mc_gamma = 0.9f, mc_offset = -1000;
     bool quiet = false;
     cli_opt opts[] = {
         {"--world", NULL, CLI_STR, &world, "world folder made by `visvm world gen` (else scenes are generated)", 0, -1},
@@ -156,7 +156,11 @@ int cmd_eval(int argc, char **argv) {
          "value model (visvm, bon-visvm): text GGUF, or a Hugging Face VisVM directory (HF-exact, SDPA pad rows)", 0, -1},
         {"--value-mmproj", NULL, CLI_STR, &value_mm, "value model vision GGUF (not with an HF directory)", 0, -1},
         {"--strategies", "-s", CLI_STR, &strategies,
-         "comma-separated: greedy, sample, bon-clip, bon-visvm, clip-prm, visvm, random, oracle", 0, -1},
+         "comma-separated: greedy, sample, bon-clip, bon-visvm, clip-prm, visvm, random, oracle, clip-mc (CLIP reward "
+         "plus discounted CLIP rewards of a greedy rollout: the look-ahead a value model estimates)", 0, -1},
+        {"--mc-gamma", NULL, CLI_FLOAT, &mc_gamma, "clip-mc: discount", 0, 1},
+        {"--mc-offset", NULL, CLI_FLOAT, &mc_offset,
+         "clip-mc: subtracted from each reward (-1000: the value model's reward offset, its TD target's)", -1000, 1000},
         {"--candidates", "-k", CLI_INT, &cand, "candidates per step: k-1 temperatures over 0.1..0.9 + greedy", 1, 33},
         {"--beam", NULL, CLI_INT, &beam, "beams kept per step", 1, 8},
         {"--max-sentences", NULL, CLI_INT, &max_sent, "sentence limit of step search", 1, 64},
@@ -204,7 +208,7 @@ int cmd_eval(int argc, char **argv) {
     bool want_reward = sweep != NULL, want_value = sweep != NULL;
     for (int i = 0; i < n_strat; i++) {
         want_reward |= need_reward(strat[i]);
-        want_value |= need_value(strat[i]);
+        want_value |= need_value(strat[i]) || (strat[i] == VV_STRAT_CLIP_MC && mc_offset <= -1000);
     }
     eval_ctx ec = {world, NULL, 0, NULL, NULL, NULL, quiet};
     if (load_scenes(world, split, start, n, &ec.scenes, &ec.n_sc, &e)) {
@@ -252,6 +256,8 @@ int cmd_eval(int argc, char **argv) {
     base.bon_n = bon_n ? bon_n : cand;
     base.sample_temp = temp;
     base.seed = (uint64_t)seed;
+    base.mc_gamma = mc_gamma;
+    base.mc_offset = mc_offset > -1000 ? mc_offset : vm ? vm->reward_offset : 0.0f;
     static char labels[48][32];
     for (int i = 0; i < n_strat; i++) {
         vv_search_params p = base;

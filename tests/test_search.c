@@ -279,6 +279,39 @@ int main(void) {
         vv_search_result_free(&a);
         vv_search_result_free(&b);
     }
+    // clip-mc: score = (r - c) + sum_k gamma^(k+1) (r_k - c) over a greedy rollout's sentences:
+    // gamma 0 gives r - c at every step; with gamma 0.9 the last allowed step (no rollout)
+    // still gives r - c, and earlier steps differ for some candidate that does not end the caption
+    for (int gi = 0; gi < 2; gi++) {
+        vv_search_params p = vv_search_default_params();
+        p.strategy = VV_STRAT_CLIP_MC;
+        p.max_sentences = 3;
+        p.max_sentence_tokens = 12;
+        p.max_tokens = 30;
+        p.seed = 7;
+        p.mc_gamma = gi ? 0.9f : 0.0f;
+        p.mc_offset = 0.125f;
+        vv_search_result a;
+        CHECKF(vv_search_caption(s, &img, &sc, &p, &a, &e) == VISVM_OK, "%s", e.msg);
+        int differ = 0, checked = 0;
+        for (int k = 0; k < a.n_steps; k++)
+            for (int j = 0; j < a.steps[k].n; j++) {
+                const vv_candidate *c = &a.steps[k].cand[j];
+                if (c->end) continue;
+                float r = NAN;
+                const char *t = c->text;
+                CHECK(vv_searcher_rewards(s, &img, &t, 1, &r, &e) == VISVM_OK);
+                if (!gi || k == p.max_sentences - 1) {
+                    CHECKF(fabsf(c->score - (r - 0.125f)) < 1e-5f, "step %d cand %d: %g vs %g", k, j, c->score, r - 0.125f);
+                    checked++;
+                } else {
+                    differ += fabsf(c->score - (r - 0.125f)) > 1e-4f;
+                }
+            }
+        CHECK(checked > 0);
+        if (gi) CHECK(differ > 0);
+        vv_search_result_free(&a);
+    }
     // a different seed changes sampled captions
     {
         vv_search_params p = vv_search_default_params();

@@ -10,7 +10,7 @@
 #include "../gen/llava.h"
 
 static const char *k_names[VV_STRAT_COUNT] = {"greedy", "sample", "bon-clip", "bon-visvm",
-                                              "clip-prm", "visvm", "random", "oracle"};
+                                              "clip-prm", "visvm", "random", "oracle", "clip-mc"};
 
 const char *vv_strategy_name(int s) { return s >= 0 && s < VV_STRAT_COUNT ? k_names[s] : "?"; }
 
@@ -38,6 +38,7 @@ vv_search_params vv_search_default_params(void) {
     p.beam = 1;
     p.max_sentences = 10;
     p.max_sentence_tokens = 48;
+    p.mc_gamma = 0.9f;
     p.sample_temp = 0.7f;
     p.top_p = 0.9f;
     p.bon_n = 6;
@@ -105,10 +106,10 @@ int vv_searcher_create(const vv_search_models *m, vv_pool *pool, int max_candida
     s->m = *m;
     s->pool = pool;
     s->max_cand = max_candidates;
-    s->n_slots = MAX_BEAMS + max_candidates;
+    s->n_slots = MAX_BEAMS + 2 * max_candidates; // beams, candidates, clip-mc rollouts
     s->n_vocab = m->policy->hp.n_vocab;
     // prefix (image + prompt) plus room for every candidate's sentence and the caption so far
-    vv_llama_state_params sp = {4096 + max_candidates * 160, s->n_slots, 512, pool};
+    vv_llama_state_params sp = {4096 + max_candidates * 320, s->n_slots, 512, pool};
     int rc = vv_llama_state_create(m->policy, &sp, &s->st, e);
     if (!rc && vv_sampler_init(&s->smp, s->n_vocab)) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
     s->logits = malloc((size_t)s->n_slots * s->n_vocab * sizeof(float));
@@ -187,7 +188,7 @@ static int generate(vv_searcher *s, gen_item *items, int n, bool stop_at_period,
     int rc = VISVM_OK;
     for (int i = 0; i < n && !rc; i++) {
         gen_item *it = &items[i];
-        if ((rc = vv_llama_seq_fork(s->st, it->from, it->slot, e))) break;
+        if (it->from != it->slot && (rc = vv_llama_seq_fork(s->st, it->from, it->slot, e))) break;
         vv_sampler_params sp = {it->temp > 0 ? it->temp : 0.0f, 0, top_p};
         const float *lg = s->logits + (size_t)it->from * s->n_vocab;
         rc = take_token(s, it, lg, vv_sample(&s->smp, lg, &sp, rng), stop_at_period, max_tokens, e);
@@ -279,7 +280,7 @@ int vv_searcher_rewards(vv_searcher *s, const vv_image *img, const char *const *
 
 // Sets up the scorer for a new image.
 static int scorer_begin(vv_searcher *s, int strat, const vv_image *img, const vv_world_scene *scene, vv_error *e) {
-    if (strat == VV_STRAT_CLIP_PRM || strat == VV_STRAT_BON_CLIP) {
+    if (strat == VV_STRAT_CLIP_PRM || strat == VV_STRAT_BON_CLIP || strat == VV_STRAT_CLIP_MC) {
         if (!s->m.reward) return vv_err(e, VISVM_ERR_INVALID, "strategy %s needs the reward CLIP", vv_strategy_name(strat));
         return vv_searcher_rewards(s, img, NULL, 0, NULL, e);
     }
@@ -397,6 +398,59 @@ typedef struct {
     bool done;
 } beam_t;
 
+// clip-mc scores of candidates cand[map[j]] (j < m) of step `step`: each continues
+// greedily to the end of the caption in a scratch slot (after the candidates'), and
+// sc[j] = (r(cand) - c) + sum_k gamma^(k+1) (r(rollout sentence k) - c).
+static int mc_scores(vv_searcher *s, const vv_search_params *p, const gen_item *it, const vv_search_step *st, const int *map,
+                     int m, int step, vv_rng *rng, vv_search_result *res, float *sc, vv_error *e) {
+    const char **texts = malloc((size_t)m * sizeof(char *));
+    gen_item *ro = calloc((size_t)m, sizeof(gen_item));
+    int *ri = malloc((size_t)m * sizeof(int)), n_ro = 0;
+    int rc = texts && ro && ri ? VISVM_OK : vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    for (int j = 0; j < m && !rc; j++) texts[j] = st->cand[map[j]].text;
+    if (!rc) rc = vv_searcher_rewards(s, NULL, texts, m, sc, e);
+    for (int j = 0; j < m && !rc; j++) sc[j] -= p->mc_offset;
+    const int left = p->max_sentences - step - 1;
+    for (int j = 0; j < m && !rc && left > 0; j++) {
+        const gen_item *c = &it[map[j]];
+        if (c->eos || c->toks.n == 0) continue; // the caption ends with this candidate
+        const int slot = MAX_BEAMS + s->max_cand + n_ro;
+        if ((rc = vv_llama_seq_fork(s->st, c->slot, slot, e))) break;
+        int32_t last = c->toks.v[c->toks.n - 1];
+        rc = vv_llama_decode_seq(s->st, slot, &last, NULL, 1, false, s->logits + (size_t)slot * s->n_vocab, e);
+        res->gen_tokens++;
+        res->policy_forwards++;
+        ro[n_ro].slot = ro[n_ro].from = slot;
+        ro[n_ro].temp = -1.0f;
+        ri[n_ro++] = j;
+    }
+    if (!rc && n_ro) rc = generate(s, ro, n_ro, false, VV_MIN(p->max_tokens, left * p->max_sentence_tokens), p->top_p, rng,
+                                   res, e);
+    for (int q = 0; q < n_ro && !rc; q++) {
+        char **ss = NULL;
+        int ns = 0;
+        if (vv_split_sentences(ro[q].text.v ? ro[q].text.v : "", &ss, &ns)) {
+            rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+            break;
+        }
+        ns = VV_MIN(ns, left);
+        float *r = malloc((size_t)(ns ? ns : 1) * sizeof(float));
+        if (!r) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+        if (!rc && ns) rc = vv_searcher_rewards(s, NULL, (const char *const *)ss, ns, r, e);
+        double fut = 0, disc = p->mc_gamma;
+        for (int k = 0; k < ns && !rc; k++, disc *= p->mc_gamma) fut += disc * (r[k] - p->mc_offset);
+        if (!rc) sc[ri[q]] += (float)fut;
+        res->scored += ns;
+        free(r);
+        vv_free_strings(ss, ns);
+    }
+    for (int q = 0; q < n_ro; q++) vv_llama_seq_clear(s->st, ro[q].slot);
+    items_free(ro, n_ro);
+    free(texts);
+    free(ri);
+    return rc;
+}
+
 static int step_search(vv_searcher *s, const vv_world_scene *scene, const vv_search_params *p, vv_rng *rng,
                        vv_search_result *res, vv_error *e) {
     const int per_beam = (p->n_temps * p->k + (p->with_greedy ? 1 : 0));
@@ -490,6 +544,8 @@ static int step_search(vv_searcher *s, const vv_world_scene *scene, const vv_sea
                     nid[j] = st->cand[map[j]].n_tokens;
                 }
                 rc = vv_value_score_ids(s->vs, idp, nid, m, sc, e);
+            } else if (p->strategy == VV_STRAT_CLIP_MC) {
+                rc = mc_scores(s, p, it, st, map, m, step, rng, res, sc, e);
             } else {
                 rc = score(s, p->strategy, scene, texts, m, beams[b].caption.v, rng, sc, e);
             }

@@ -28,9 +28,13 @@ enum vv_strategy {
     VV_STRAT_VISVM,      // step search scored by the value model
     VV_STRAT_RANDOM,     // step search, random pick (the handicap of sampling alone)
     VV_STRAT_ORACLE,     // step search scored by the ground truth (an upper bound; needs the scene)
+    VV_STRAT_CLIP_MC,    // step search scored by a Monte-Carlo look-ahead: (r - mc_offset) of the candidate plus
+                         // the mc_gamma-discounted (r - mc_offset) of the sentences of one greedy rollout to the
+                         // end of the caption: a one-sample estimate of what a TD value model on these rewards
+                         // learns (a diagnostic of the look-ahead itself; costs a rollout per candidate)
     VV_STRAT_COUNT
 };
-const char *vv_strategy_name(int s);     // "greedy", "sample", "bon-clip", "bon-visvm", "clip-prm", "visvm", "random", "oracle"
+const char *vv_strategy_name(int s);     // "greedy", "sample", "bon-clip", "bon-visvm", "clip-prm", "visvm", "random", "oracle", "clip-mc"
 int vv_strategy_from_name(const char *n); // -1 if unknown
 
 #define VV_SEARCH_MAX_TEMPS 32
@@ -45,6 +49,8 @@ typedef struct vv_search_params {
     int beam;                    // beams kept per step (paper: 1)
     int max_sentences;           // caption length limit in sentences
     int max_sentence_tokens;     // a candidate stops after this many tokens
+    float mc_gamma, mc_offset;   // clip-mc: discount (0.9) and the constant subtracted from rewards (0; the
+                                 // value model's visvm.value.reward_offset makes it that model's target)
     // sampling / best-of-N
     float sample_temp, top_p;
     int bon_n;
