@@ -157,7 +157,8 @@ int cmd_eval(int argc, char **argv) {
         {"--value-mmproj", NULL, CLI_STR, &value_mm, "value model vision GGUF (not with an HF directory)", 0, -1},
         {"--strategies", "-s", CLI_STR, &strategies,
          "comma-separated: greedy, sample, bon-clip, bon-visvm, clip-prm, visvm, random, oracle, clip-mc (CLIP reward "
-         "plus discounted CLIP rewards of a greedy rollout: the look-ahead a value model estimates)", 0, -1},
+         "plus discounted CLIP rewards of a greedy rollout: the look-ahead a value model estimates), oracle-mc (the same "
+         "look-ahead scored by the ground truth)", 0, -1},
         {"--mc-gamma", NULL, CLI_FLOAT, &mc_gamma, "clip-mc: discount", 0, 1},
         {"--mc-offset", NULL, CLI_FLOAT, &mc_offset,
          "clip-mc: subtracted from each reward (-1000: the value model's reward offset, its TD target's)", -1000, 1000},

@@ -10,7 +10,8 @@
 #include "../gen/llava.h"
 
 static const char *k_names[VV_STRAT_COUNT] = {"greedy", "sample", "bon-clip", "bon-visvm",
-                                              "clip-prm", "visvm", "random", "oracle", "clip-mc"};
+                                              "clip-prm", "visvm", "random", "oracle", "clip-mc",
+                                              "oracle-mc"};
 
 const char *vv_strategy_name(int s) { return s >= 0 && s < VV_STRAT_COUNT ? k_names[s] : "?"; }
 
@@ -288,7 +289,7 @@ static int scorer_begin(vv_searcher *s, int strat, const vv_image *img, const vv
         if (!s->m.value) return vv_err(e, VISVM_ERR_INVALID, "strategy %s needs the value model", vv_strategy_name(strat));
         return vv_value_set_image(s->vs, img, e);
     }
-    if (strat == VV_STRAT_ORACLE && !scene) return vv_err(e, VISVM_ERR_INVALID, "the oracle needs the scene's ground truth");
+    if ((strat == VV_STRAT_ORACLE || strat == VV_STRAT_ORACLE_MC) && !scene) return vv_err(e, VISVM_ERR_INVALID, "the oracle needs the scene's ground truth");
     return VISVM_OK;
 }
 
@@ -398,18 +399,23 @@ typedef struct {
     bool done;
 } beam_t;
 
-// clip-mc scores of candidates cand[map[j]] (j < m) of step `step`: each continues
-// greedily to the end of the caption in a scratch slot (after the candidates'), and
-// sc[j] = (r(cand) - c) + sum_k gamma^(k+1) (r(rollout sentence k) - c).
-static int mc_scores(vv_searcher *s, const vv_search_params *p, const gen_item *it, const vv_search_step *st, const int *map,
-                     int m, int step, vv_rng *rng, vv_search_result *res, float *sc, vv_error *e) {
+// clip-mc / oracle-mc scores of candidates cand[map[j]] (j < m) of step `step`: each
+// continues greedily to the end of the caption in a scratch slot (after the candidates'),
+// and sc[j] = (r(cand) - c) + sum_k gamma^(k+1) (r(rollout sentence k) - c), r the CLIP
+// reward (c = mc_offset) or minus the hallucinated objects (c = 0).
+static int mc_scores(vv_searcher *s, const vv_search_params *p, const vv_world_scene *scene, const gen_item *it,
+                     const vv_search_step *st, const int *map, int m, int step, vv_rng *rng, vv_search_result *res,
+                     float *sc, vv_error *e) {
+    const bool truth = p->strategy == VV_STRAT_ORACLE_MC;
+    const int strat = truth ? VV_STRAT_ORACLE : VV_STRAT_CLIP_PRM;
+    const float c0 = truth ? 0.0f : p->mc_offset;
     const char **texts = malloc((size_t)m * sizeof(char *));
     gen_item *ro = calloc((size_t)m, sizeof(gen_item));
     int *ri = malloc((size_t)m * sizeof(int)), n_ro = 0;
     int rc = texts && ro && ri ? VISVM_OK : vv_err(e, VISVM_ERR_NOMEM, "out of memory");
     for (int j = 0; j < m && !rc; j++) texts[j] = st->cand[map[j]].text;
-    if (!rc) rc = vv_searcher_rewards(s, NULL, texts, m, sc, e);
-    for (int j = 0; j < m && !rc; j++) sc[j] -= p->mc_offset;
+    if (!rc) rc = score(s, strat, scene, texts, m, NULL, rng, sc, e);
+    for (int j = 0; j < m && !rc; j++) sc[j] -= c0;
     const int left = p->max_sentences - step - 1;
     for (int j = 0; j < m && !rc && left > 0; j++) {
         const gen_item *c = &it[map[j]];
@@ -436,9 +442,9 @@ static int mc_scores(vv_searcher *s, const vv_search_params *p, const gen_item *
         ns = VV_MIN(ns, left);
         float *r = malloc((size_t)(ns ? ns : 1) * sizeof(float));
         if (!r) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
-        if (!rc && ns) rc = vv_searcher_rewards(s, NULL, (const char *const *)ss, ns, r, e);
+        if (!rc && ns) rc = score(s, strat, scene, (const char *const *)ss, ns, NULL, rng, r, e);
         double fut = 0, disc = p->mc_gamma;
-        for (int k = 0; k < ns && !rc; k++, disc *= p->mc_gamma) fut += disc * (r[k] - p->mc_offset);
+        for (int k = 0; k < ns && !rc; k++, disc *= p->mc_gamma) fut += disc * (r[k] - c0);
         if (!rc) sc[ri[q]] += (float)fut;
         res->scored += ns;
         free(r);
@@ -544,8 +550,8 @@ static int step_search(vv_searcher *s, const vv_world_scene *scene, const vv_sea
                     nid[j] = st->cand[map[j]].n_tokens;
                 }
                 rc = vv_value_score_ids(s->vs, idp, nid, m, sc, e);
-            } else if (p->strategy == VV_STRAT_CLIP_MC) {
-                rc = mc_scores(s, p, it, st, map, m, step, rng, res, sc, e);
+            } else if (p->strategy == VV_STRAT_CLIP_MC || p->strategy == VV_STRAT_ORACLE_MC) {
+                rc = mc_scores(s, p, scene, it, st, map, m, step, rng, res, sc, e);
             } else {
                 rc = score(s, p->strategy, scene, texts, m, beams[b].caption.v, rng, sc, e);
             }

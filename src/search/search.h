@@ -32,9 +32,11 @@ enum vv_strategy {
                          // the mc_gamma-discounted (r - mc_offset) of the sentences of one greedy rollout to the
                          // end of the caption: a one-sample estimate of what a TD value model on these rewards
                          // learns (a diagnostic of the look-ahead itself; costs a rollout per candidate)
+    VV_STRAT_ORACLE_MC,  // the same look-ahead scored by the ground truth (minus hallucinated objects; no offset):
+                         // whether looking ahead helps even with a perfect reward
     VV_STRAT_COUNT
 };
-const char *vv_strategy_name(int s);     // "greedy", "sample", "bon-clip", "bon-visvm", "clip-prm", "visvm", "random", "oracle", "clip-mc"
+const char *vv_strategy_name(int s);     // "greedy", "sample", "bon-clip", "bon-visvm", "clip-prm", "visvm", "random", "oracle", "clip-mc", "oracle-mc"
 int vv_strategy_from_name(const char *n); // -1 if unknown
 
 #define VV_SEARCH_MAX_TEMPS 32
