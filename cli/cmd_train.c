@@ -91,6 +91,7 @@ static int train_vlm_sft(int argc, char **argv) {
     vt_vlm_hp hp = vt_vlm_sft_default_hp();
     const char *out = NULL, *sft = NULL, *init = NULL, *strategy = NULL;
     int seed = (int)hp.seed;
+    bool freeze_vision = false;
     cli_opt opts[] = {
         {"--sft", NULL, CLI_STR, &sft, "captions JSONL: visvm eval --captions lines (seed) or {\"image\", \"caption\"}", 0, -1},
         {"--init", NULL, CLI_STR, &init, "folder of the VLM to fine-tune (vlm-text.gguf, vlm-mmproj.gguf, vlm.ckpt.gguf if present)", 0, -1},
@@ -102,6 +103,8 @@ static int train_vlm_sft(int argc, char **argv) {
         {"--warmup", NULL, CLI_INT, &hp.warmup, "warm-up steps", 0, 1 << 24},
         {"--wd", NULL, CLI_FLOAT, &hp.weight_decay, "AdamW weight decay", 0, 1},
         {"--max-len", NULL, CLI_INT, &hp.max_len, "longest training sequence", 32, 8192},
+        {"--freeze-vision", NULL, CLI_FLAG, &freeze_vision,
+         "keep the vision tower fixed (a VLM trained on CLIP's frozen tower, LLaVA-style)", 0, -1},
         {"--seed", NULL, CLI_INT, &seed, "random seed (data order and prompts)", 0, 2147483647},
         {"--threads", "-t", CLI_INT, &hp.threads, "threads; 0 = all cores", 0, 1024},
     };
@@ -118,6 +121,7 @@ static int train_vlm_sft(int argc, char **argv) {
         return 2;
     }
     hp.seed = (uint64_t)seed;
+    hp.freeze_vision = freeze_vision;
     hp.lr_min = hp.lr * 0.1f;
     if (hp.warmup >= hp.steps) hp.warmup = hp.steps / 10;
     vv_error e = {0};

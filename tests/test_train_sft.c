@@ -301,6 +301,27 @@ int main(void) {
     vv_llama_free(lm);
     vv_clip_free(cl);
 
+    // --freeze-vision: the tower comes out bit-identical, the projector does not
+    {
+        vt_vlm_hp fhp = shp;
+        fhp.steps = 10;
+        fhp.freeze_vision = true;
+        CHECKF(vt_vlm_sft(&fhp, caps_path, "visvm", init_dir, in_dir("outf"), &e) == VISVM_OK, "%s", e.msg);
+        vt_vlm mf;
+        CHECKF(vt_vlm_load(&mf, in_dir("outf"), &lhp, B, &e) == VISVM_OK, "%s", e.msg);
+        int tower_same = 0, proj_changed = 0;
+        for (int i = 0; i < m0.ps.n && i < mf.ps.n; i++) {
+            const vt_param *a = &m0.ps.items[i], *b = &mf.ps.items[i];
+            const bool same = a->n == b->n && !memcmp(a->data, b->data, (size_t)a->n * sizeof(float));
+            if (i < m0.n_vit_params) tower_same += same;
+            else if (!strncmp(a->name, "mm.", 3)) proj_changed += !same;
+        }
+        CHECKF(m0.n_vit_params > 0 && tower_same == m0.n_vit_params, "%d of %d tower tensors unchanged", tower_same,
+               m0.n_vit_params);
+        CHECK(proj_changed == 4);
+        vt_vlm_free(&mf);
+    }
+
     // errors: an unknown strategy, a missing model
     CHECK(vt_vlm_sft(&shp, caps_path, "sample", init_dir, in_dir("out2"), &e) == VISVM_ERR_INVALID);
     CHECK(vt_vlm_sft(&shp, caps_path, NULL, in_dir("nothing"), in_dir("out2"), &e) != VISVM_OK);
