@@ -439,6 +439,7 @@ static int mc_scores(vv_searcher *s, const vv_search_params *p, const vv_world_s
             rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
             break;
         }
+        const int n_all = ns; // all are freed; the first `left` count
         ns = VV_MIN(ns, left);
         float *r = malloc((size_t)(ns ? ns : 1) * sizeof(float));
         if (!r) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
@@ -448,7 +449,7 @@ static int mc_scores(vv_searcher *s, const vv_search_params *p, const vv_world_s
         if (!rc) sc[ri[q]] += (float)fut;
         res->scored += ns;
         free(r);
-        vv_free_strings(ss, ns);
+        vv_free_strings(ss, n_all);
     }
     for (int q = 0; q < n_ro; q++) vv_llama_seq_clear(s->st, ro[q].slot);
     items_free(ro, n_ro);
