@@ -151,6 +151,7 @@ done:
 int cmd_reward(int argc, char **argv) {
     const char *in = NULL, *out = NULL, *clip = "models/world/clip.gguf", *world = NULL;
     int threads = 0;
+    bool truth = false;
     cli_opt opts[] = {
         {"--in", "-i", CLI_STR, &in, "responses JSONL (visvm generate, or the paper's batch_generate.py)", 0, -1},
         {"--out", "-o", CLI_STR, &out, "output JSONL with \"rewards\" added", 0, -1},
@@ -158,6 +159,9 @@ int cmd_reward(int argc, char **argv) {
         {"--world", NULL, CLI_STR, &world,
          "world folder of the images (visvm world gen): also report the reward's within-image AUC on these responses "
          "(sentences naming only present objects against sentences naming an absent one)", 0, -1},
+        {"--truth", NULL, CLI_FLAG, &truth,
+         "diagnostic: reward = minus the hallucinated objects of each sentence by --world's ground truth, not CLIP "
+         "(what a value model learns from a perfect reward)", 0, -1},
         {"--threads", "-t", CLI_INT, &threads, "threads; 0 = all cores", 0, 1024},
     };
     const char *pos[1];
@@ -169,6 +173,10 @@ int cmd_reward(int argc, char **argv) {
     if (rc) return rc == 1 ? 0 : 2;
     if (!in || !out) {
         fprintf(stderr, "visvm reward: --in and --out are required\n");
+        return 2;
+    }
+    if (truth && !world) {
+        fprintf(stderr, "visvm reward: --truth needs --world (the ground truth)\n");
         return 2;
     }
     vv_error e = {0};
@@ -183,16 +191,16 @@ int cmd_reward(int argc, char **argv) {
     int n_scenes = 0, hint = 0;
     vv_chair *ch = NULL;
     vv_auc auc = {0};
-    if (vv_read_file(in, &text, NULL, &e) || !pool || vv_clip_load_file(clip, VISVM_VISION_REFERENCE, &cl, &e)) {
-        fprintf(stderr, "visvm reward: %s\n", e.msg);
+    if (vv_read_file(in, &text, NULL, &e) || !pool || (!truth && vv_clip_load_file(clip, VISVM_VISION_REFERENCE, &cl, &e))) {
+        fprintf(stderr, "visvm reward: %s\n", e.msg[0] ? e.msg : "cannot create threads");
         goto done;
     }
-    if (!cl->has_text) {
+    if (cl && !cl->has_text) {
         fprintf(stderr, "visvm reward: %s is not a full CLIP (no text encoder)\n", clip);
         goto done;
     }
-    imf = malloc((size_t)cl->proj_dim * sizeof(float));
-    tf = malloc((size_t)cl->proj_dim * sizeof(float));
+    imf = malloc((size_t)(cl ? cl->proj_dim : 1) * sizeof(float));
+    tf = malloc((size_t)(cl ? cl->proj_dim : 1) * sizeof(float));
     if (!imf || !tf || vv_atomic_open(&jo.f, out, &e)) {
         fprintf(stderr, "visvm reward: %s\n", e.msg[0] ? e.msg : "out of memory");
         goto done;
@@ -224,9 +232,20 @@ int cmd_reward(int argc, char **argv) {
         }
         vv_image img = {0};
         vv_image_batch b = {0};
-        int r = vv_image_load_file(ip->valuestring, &img, &e);
-        if (!r) r = vv_preprocess(&img, &cl->pre, &b, &e);
-        if (!r) r = vv_clip_image_features(cl, pool, b.data, imf, &w, &e);
+        int r = VISVM_OK;
+        const vv_world_scene *sc = NULL;
+        if (world) {
+            const cJSON *im = cJSON_GetObjectItemCaseSensitive(j, "image");
+            sc = cJSON_IsString(im) ? vv_world_find_scene(scenes, n_scenes, im->valuestring, &hint) : NULL;
+            if (!sc)
+                r = vv_err(&e, VISVM_ERR_INVALID, "image %s is not in %s/scenes.jsonl",
+                           cJSON_IsString(im) ? im->valuestring : "(no \"image\" key)", world);
+        }
+        if (!r && !truth) {
+            r = vv_image_load_file(ip->valuestring, &img, &e);
+            if (!r) r = vv_preprocess(&img, &cl->pre, &b, &e);
+            if (!r) r = vv_clip_image_features(cl, pool, b.data, imf, &w, &e);
+        }
         vv_image_free(&img);
         vv_image_batch_free(&b);
         if (r) {
@@ -245,19 +264,18 @@ int cmd_reward(int argc, char **argv) {
             for (int k = 0; k <= ns && !r; k++) {
                 const char *st = k < ns ? sent[k] : ""; // "" = the paper's terminal piece
                 if (cJSON_GetObjectItemCaseSensitive(sd, st)) continue; // duplicates keep their first occurrence
-                if (!(r = vv_clip_text_features(cl, pool, st, tf, &w, &e)))
+                if (truth) {
+                    vv_caption_stats cs;
+                    if (!(r = vv_world_score_caption(ch, sc, st, &cs, NULL, &e)))
+                        cJSON_AddNumberToObject(sd, st, cs.chair.n_halluc ? -(double)cs.chair.n_halluc : 0.0);
+                } else if (!(r = vv_clip_text_features(cl, pool, st, tf, &w, &e))) {
                     cJSON_AddNumberToObject(sd, st, vv_cosine(imf, tf, cl->proj_dim));
+                }
             }
             vv_free_strings(sent, ns);
         }
         if (!r && world) { // this image's distinct sentences, labelled against its ground truth
-            const cJSON *im = cJSON_GetObjectItemCaseSensitive(j, "image");
-            const vv_world_scene *sc =
-                cJSON_IsString(im) ? vv_world_find_scene(scenes, n_scenes, im->valuestring, &hint) : NULL;
-            if (!sc) {
-                r = vv_err(&e, VISVM_ERR_INVALID, "image %s is not in %s/scenes.jsonl",
-                           cJSON_IsString(im) ? im->valuestring : "(no \"image\" key)", world);
-            } else {
+            {
                 enum { MAXS = 256 };
                 const char *sent[MAXS];
                 float score[MAXS], kept[MAXS];
