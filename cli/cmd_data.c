@@ -199,9 +199,11 @@ int cmd_reward(int argc, char **argv) {
         fprintf(stderr, "visvm reward: %s is not a full CLIP (no text encoder)\n", clip);
         goto done;
     }
-    imf = malloc((size_t)(cl ? cl->proj_dim : 1) * sizeof(float));
-    tf = malloc((size_t)(cl ? cl->proj_dim : 1) * sizeof(float));
-    if (!imf || !tf || vv_atomic_open(&jo.f, out, &e)) {
+    if (cl) {
+        imf = malloc((size_t)cl->proj_dim * sizeof(float));
+        tf = malloc((size_t)cl->proj_dim * sizeof(float));
+    }
+    if ((cl && (!imf || !tf)) || vv_atomic_open(&jo.f, out, &e)) {
         fprintf(stderr, "visvm reward: %s\n", e.msg[0] ? e.msg : "out of memory");
         goto done;
     }
@@ -275,21 +277,19 @@ int cmd_reward(int argc, char **argv) {
             vv_free_strings(sent, ns);
         }
         if (!r && world) { // this image's distinct sentences, labelled against its ground truth
-            {
-                enum { MAXS = 256 };
-                const char *sent[MAXS];
-                float score[MAXS], kept[MAXS];
-                int keep[MAXS], n = 0;
-                signed char lab[MAXS];
-                const cJSON *sd, *it;
-                cJSON_ArrayForEach(sd, rw) cJSON_ArrayForEach(it, sd) if (n < MAXS) {
-                    sent[n] = it->string;
-                    score[n++] = (float)it->valuedouble;
-                }
-                const int ns = vv_world_label_distinct(ch, sc, sent, n, keep, lab);
-                for (int k = 0; k < ns; k++) kept[k] = score[keep[k]];
-                vv_auc_add_image(&auc, kept, lab, ns);
+            enum { MAXS = 256 };
+            const char *sent[MAXS];
+            float score[MAXS], kept[MAXS];
+            int keep[MAXS], n = 0;
+            signed char lab[MAXS];
+            const cJSON *sd, *it;
+            cJSON_ArrayForEach(sd, rw) cJSON_ArrayForEach(it, sd) if (n < MAXS) {
+                sent[n] = it->string;
+                score[n++] = (float)it->valuedouble;
             }
+            const int ns = vv_world_label_distinct(ch, sc, sent, n, keep, lab);
+            for (int k = 0; k < ns; k++) kept[k] = score[keep[k]];
+            vv_auc_add_image(&auc, kept, lab, ns);
         }
         cJSON_AddItemToObject(j, "rewards", rw);
         if (!r) r = jl_line(&jo, j, &e);

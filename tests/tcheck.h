@@ -46,6 +46,15 @@ static inline int tc_result(const char *name) {
     return 0;
 }
 
+// dir/name in one of four rotating buffers (a few may be live at once).
+static inline const char *tc_path(const char *dir, const char *name) {
+    static char p[4][512];
+    static int k = 0;
+    k = (k + 1) % 4;
+    snprintf(p[k], sizeof(p[k]), "%s/%s", dir, name);
+    return p[k];
+}
+
 // Golden data directory, or NULL (with a message) when absent.
 static inline const char *tc_golden_dir(void) {
     const char *d = getenv("VISVM_GOLDEN_DIR");

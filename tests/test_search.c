@@ -171,6 +171,18 @@ static void check_plain_agrees(const vv_llama *pm, const vv_clip *pv, const vv_v
     vv_ivec_free(&prefix);
 }
 
+// Short searches on the toy models: 3 sentences of at most 12 tokens, seed 7.
+static vv_search_params small_params(int strategy) {
+    vv_search_params p = vv_search_default_params();
+    p.strategy = strategy;
+    p.max_sentences = 3;
+    p.max_sentence_tokens = 12;
+    p.max_tokens = 30;
+    p.bon_n = 4;
+    p.seed = 7;
+    return p;
+}
+
 int main(void) {
     test_td();
     vv_error e = {0};
@@ -233,13 +245,7 @@ int main(void) {
 
     // every strategy runs and is deterministic for a seed
     for (int st = 0; st < VV_STRAT_COUNT; st++) {
-        vv_search_params p = vv_search_default_params();
-        p.strategy = st;
-        p.max_sentences = 3;
-        p.max_sentence_tokens = 12;
-        p.max_tokens = 30;
-        p.bon_n = 4;
-        p.seed = 7;
+        vv_search_params p = small_params(st);
         vv_search_result a, b;
         CHECKF(vv_search_caption(s, &img, &sc, &p, &a, &e) == VISVM_OK, "%s: %s", vv_strategy_name(st), e.msg);
         CHECK(vv_search_caption(s, &img, &sc, &p, &b, &e) == VISVM_OK);
@@ -283,12 +289,7 @@ int main(void) {
     // gamma 0 gives r - c at every step; with gamma 0.9 the last allowed step (no rollout)
     // still gives r - c, and earlier steps differ for some candidate that does not end the caption
     for (int gi = 0; gi < 2; gi++) {
-        vv_search_params p = vv_search_default_params();
-        p.strategy = VV_STRAT_CLIP_MC;
-        p.max_sentences = 3;
-        p.max_sentence_tokens = 12;
-        p.max_tokens = 30;
-        p.seed = 7;
+        vv_search_params p = small_params(VV_STRAT_CLIP_MC);
         p.mc_gamma = gi ? 0.9f : 0.0f;
         p.mc_offset = 0.125f;
         vv_search_result a;

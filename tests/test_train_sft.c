@@ -27,13 +27,7 @@ static void write_text(const char *name, const char *text) {
     }
 }
 
-static const char *in_dir(const char *name) {
-    static char p[4][512];
-    static int k = 0;
-    k = (k + 1) % 4;
-    snprintf(p[k], sizeof(p[k]), "%s/%s", g_dir, name);
-    return p[k];
-}
+static const char *in_dir(const char *name) { return tc_path(g_dir, name); }
 
 static vt_vlm_hp tiny_hp(void) {
     vt_vlm_hp hp = vt_vlm_sft_default_hp();

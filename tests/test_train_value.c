@@ -18,13 +18,7 @@
 
 static char g_dir[256];
 
-static const char *in_dir(const char *name) {
-    static char p[4][512];
-    static int k = 0;
-    k = (k + 1) % 4;
-    snprintf(p[k], sizeof(p[k]), "%s/%s", g_dir, name);
-    return p[k];
-}
+static const char *in_dir(const char *name) { return tc_path(g_dir, name); }
 
 static double metric(const char *json, const char *key) {
     char k[128];

@@ -399,21 +399,19 @@ typedef struct {
     bool done;
 } beam_t;
 
-// clip-mc / oracle-mc scores of candidates cand[map[j]] (j < m) of step `step`: each
+// clip-mc / oracle-mc scores of candidates texts[j] = it[map[j]]'s text (j < m) of step `step`: each
 // continues greedily to the end of the caption in a scratch slot (after the candidates'),
 // and sc[j] = (r(cand) - c) + sum_k gamma^(k+1) (r(rollout sentence k) - c), r the CLIP
 // reward (c = mc_offset) or minus the hallucinated objects (c = 0).
 static int mc_scores(vv_searcher *s, const vv_search_params *p, const vv_world_scene *scene, const gen_item *it,
-                     const vv_search_step *st, const int *map, int m, int step, vv_rng *rng, vv_search_result *res,
+                     const char *const *texts, const int *map, int m, int step, vv_rng *rng, vv_search_result *res,
                      float *sc, vv_error *e) {
     const bool truth = p->strategy == VV_STRAT_ORACLE_MC;
     const int strat = truth ? VV_STRAT_ORACLE : VV_STRAT_CLIP_PRM;
     const float c0 = truth ? 0.0f : p->mc_offset;
-    const char **texts = malloc((size_t)m * sizeof(char *));
     gen_item *ro = calloc((size_t)m, sizeof(gen_item));
     int *ri = malloc((size_t)m * sizeof(int)), n_ro = 0;
-    int rc = texts && ro && ri ? VISVM_OK : vv_err(e, VISVM_ERR_NOMEM, "out of memory");
-    for (int j = 0; j < m && !rc; j++) texts[j] = st->cand[map[j]].text;
+    int rc = ro && ri ? VISVM_OK : vv_err(e, VISVM_ERR_NOMEM, "out of memory");
     if (!rc) rc = score(s, strat, scene, texts, m, NULL, rng, sc, e);
     for (int j = 0; j < m && !rc; j++) sc[j] -= c0;
     const int left = p->max_sentences - step - 1;
@@ -453,7 +451,6 @@ static int mc_scores(vv_searcher *s, const vv_search_params *p, const vv_world_s
     }
     for (int q = 0; q < n_ro; q++) vv_llama_seq_clear(s->st, ro[q].slot);
     items_free(ro, n_ro);
-    free(texts);
     free(ri);
     return rc;
 }
@@ -552,7 +549,7 @@ static int step_search(vv_searcher *s, const vv_world_scene *scene, const vv_sea
                 }
                 rc = vv_value_score_ids(s->vs, idp, nid, m, sc, e);
             } else if (p->strategy == VV_STRAT_CLIP_MC || p->strategy == VV_STRAT_ORACLE_MC) {
-                rc = mc_scores(s, p, scene, it, st, map, m, step, rng, res, sc, e);
+                rc = mc_scores(s, p, scene, it, texts, map, m, step, rng, res, sc, e);
             } else {
                 rc = score(s, p->strategy, scene, texts, m, beams[b].caption.v, rng, sc, e);
             }

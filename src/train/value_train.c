@@ -591,7 +591,7 @@ int vt_value_train(const vt_value_hp *hp, const char *out_dir, vv_error *e) {
     FILE *log = NULL;
     double *lx = NULL, *ly = NULL;
     int n_pts = 0;
-    int *idx = NULL, *img_first = NULL, *by_img = NULL, n_img_with_pairs = 0;
+    int *idx = NULL, *img_first = NULL, *by_img = NULL;
     char path[4096];
     val_truth truth = {0};
     if ((rc = vt_td_load(hp->train_rewards, &tr, e))) goto done;
@@ -604,7 +604,8 @@ int vt_value_train(const vt_value_hp *hp, const char *out_dir, vv_error *e) {
                     hp->rank_weight);
         goto done;
     }
-    // pairs by image (for batches of hp->group pairs per image): img_first [n_images + 1], by_img [n_pairs]
+    // pairs by image (for batches of hp->group pairs per image): img_first [n_images + 1], by_img [n_pairs];
+    // vt_td_load refuses a file without pairs, so some image has them
     img_first = calloc((size_t)tr.n_images + 1, sizeof(int));
     by_img = malloc((size_t)(tr.n_pairs ? tr.n_pairs : 1) * sizeof(int));
     if (!img_first || !by_img) {
@@ -621,12 +622,6 @@ int vt_value_train(const vt_value_hp *hp, const char *out_dir, vv_error *e) {
         }
         for (int i = 0; i < tr.n_pairs; i++) by_img[img_first[tr.pairs[i].image] + fill[tr.pairs[i].image]++] = i;
         free(fill);
-    }
-    n_img_with_pairs = 0;
-    for (int i = 0; i < tr.n_images; i++) n_img_with_pairs += img_first[i + 1] > img_first[i];
-    if (hp->group > 1 && n_img_with_pairs == 0) {
-        rc = vv_err(e, VISVM_ERR_INVALID, "%s has no TD pairs", hp->train_rewards);
-        goto done;
     }
     if (hp->val_rewards && (rc = vt_td_load(hp->val_rewards, &va, e))) goto done;
     if (hp->val_world) {
