@@ -6,7 +6,10 @@
 #include <unistd.h>
 
 #include "base/threadpool.h"
+#include <cjson/cJSON.h>
+
 #include "cli.h"
+#include "train/td_data.h"
 #include "world/world.h"
 
 // The world's knobs as options bound to a params struct. Defaults shown by
@@ -282,6 +285,117 @@ static int world_synonyms(int argc, char **argv) {
     return 0;
 }
 
+// Value-model alignment data: each scene's CLIP sentences (its true sentences
+// and hard negatives, those naming an absent object of the scene's theme
+// first) dealt at random into the five responses of `visvm generate`'s layout,
+// so `visvm reward` scores them and `visvm train value --gamma 0` teaches the
+// value model to see what the reward sees before TD training.
+static int world_sentences(int argc, char **argv) {
+    const char *world = NULL, *out = NULL, *prompt = "Describe this image in detail.";
+    int n_neg = -1;
+    uint64_t seed = 1;
+    cli_opt opts[] = {
+        {"--world", "-w", CLI_STR, &world, "world folder (visvm world gen): its scenes.jsonl and images/", 0, -1},
+        {"--out", "-o", CLI_STR, &out, "output JSONL (generate's keys: text, image, image_path, temp_02 ... greedy)", 0, -1},
+        {"--negatives", NULL, CLI_INT, &n_neg, "hard negatives per scene (-1: as many as true sentences)", -1, 64},
+        {"--seed", NULL, CLI_U64, &seed, "shuffling seed", 0, -1},
+        {"--prompt", "-p", CLI_STR, &prompt, "the text key", 0, -1},
+    };
+    const char *pos[1];
+    int n_pos;
+    int rc = cli_parse("world sentences", "--world DIR --out FILE [--negatives N]",
+                       "Writes each scene's true sentences and hard negatives (absent same-theme objects first, then\n"
+                       "other corruptions), shuffled into five responses per scene, as JSONL in generate's layout.",
+                       opts, (int)(sizeof(opts) / sizeof(opts[0])), argc, argv, 3, pos, 0, &n_pos);
+    if (rc) return rc == 1 ? 0 : 2;
+    if (!world || !out) {
+        fprintf(stderr, "visvm world sentences: --world and --out are required (see --help)\n");
+        return 2;
+    }
+    vv_error e = {0};
+    vv_world_scene *sc = NULL;
+    int n_sc = 0, status = 1, n_pos_all = 0, n_neg_all = 0;
+    vv_atomic_file f;
+    bool open = false;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/scenes.jsonl", world);
+    if (vv_world_read_jsonl(path, &sc, &n_sc, &e) || vv_atomic_open(&f, out, &e)) goto done;
+    open = true;
+    vv_rng rng;
+    vv_rng_seed(&rng, seed);
+    for (int i = 0; i < n_sc; i++) {
+        vv_world_sentence *v = NULL;
+        int n = 0;
+        if (vv_world_sentences(&sc[i], sc[i].seed, &v, &n, &e)) goto done;
+        // pick: every true sentence, then negatives: absent same-theme ones, then the rest in random order
+        int pick[256], np = 0, neg[256], nn = 0, nat = 0;
+        for (int j = 0; j < n && j < 256; j++) {
+            if (v[j].positive) pick[np++] = j;
+            else if (v[j].kind == VV_WS_NEG_ABSENT_THEME) { // absent same-theme first
+                memmove(neg + nat + 1, neg + nat, (size_t)(nn - nat) * sizeof(int));
+                neg[nat++] = j;
+                nn++;
+            } else neg[nn++] = j;
+        }
+        for (int j = nn - 1; j > nat; j--) { // shuffle the other corruptions
+            int k = nat + (int)vv_rng_below(&rng, (uint32_t)(j - nat + 1));
+            int t = neg[j];
+            neg[j] = neg[k];
+            neg[k] = t;
+        }
+        int want = n_neg < 0 ? np : n_neg;
+        n_pos_all += np;
+        for (int j = 0; j < nn && j < want; j++) pick[np++] = neg[j], n_neg_all++;
+        for (int j = np - 1; j > 0; j--) { // shuffle, then deal into the five responses
+            int k = (int)vv_rng_below(&rng, (uint32_t)(j + 1));
+            int t = pick[j];
+            pick[j] = pick[k];
+            pick[k] = t;
+        }
+        vv_buf resp[VT_N_DECODE] = {{0}};
+        for (int j = 0; j < np; j++) {
+            vv_buf *b = &resp[j % VT_N_DECODE];
+            if ((b->n && vv_buf_append(b, " ", 1)) || vv_buf_append(b, v[pick[j]].text, strlen(v[pick[j]].text))) {
+                vv_err(&e, VISVM_ERR_NOMEM, "out of memory");
+                break;
+            }
+        }
+        free(v);
+        char ip[4096];
+        snprintf(ip, sizeof(ip), "%s/%s", world, sc[i].image);
+        cJSON *j = e.code ? NULL : cJSON_CreateObject();
+        char *line = NULL;
+        if (j) {
+            cJSON_AddStringToObject(j, "text", prompt);
+            cJSON_AddStringToObject(j, "image", sc[i].image);
+            cJSON_AddStringToObject(j, "image_path", ip);
+            for (int d = 0; d < VT_N_DECODE; d++) cJSON_AddStringToObject(j, vt_decode_keys[d], resp[d].v ? resp[d].v : "");
+            line = cJSON_PrintUnformatted(j);
+            cJSON_Delete(j);
+        }
+        for (int d = 0; d < VT_N_DECODE; d++) vv_buf_free(&resp[d]);
+        if (e.code) goto done;
+        if (!line) {
+            vv_err(&e, VISVM_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        rc = vv_atomic_write(&f, line, strlen(line), &e);
+        if (!rc) rc = vv_atomic_write(&f, "\n", 1, &e);
+        cJSON_free(line);
+        if (rc) goto done;
+    }
+    if (vv_atomic_commit(&f, &e)) goto done;
+    open = false;
+    fprintf(stderr, "world sentences: %d scenes, %d true sentences, %d hard negatives -> %s\n", n_sc, n_pos_all,
+            n_neg_all, out);
+    status = 0;
+done:
+    if (status) fprintf(stderr, "visvm world sentences: %s\n", e.msg);
+    if (open) vv_atomic_abort(&f);
+    vv_world_scenes_free(sc, n_sc);
+    return status;
+}
+
 int cmd_world(int argc, char **argv) {
     static const struct {
         const char *name;
@@ -290,6 +404,7 @@ int cmd_world(int argc, char **argv) {
     } subs[] = {
         {"gen", world_gen, "generate scenes: DIR/images/*.png, scenes.jsonl, synonyms.txt, world.json"},
         {"show", world_show, "print one scene (JSON line or CLIP sentences), optionally its PNG"},
+        {"sentences", world_sentences, "write each scene's true sentences and hard negatives as generate-style JSONL"},
         {"synonyms", world_synonyms, "write the class synonym table (COCO CHAIR format)"},
     };
     const int n = (int)(sizeof(subs) / sizeof(subs[0]));

@@ -735,10 +735,10 @@ int vt_value_train(const vt_value_hp *hp, const char *out_dir, vv_error *e) {
         const double av = vv_auc_value(&ev.auc_v), ar = vv_auc_value(&ev.auc_r);
         if (ev.auc_v.pairs)
             printf("held out, within-image AUC (present-only vs absent-naming sentences, %ld pairs, %ld images): "
-                   "V %.3f, CLIP reward %.3f, realised return %.3f\n", ev.auc_v.pairs, ev.auc_v.images, av, ar,
+                   "V %.3f, reward %.3f, realised return %.3f\n", ev.auc_v.pairs, ev.auc_v.images, av, ar,
                    vv_auc_value(&ev.auc_g));
         if (ev.sib_v.pairs)
-            printf("held out, siblings only (same image and sentence position, %ld pairs): V %.3f, CLIP reward %.3f, "
+            printf("held out, siblings only (same image and sentence position, %ld pairs): V %.3f, reward %.3f, "
                    "realised return %.3f, its future part (return after the sentence) %.3f\n", ev.sib_v.pairs,
                    vv_auc_value(&ev.sib_v), vv_auc_value(&ev.sib_r), vv_auc_value(&ev.sib_g), vv_auc_value(&ev.sib_f));
         vv_buf js = {0};
