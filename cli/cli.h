@@ -50,4 +50,9 @@ int cli_resolve_hf_policy(const char *m, const char *mmproj, char *text_out, cha
                           struct vv_error *e);
 void cli_hf_policy_cleanup(char *tmpdir);
 
+// Writes one JSON value (a cJSON *) as a line to f (cmd_data.c): the JSONL
+// outputs of generate, reward and world sentences.
+struct vv_atomic_file;
+int cli_jsonl_line(struct vv_atomic_file *f, const void *json, struct vv_error *e);
+
 #endif

@@ -18,11 +18,11 @@ typedef struct {
     bool open;
 } jsonl_out;
 
-static int jl_line(jsonl_out *o, cJSON *j, vv_error *e) {
-    char *s = cJSON_PrintUnformatted(j);
+int cli_jsonl_line(vv_atomic_file *f, const void *json, vv_error *e) {
+    char *s = cJSON_PrintUnformatted((const cJSON *)json);
     if (!s) return vv_err(e, VISVM_ERR_NOMEM, "out of memory");
-    int rc = vv_atomic_write(&o->f, s, strlen(s), e);
-    if (!rc) rc = vv_atomic_write(&o->f, "\n", 1, e);
+    int rc = vv_atomic_write(f, s, strlen(s), e);
+    if (!rc) rc = vv_atomic_write(f, "\n", 1, e);
     free(s);
     return rc;
 }
@@ -114,7 +114,7 @@ int cmd_generate(int argc, char **argv) {
                 cJSON_AddStringToObject(j, vt_decode_keys[d], resp[d]);
                 free(resp[d]);
             }
-            rc = jl_line(&jo, j, &e);
+            rc = cli_jsonl_line(&jo.f, j, &e);
             cJSON_Delete(j);
             if (rc) {
                 fprintf(stderr, "visvm generate: %s\n", e.msg);
@@ -292,7 +292,7 @@ int cmd_reward(int argc, char **argv) {
             vv_auc_add_image(&auc, kept, lab, ns);
         }
         cJSON_AddItemToObject(j, "rewards", rw);
-        if (!r) r = jl_line(&jo, j, &e);
+        if (!r) r = cli_jsonl_line(&jo.f, j, &e);
         cJSON_Delete(j);
         if (r) {
             fprintf(stderr, "visvm reward: %s:%d: %s\n", in, line_no, e.msg);

@@ -1,13 +1,12 @@
 // cmd_world.c - `visvm world`: generate the synthetic world (images, ground
 // truth, reference captions), show one scene, write the CHAIR synonym file.
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "base/threadpool.h"
-#include <cjson/cJSON.h>
-
 #include "cli.h"
 #include "train/td_data.h"
 #include "world/world.h"
@@ -285,6 +284,14 @@ static int world_synonyms(int argc, char **argv) {
     return 0;
 }
 
+static void shuffle(int *a, int n, vv_rng *rng) { // Fisher-Yates
+    for (int j = n - 1; j > 0; j--) {
+        int k = (int)vv_rng_below(rng, (uint32_t)(j + 1)), t = a[j];
+        a[j] = a[k];
+        a[k] = t;
+    }
+}
+
 // Value-model alignment data: each scene's CLIP sentences (its true sentences
 // and hard negatives, those naming an absent object of the scene's theme
 // first) dealt at random into the five responses of `visvm generate`'s layout,
@@ -328,30 +335,18 @@ static int world_sentences(int argc, char **argv) {
         int n = 0;
         if (vv_world_sentences(&sc[i], sc[i].seed, &v, &n, &e)) goto done;
         // pick: every true sentence, then negatives: absent same-theme ones, then the rest in random order
-        int pick[256], np = 0, neg[256], nn = 0, nat = 0;
-        for (int j = 0; j < n && j < 256; j++) {
+        int pick[256], np = 0, neg[256], nn = 0;
+        for (int j = 0; j < n && j < 256; j++)
             if (v[j].positive) pick[np++] = j;
-            else if (v[j].kind == VV_WS_NEG_ABSENT_THEME) { // absent same-theme first
-                memmove(neg + nat + 1, neg + nat, (size_t)(nn - nat) * sizeof(int));
-                neg[nat++] = j;
-                nn++;
-            } else neg[nn++] = j;
-        }
-        for (int j = nn - 1; j > nat; j--) { // shuffle the other corruptions
-            int k = nat + (int)vv_rng_below(&rng, (uint32_t)(j - nat + 1));
-            int t = neg[j];
-            neg[j] = neg[k];
-            neg[k] = t;
-        }
+            else if (v[j].kind == VV_WS_NEG_ABSENT_THEME) neg[nn++] = j;
+        const int nat = nn;
+        for (int j = 0; j < n && j < 256; j++)
+            if (!v[j].positive && v[j].kind != VV_WS_NEG_ABSENT_THEME) neg[nn++] = j;
+        shuffle(neg + nat, nn - nat, &rng);
         int want = n_neg < 0 ? np : n_neg;
         n_pos_all += np;
         for (int j = 0; j < nn && j < want; j++) pick[np++] = neg[j], n_neg_all++;
-        for (int j = np - 1; j > 0; j--) { // shuffle, then deal into the five responses
-            int k = (int)vv_rng_below(&rng, (uint32_t)(j + 1));
-            int t = pick[j];
-            pick[j] = pick[k];
-            pick[k] = t;
-        }
+        shuffle(pick, np, &rng); // then dealt into the five responses
         vv_buf resp[VT_N_DECODE] = {{0}};
         for (int j = 0; j < np; j++) {
             vv_buf *b = &resp[j % VT_N_DECODE];
@@ -364,24 +359,15 @@ static int world_sentences(int argc, char **argv) {
         char ip[4096];
         snprintf(ip, sizeof(ip), "%s/%s", world, sc[i].image);
         cJSON *j = e.code ? NULL : cJSON_CreateObject();
-        char *line = NULL;
         if (j) {
             cJSON_AddStringToObject(j, "text", prompt);
             cJSON_AddStringToObject(j, "image", sc[i].image);
             cJSON_AddStringToObject(j, "image_path", ip);
             for (int d = 0; d < VT_N_DECODE; d++) cJSON_AddStringToObject(j, vt_decode_keys[d], resp[d].v ? resp[d].v : "");
-            line = cJSON_PrintUnformatted(j);
-            cJSON_Delete(j);
-        }
+        } else if (!e.code) vv_err(&e, VISVM_ERR_NOMEM, "out of memory");
         for (int d = 0; d < VT_N_DECODE; d++) vv_buf_free(&resp[d]);
-        if (e.code) goto done;
-        if (!line) {
-            vv_err(&e, VISVM_ERR_NOMEM, "out of memory");
-            goto done;
-        }
-        rc = vv_atomic_write(&f, line, strlen(line), &e);
-        if (!rc) rc = vv_atomic_write(&f, "\n", 1, &e);
-        cJSON_free(line);
+        rc = e.code ? e.code : cli_jsonl_line(&f, j, &e);
+        cJSON_Delete(j);
         if (rc) goto done;
     }
     if (vv_atomic_commit(&f, &e)) goto done;
