@@ -262,10 +262,117 @@ static void run_init_vision(void) {
     vv_bpe_vocab_free(&bpe);
 }
 
+// Classes named in a sentence (single words and word pairs), as a bit mask.
+static uint64_t named_classes(const char *text) {
+    char w[64][24];
+    int n = 0;
+    for (const char *p = text; *p && n < 64;) {
+        while (*p && !((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) p++;
+        int k = 0;
+        while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')) {
+            if (k < 23) w[n][k++] = (char)(*p | 0x20);
+            p++;
+        }
+        w[n][k] = 0;
+        if (k) n++;
+    }
+    uint64_t m = 0;
+    for (int i = 0; i < n; i++) {
+        int c = vv_world_word_class(w[i]);
+        if (c >= 0) m |= 1ull << c;
+        if (i + 1 < n) {
+            char two[52];
+            snprintf(two, sizeof(two), "%.23s %.23s", w[i], w[i + 1]);
+            if ((c = vv_world_word_class(two)) >= 0) m |= 1ull << c;
+        }
+    }
+    return m;
+}
+
+// The yes/no instruction data (train vlm --verify-frac): a question asked as
+// true never names an absent class; one asked as false is a hard negative, at
+// least half of them naming an absent class of the scene's theme. The held-out
+// evaluation of a model whose "yes" and "no" output rows are zero scores every
+// question 0: accuracy exactly 50%, AUC exactly 0.5.
+static void run_verify(void) {
+    vv_error e = {0};
+    vv_world_params wp = vv_world_default_params();
+    CHECK(vv_world_n_classes() <= 64);
+    vv_rng r;
+    vv_rng_seed(&r, 3);
+    int n_true = 0, true_ok = 0, n_false = 0, absent_theme = 0;
+    for (int i = 0; i < 400; i++) {
+        vv_world_scene s;
+        CHECK(vv_world_scene_make(&wp, 1000 + (uint64_t)i, &s, &e) == VISVM_OK);
+        uint64_t present = 0;
+        for (int k = 0; k < s.n_objects; k++) present |= 1ull << s.obj[k].cls;
+        char q[VV_WORLD_SENT_MAX];
+        bool truth = false, want = i % 2 == 0;
+        CHECKF(vt_vlm_verify_question(&s, &r, want, q, sizeof(q), &truth, &e) == VISVM_OK, "%s", e.msg);
+        CHECK(truth == want && q[0]);
+        const uint64_t named = named_classes(q);
+        if (want) {
+            n_true++;
+            true_ok += (named & ~present) == 0;
+        } else {
+            n_false++;
+            const uint64_t absent = named & ~present;
+            bool th = false;
+            for (int c = 0; c < 64; c++)
+                if (absent >> c & 1 && vv_world_theme_has_class(s.theme, c)) th = true;
+            absent_theme += th;
+        }
+        vv_world_scene_free(&s);
+    }
+    printf("verify questions: %d/%d true ones name only present classes; %d/%d negatives name an absent same-theme class\n",
+           true_ok, n_true, absent_theme, n_false);
+    CHECK(true_ok == n_true && n_true == 200);
+    CHECK(absent_theme >= n_false / 2 && absent_theme < n_false);
+
+    vv_bpe_vocab bpe = {0};
+    CHECK(vt_world_vocab(&bpe, &e) == VISVM_OK);
+    vt_vlm_hp hp = vt_vlm_default_hp();
+    hp.image_size = 16, hp.patch = 4, hp.v_width = 32, hp.v_layers = 1, hp.v_heads = 2, hp.v_ff = 64;
+    hp.d = 32, hp.layers = 1, hp.heads = 2, hp.kv_heads = 1, hp.ff = 64, hp.max_len = 100;
+    vt_vlm m;
+    CHECKF(vt_vlm_init(&m, &hp, &bpe, 8, &e) == VISVM_OK, "%s", e.msg);
+    vv_pool *pool = vv_pool_create(2);
+    vt_ctx *c = NULL;
+    CHECK(vt_ctx_create_with_pool(pool, &c, &e) == VISVM_OK);
+    vv_ivec y = {0}, n = {0};
+    CHECK(vv_tokenize(m.vocab, "yes", 3, false, false, &y, &e) == VISVM_OK && y.n > 0);
+    CHECK(vv_tokenize(m.vocab, "no", 2, false, false, &n, &e) == VISVM_OK && n.n > 0 && n.v[0] != y.v[0]);
+    float acc = -1, auc = -1, *out = m.ps.items[m.out].data;
+    CHECKF(vt_vlm_verify_eval(c, &m, pool, 20, 9, &acc, &auc, &e) == VISVM_OK, "%s", e.msg);
+    CHECK(acc >= 0 && acc <= 1 && auc >= 0 && auc <= 1);
+    { // the same model one question at a time (each answer row is row 0): same scores, so same figures
+        vt_vlm m1;
+        float acc1 = -1, auc1 = -1;
+        CHECKF(vt_vlm_init(&m1, &hp, &bpe, 1, &e) == VISVM_OK, "%s", e.msg);
+        CHECKF(vt_vlm_verify_eval(c, &m1, pool, 20, 9, &acc1, &auc1, &e) == VISVM_OK, "%s", e.msg);
+        printf("verify eval, batch 8 vs 1: accuracy %.3f / %.3f, AUC %.3f / %.3f\n", acc, acc1, auc, auc1);
+        CHECK(acc1 == acc && auc1 == auc && auc != 0.5f);
+        vt_vlm_free(&m1);
+    }
+    // tie the rows (zero both: equal non-zero rows can round differently in different GEMM tiles)
+    memset(out + (size_t)y.v[0] * hp.d, 0, (size_t)hp.d * sizeof(float));
+    memset(out + (size_t)n.v[0] * hp.d, 0, (size_t)hp.d * sizeof(float));
+    CHECKF(vt_vlm_verify_eval(c, &m, pool, 20, 9, &acc, &auc, &e) == VISVM_OK, "%s", e.msg);
+    printf("verify eval with tied yes/no rows: accuracy %.3f, AUC %.3f\n", acc, auc);
+    CHECK(acc == 0.5f && auc == 0.5f);
+    vv_ivec_free(&y);
+    vv_ivec_free(&n);
+    vt_ctx_free(c);
+    vv_pool_free(pool);
+    vt_vlm_free(&m);
+    vv_bpe_vocab_free(&bpe);
+}
+
 int main(void) {
     run(0, false);
     run(2, false);
     run(2, true);
     run_init_vision();
+    run_verify();
     return tc_result("test_train_vlm");
 }

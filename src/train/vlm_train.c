@@ -166,6 +166,33 @@ static int build_sample(const vt_vlm *m, const char *prompt, const char *caption
     return rc;
 }
 
+// A verification question about scene s, LLaVA's yes/no instruction data made
+// from the world's ground truth: a true sentence (want_true) or a hard negative,
+// half of them naming an absent object of the scene's theme (what CHAIR counts
+// as a hallucination). *truth says which one it is.
+int vt_vlm_verify_question(const vv_world_scene *s, vv_rng *rng, bool want_true, char *out, size_t cap, bool *truth,
+                           vv_error *e) {
+    vv_world_sentence *v = NULL;
+    int n = 0, rc = vv_world_sentences(s, vv_rng_u64(rng), &v, &n, e);
+    if (rc) return rc;
+    int idx[256], k = 0, th[256], kt = 0, pick = -1;
+    for (int j = 0; j < n && j < 256; j++) {
+        if (v[j].positive == want_true) idx[k++] = j;
+        if (v[j].kind == VV_WS_NEG_ABSENT_THEME) th[kt++] = j;
+    }
+    if (!want_true && kt && vv_rng_below(rng, 2) == 0) pick = th[vv_rng_below(rng, (uint32_t)kt)];
+    else if (k) pick = idx[vv_rng_below(rng, (uint32_t)k)];
+    else if (n) pick = 0; // (no sentence of the wanted kind: ask the first one)
+    if (pick < 0) {
+        free(v);
+        return vv_err(e, VISVM_ERR_INTERNAL, "scene %llu has no sentences", (unsigned long long)s->seed);
+    }
+    snprintf(out, cap, "%s", v[pick].text);
+    *truth = v[pick].positive;
+    free(v);
+    return VISVM_OK;
+}
+
 // Forward + loss (+ backward when train): returns the mean CE over answer tokens.
 static int step(vt_ctx *c, vt_vlm *m, const float *img, sample_toks *st, int B, bool train, float *loss, int *n_tok) {
     vt_params *ps = &m->ps;
@@ -260,6 +287,80 @@ static int train_step(vt_ctx *c, vt_vlm *m, const float *img, sample_toks *st, i
         return vv_err(e, VISVM_ERR_INTERNAL, "non-finite loss or gradient at step %lld", (long long)m->ps.step);
     if ((rc = vt_adamw_step(c, &m->ps, opt, *lr))) return vv_err(e, rc, "optimizer failed: %s", vt_ctx_error(c));
     return VISVM_OK;
+}
+
+// Held-out yes/no accuracy: n scenes of the val split (each asked one true
+// sentence and one hard negative), score = logit("yes") - logit("no") at the
+// first answer position. *acc in [0, 1], *auc over true vs negative.
+int vt_vlm_verify_eval(vt_ctx *c, vt_vlm *m, vv_pool *pool, int n, uint64_t seed, float *acc, float *auc, vv_error *e) {
+    const int B = m->max_B, S = m->hp.image_size;
+    vv_ivec yes = {0}, no = {0};
+    int rc = vv_tokenize(m->vocab, "yes", 3, false, false, &yes, e);
+    if (!rc) rc = vv_tokenize(m->vocab, "no", 2, false, false, &no, e);
+    if (!rc && (!yes.n || !no.n || yes.v[0] == no.v[0]))
+        rc = vv_err(e, VISVM_ERR_INTERNAL, "\"yes\" and \"no\" do not start with different tokens");
+    sample_toks *st = calloc((size_t)B, sizeof(sample_toks));
+    float *img = vv_aalloc((size_t)B * S * S * 3 * sizeof(float));
+    uint64_t *seeds = malloc((size_t)B * sizeof(uint64_t));
+    float *sc = malloc((size_t)2 * n * sizeof(float));
+    bool *lab = malloc((size_t)2 * n * sizeof(bool));
+    if (!rc && (!st || !img || !seeds || !sc || !lab)) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    vv_world_params wp = vv_world_default_params();
+    vv_rng rng;
+    vv_rng_seed(&rng, seed);
+    int k = 0; // questions scored
+    for (int i0 = 0; !rc && i0 < 2 * n; i0 += B) {
+        const int nb = 2 * n - i0 < B ? 2 * n - i0 : B; // sample j asks scene (i0 + j) / 2, true when even
+        for (int j = 0; j < nb; j++) seeds[j] = vv_world_split_base(VV_WORLD_VAL) + 900000 + (uint64_t)((i0 + j) / 2);
+        if ((rc = vt_render_batch(pool, &wp, seeds, nb, S, img))) {
+            vv_err(e, rc, "rendering failed");
+            break;
+        }
+        for (int j = 0; j < nb && !rc; j++) {
+            vv_world_scene s;
+            char q[VV_WORLD_SENT_MAX];
+            if ((rc = vv_world_scene_make(&wp, seeds[j], &s, e))) break;
+            rc = vt_vlm_verify_question(&s, &rng, (i0 + j) % 2 == 0, q, sizeof(q), &lab[i0 + j], e);
+            if (!rc) rc = build_sample(m, q, "yes", &st[j], e);
+            vv_world_scene_free(&s);
+        }
+        float loss = 0;
+        int ntok = 0;
+        if (!rc && (rc = step(c, m, img, st, nb, false, &loss, &ntok))) vv_err(e, rc, "%s", vt_ctx_error(c));
+        int row = 0;
+        for (int j = 0; j < nb && !rc; j++) { // logits rows: sample by sample, its answer positions in order
+            const float *lg = m->logits + (size_t)row * m->bpe.n;
+            sc[k++] = lg[yes.v[0]] - lg[no.v[0]];
+            row += m->lens[j] - (int)(st[j].pre.n + (size_t)m->n_img + st[j].post.n);
+        }
+    }
+    if (!rc) {
+        int right = 0;
+        double pairs = 0, wins = 0;
+        for (int i = 0; i < k; i++) right += (sc[i] > 0) == lab[i];
+        for (int i = 0; i < k; i++)
+            for (int j = 0; j < k; j++)
+                if (lab[i] && !lab[j]) {
+                    pairs += 1;
+                    wins += sc[i] > sc[j] ? 1.0 : sc[i] == sc[j] ? 0.5 : 0.0;
+                }
+        *acc = k ? (float)right / (float)k : 0;
+        *auc = pairs > 0 ? (float)(wins / pairs) : 0.5f;
+    }
+    if (st)
+        for (int b = 0; b < B; b++) {
+            vv_ivec_free(&st[b].pre);
+            vv_ivec_free(&st[b].post);
+            vv_ivec_free(&st[b].ans);
+        }
+    free(st);
+    vv_afree(img);
+    free(seeds);
+    free(sc);
+    free(lab);
+    vv_ivec_free(&yes);
+    vv_ivec_free(&no);
+    return rc;
 }
 
 int vt_vlm_loss(vt_ctx *c, vt_vlm *m, const float *img, const char *const *prompts, const char *const *captions,
@@ -460,6 +561,14 @@ int vt_vlm_train(const vt_vlm_hp *hp, const char *out_dir, bool resume, vv_error
             vv_world_scene s;
             char *cap = NULL;
             if ((rc = vv_world_scene_make(&wp, seeds[b], &s, e))) break;
+            if (hp->verify_frac > 0 && vv_rng_uniform(&rng) < hp->verify_frac) { // a yes/no question
+                char q[VV_WORLD_SENT_MAX];
+                bool truth = false;
+                rc = vt_vlm_verify_question(&s, &rng, vv_rng_below(&rng, 2) == 0, q, sizeof(q), &truth, e);
+                if (!rc) rc = build_sample(&m, q, truth ? "yes" : "no", &st[b], e);
+                vv_world_scene_free(&s);
+                continue;
+            }
             rc = vv_world_captions(&s, vv_rng_u64(&rng), 1, &cap, e);
             if (!rc) rc = build_sample(&m, prompts[vv_rng_below(&rng, (uint32_t)n_prompts)], cap, &st[b], e);
             free(cap);
@@ -495,6 +604,12 @@ int vt_vlm_train(const vt_vlm_hp *hp, const char *out_dir, bool resume, vv_error
         if (hp->ckpt_every > 0 && m.ps.step % hp->ckpt_every == 0 && (rc = vt_ckpt_save(ckpt, &m.ps, &io, e))) break;
     }
     if (!rc) rc = vt_ckpt_save(ckpt, &m.ps, &io, e);
+    if (!rc && hp->verify_frac > 0) {
+        float acc = 0, auc = 0;
+        if (!(rc = vt_vlm_verify_eval(c, &m, pool, 500, hp->seed + 77, &acc, &auc, e)))
+            printf("verification (500 val scenes, one true sentence and one hard negative each): accuracy %.1f%%, "
+                   "AUC %.3f\n", 100 * acc, auc);
+    }
     if (!rc) {
         snprintf(path, sizeof(path), "%s/vlm-text.gguf", out_dir);
         snprintf(mm, sizeof(mm), "%s/vlm-mmproj.gguf", out_dir);

@@ -36,6 +36,10 @@ typedef struct vt_vlm_hp {
     float lr, lr_min, weight_decay, clip_norm;
     uint64_t seed;
     int threads, log_every, ckpt_every;
+    // instruction data beside the captions, LLaVA's mix: this fraction of the
+    // samples asks about one sentence of the scene (true, or a hard negative)
+    // as the whole user turn, answered "yes" / "no" (0: captions only)
+    float verify_frac;
 } vt_vlm_hp;
 
 vt_vlm_hp vt_vlm_default_hp(void);
@@ -77,6 +81,15 @@ int vt_vlm_loss(vt_ctx *c, vt_vlm *m, const float *img, const char *const *promp
 int vt_vlm_export(const vt_vlm *m, const char *text_path, const char *mmproj_path, vv_error *e);
 
 int vt_vlm_train(const vt_vlm_hp *hp, const char *out_dir, bool resume, vv_error *e);
+// One yes/no question about scene s (the verify_frac data): a true sentence
+// (want_true) or a hard negative, half of those naming an absent object of the
+// scene's theme; *truth is the answer. Deterministic in (scene, rng).
+int vt_vlm_verify_question(const vv_world_scene *s, vv_rng *rng, bool want_true, char *out, size_t cap, bool *truth,
+                           vv_error *e);
+// Held-out yes/no verification (see vt_vlm_hp.verify_frac): n val-split scenes,
+// one true sentence and one hard negative each; accuracy of logit(yes) >
+// logit(no) and AUC of that margin, true vs negative.
+int vt_vlm_verify_eval(vt_ctx *c, vt_vlm *m, vv_pool *pool, int n, uint64_t seed, float *acc, float *auc, vv_error *e);
 
 // ---------------------------------------------------------------------------
 // Self-training (visvm-paper.md section 4): supervised fine-tuning of an
