@@ -137,7 +137,7 @@ static int train_vlm(int argc, char **argv) {
         if (!strcmp(argv[i], "--sft") || !strncmp(argv[i], "--sft=", 6)) return train_vlm_sft(argc, argv);
     vt_vlm_hp hp = vt_vlm_default_hp();
     const char *out = "models/world";
-    bool resume = false, stem_bn = false, freeze_vision = false;
+    bool resume = false, stem_bn = false, freeze_vision = false, verify_objects = false, verify_short = false;
     const char *init_vision = NULL;
     int seed = (int)hp.seed;
     cli_opt opts[] = {
@@ -172,6 +172,13 @@ static int train_vlm(int argc, char **argv) {
         {"--verify-frac", NULL, CLI_FLOAT, &hp.verify_frac,
          "share of samples that ask a yes/no question about one sentence of the scene (true or a hard negative; "
          "LLaVA-style instruction data; held-out accuracy printed at the end)", 0, 1},
+        {"--verify-where", NULL, CLI_FLOAT, &hp.verify_where,
+         "share of those questions asking where an object is instead (\"Where is the kite?\" -> its sentence, or "
+         "\"There is no kite.\")", 0, 1},
+        {"--verify-short", NULL, CLI_FLAG, &verify_short,
+         "yes/no questions about object presence as \"There is a CLASS.\" (no colour, size or place)", 0, -1},
+        {"--verify-objects", NULL, CLI_FLAG, &verify_objects,
+         "those questions only about object presence (true object sentences vs absent objects)", 0, -1},
     };
     const char *pos[1];
     int n_pos;
@@ -192,6 +199,12 @@ static int train_vlm(int argc, char **argv) {
         return 2;
     }
     hp.freeze_vision = freeze_vision;
+    hp.verify_objects = verify_objects;
+    hp.verify_short = verify_short;
+    if ((verify_objects || verify_short || hp.verify_where > 0) && hp.verify_frac <= 0) {
+        fprintf(stderr, "visvm train vlm: --verify-where, --verify-objects and --verify-short need --verify-frac F > 0\n");
+        return 2;
+    }
     if (hp.warmup >= hp.steps) hp.warmup = hp.steps / 10;
     vv_error e = {0};
     if (init_vision && vt_vlm_hp_vision_from_clip(&hp, init_vision, &e)) {
@@ -227,6 +240,9 @@ static int train_value(int argc, char **argv) {
         {"--reward-offset", NULL, CLI_FLOAT, &offset, "subtracted from rewards (-1000: the mean training reward)", -1000, 1000},
         {"--train-vision", NULL, CLI_FLAG, &train_vision, "also fine-tune CLIP's tower (default: frozen)", 0, -1},
         {"--head-only", NULL, CLI_FLAG, &head_only, "train only the value head", 0, -1},
+        {"--head-yes-no", NULL, CLI_FLOAT, &hp.head_yes_no,
+         "start the head as this x (yes - no) rows of --policy's output layer: V starts as its yes/no margin "
+         "(a policy trained with train vlm --verify-frac; 0: random head)", 0, 100},
         {"--steps", NULL, CLI_INT, &hp.steps, "training steps", 1, 1 << 24},
         {"--batch", NULL, CLI_INT, &hp.batch, "TD pairs per step", 1, 4096},
         {"--group", NULL, CLI_INT, &hp.group,

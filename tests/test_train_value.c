@@ -11,7 +11,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "format/gguf.h"
 #include "model/value.h"
+#include "tensor/quants.h"
+#include "text/vocab.h"
 #include "tcheck.h"
 #include "train/value_train.h"
 #include "world/world.h"
@@ -153,6 +156,49 @@ int main(void) {
     vv_value_state_free(vs);
     vv_value_free(vm);
     vv_pool_free(pool);
+
+    // --head-yes-no: the head starts as alpha (W_yes - W_no) of the policy's output layer
+    hp.group = 1;
+    hp.rank_weight = 0;
+    hp.steps = 1;
+    hp.lr = hp.lr_min = 1e-9f;
+    hp.head_yes_no = 0.5f;
+    CHECKF(vt_value_train(&hp, out, &e) == VISVM_OK, "%s", e.msg);
+    {
+        vv_gguf *gp = NULL, *gv = NULL;
+        vv_vocab *voc = NULL;
+        vv_ivec y = {0}, n = {0};
+        CHECK(vv_gguf_open(policy, &gp, &e) == VISVM_OK && vv_gguf_open(in_dir("out/value-text.gguf"), &gv, &e) == VISVM_OK);
+        CHECK(gp && vv_vocab_load(gp, &voc, &e) == VISVM_OK);
+        CHECK(voc && vv_tokenize(voc, "yes", 3, false, false, &y, &e) == VISVM_OK && y.n > 0);
+        CHECK(voc && vv_tokenize(voc, "no", 2, false, false, &n, &e) == VISVM_OK && n.n > 0);
+        const vv_tensor *to = gp ? vv_gguf_find_tensor(gp, "output.weight") : NULL;
+        const vv_tensor *th = gv ? vv_gguf_find_tensor(gv, "value_head.weight") : NULL;
+        CHECK(to && th && y.n && n.n);
+        if (to && th && y.n && n.n) {
+            const int64_t d = vv_tensor_nelements(th), nv = vv_tensor_nelements(to);
+            float *all = malloc((size_t)nv * sizeof(float)), *h = malloc((size_t)d * sizeof(float));
+            CHECK(vv_dequantize_row(to->type, to->data, all, nv) == VISVM_OK);
+            CHECK(vv_dequantize_row(th->type, th->data, h, d) == VISVM_OK);
+            double err = 0, mag = 0;
+            for (int64_t i = 0; i < d; i++) {
+                const double want = 0.5 * (all[(size_t)y.v[0] * d + i] - all[(size_t)n.v[0] * d + i]);
+                err = fmax(err, fabs(h[i] - want));
+                mag = fmax(mag, fabs(want));
+            }
+            printf("head-yes-no: |head - 0.5 (W_yes - W_no)| <= %.2g (rows up to %.3f)\n", err, mag);
+            CHECK(mag > 0.01 && err < 1e-4);
+            free(all), free(h);
+        }
+        vv_ivec_free(&y), vv_ivec_free(&n);
+        vv_vocab_free(voc);
+        vv_gguf_close(gp), vv_gguf_close(gv);
+        // a policy without an output layer: a clear error
+        hp.policy_text = in_dir("out/value-text.gguf");
+        e.msg[0] = 0;
+        CHECK(vt_value_train(&hp, out, &e) != VISVM_OK);
+        CHECKF(strstr(e.msg, "output.weight") != NULL, "%s", e.msg);
+    }
     char cmd[600];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
     CHECK(system(cmd) == 0);

@@ -290,8 +290,9 @@ static uint64_t named_classes(const char *text) {
 }
 
 // The yes/no instruction data (train vlm --verify-frac): a question asked as
-// true never names an absent class; one asked as false is a hard negative, at
-// least half of them naming an absent class of the scene's theme. The held-out
+// true never names an absent class; one asked as false is a hard negative of
+// the same kind (as many name an object), a good share naming an absent class of
+// the scene's theme. The held-out
 // evaluation of a model whose "yes" and "no" output rows are zero scores every
 // question 0: accuracy exactly 50%, AUC exactly 0.5.
 static void run_verify(void) {
@@ -300,7 +301,7 @@ static void run_verify(void) {
     CHECK(vv_world_n_classes() <= 64);
     vv_rng r;
     vv_rng_seed(&r, 3);
-    int n_true = 0, true_ok = 0, n_false = 0, absent_theme = 0;
+    int n_true = 0, true_ok = 0, n_false = 0, absent_theme = 0, true_named = 0, false_named = 0;
     for (int i = 0; i < 400; i++) {
         vv_world_scene s;
         CHECK(vv_world_scene_make(&wp, 1000 + (uint64_t)i, &s, &e) == VISVM_OK);
@@ -308,14 +309,16 @@ static void run_verify(void) {
         for (int k = 0; k < s.n_objects; k++) present |= 1ull << s.obj[k].cls;
         char q[VV_WORLD_SENT_MAX];
         bool truth = false, want = i % 2 == 0;
-        CHECKF(vt_vlm_verify_question(&s, &r, want, q, sizeof(q), &truth, &e) == VISVM_OK, "%s", e.msg);
+        CHECKF(vt_vlm_verify_question(&s, &r, want, false, false, q, sizeof(q), &truth, &e) == VISVM_OK, "%s", e.msg);
         CHECK(truth == want && q[0]);
         const uint64_t named = named_classes(q);
         if (want) {
             n_true++;
             true_ok += (named & ~present) == 0;
+            true_named += named != 0;
         } else {
             n_false++;
+            false_named += named != 0;
             const uint64_t absent = named & ~present;
             bool th = false;
             for (int c = 0; c < 64; c++)
@@ -326,8 +329,48 @@ static void run_verify(void) {
     }
     printf("verify questions: %d/%d true ones name only present classes; %d/%d negatives name an absent same-theme class\n",
            true_ok, n_true, absent_theme, n_false);
+    printf("verify questions naming an object: %d of the true, %d of the false\n", true_named, false_named);
     CHECK(true_ok == n_true && n_true == 200);
-    CHECK(absent_theme >= n_false / 2 && absent_theme < n_false);
+    CHECK(absent_theme >= n_false / 4 && absent_theme < n_false);
+    // the kind of sentence gives the answer away no more than by chance
+    CHECK(abs(true_named - false_named) <= 20 && true_named > 120 && true_named < 190);
+    // objects only (half of them short): every question names a class, present when true, absent when false
+    int obj_ok = 0;
+    for (int i = 0; i < 200; i++) {
+        vv_world_scene s;
+        CHECK(vv_world_scene_make(&wp, 3000 + (uint64_t)i, &s, &e) == VISVM_OK);
+        uint64_t present = 0;
+        for (int k = 0; k < s.n_objects; k++) present |= 1ull << s.obj[k].cls;
+        char q[VV_WORLD_SENT_MAX];
+        bool truth = false, want = i % 2 == 0;
+        CHECKF(vt_vlm_verify_question(&s, &r, want, true, i % 4 < 2, q, sizeof(q), &truth, &e) == VISVM_OK, "%s", e.msg);
+        const uint64_t named = named_classes(q);
+        obj_ok += truth == want && named != 0 && ((named & ~present) == 0) == want &&
+                  (i % 4 >= 2 || (!strncmp(q, "There is a ", 11) && strlen(q) < 32)); // short: "There is a CLASS.
+        vv_world_scene_free(&s);
+    }
+    printf("objects-only questions: %d/200 name a class that is present exactly when asked as true\n", obj_ok);
+    CHECK(obj_ok == 200);
+    // where questions: the asked class is present exactly when the answer says where it is
+    int wh_ok = 0, wh_theme = 0;
+    for (int i = 0; i < 200; i++) {
+        vv_world_scene s;
+        CHECK(vv_world_scene_make(&wp, 5000 + (uint64_t)i, &s, &e) == VISVM_OK);
+        uint64_t present = 0;
+        for (int k = 0; k < s.n_objects; k++) present |= 1ull << s.obj[k].cls;
+        char q[VV_WORLD_SENT_MAX], a[VV_WORLD_SENT_MAX];
+        bool truth = false, want = i % 2 == 0;
+        CHECKF(vt_vlm_where_question(&s, &r, want, q, a, sizeof(q), &truth, &e) == VISVM_OK, "%s", e.msg);
+        const uint64_t nq = named_classes(q), na = named_classes(a);
+        const bool one = nq && !(nq & (nq - 1));
+        wh_ok += truth == want && one && na == nq && ((nq & present) != 0) == want &&
+                 !strncmp(a, want ? "There is a " : "There is no ", want ? 11 : 12);
+        for (int c = 0; c < 64 && !want; c++)
+            if (nq >> c & 1) wh_theme += vv_world_theme_has_class(s.theme, c);
+        vv_world_scene_free(&s);
+    }
+    printf("where questions: %d/200 consistent with the scene, %d/100 absent ones of the theme\n", wh_ok, wh_theme);
+    CHECK(wh_ok == 200 && wh_theme >= 30 && wh_theme < 100);
 
     vv_bpe_vocab bpe = {0};
     CHECK(vt_world_vocab(&bpe, &e) == VISVM_OK);
@@ -343,21 +386,26 @@ static void run_verify(void) {
     CHECK(vv_tokenize(m.vocab, "yes", 3, false, false, &y, &e) == VISVM_OK && y.n > 0);
     CHECK(vv_tokenize(m.vocab, "no", 2, false, false, &n, &e) == VISVM_OK && n.n > 0 && n.v[0] != y.v[0]);
     float acc = -1, auc = -1, *out = m.ps.items[m.out].data;
-    CHECKF(vt_vlm_verify_eval(c, &m, pool, 20, 9, &acc, &auc, &e) == VISVM_OK, "%s", e.msg);
+    CHECKF(vt_vlm_verify_eval(c, &m, pool, 20, 9, false, &acc, &auc, &e) == VISVM_OK, "%s", e.msg);
     CHECK(acc >= 0 && acc <= 1 && auc >= 0 && auc <= 1);
     { // the same model one question at a time (each answer row is row 0): same scores, so same figures
         vt_vlm m1;
         float acc1 = -1, auc1 = -1;
         CHECKF(vt_vlm_init(&m1, &hp, &bpe, 1, &e) == VISVM_OK, "%s", e.msg);
-        CHECKF(vt_vlm_verify_eval(c, &m1, pool, 20, 9, &acc1, &auc1, &e) == VISVM_OK, "%s", e.msg);
+        CHECKF(vt_vlm_verify_eval(c, &m1, pool, 20, 9, false, &acc1, &auc1, &e) == VISVM_OK, "%s", e.msg);
         printf("verify eval, batch 8 vs 1: accuracy %.3f / %.3f, AUC %.3f / %.3f\n", acc, acc1, auc, auc1);
         CHECK(acc1 == acc && auc1 == auc && auc != 0.5f);
+        float wa = -1, wu = -1, wa1 = -2, wu1 = -2; // where questions: the deciding token is the third
+        CHECKF(vt_vlm_verify_eval(c, &m, pool, 20, 9, true, &wa, &wu, &e) == VISVM_OK, "%s", e.msg);
+        CHECKF(vt_vlm_verify_eval(c, &m1, pool, 20, 9, true, &wa1, &wu1, &e) == VISVM_OK, "%s", e.msg);
+        printf("where eval, batch 8 vs 1: accuracy %.3f / %.3f, AUC %.3f / %.3f\n", wa, wa1, wu, wu1);
+        CHECK(wa == wa1 && wu == wu1 && wu != 0.5f && wu != auc);
         vt_vlm_free(&m1);
     }
     // tie the rows (zero both: equal non-zero rows can round differently in different GEMM tiles)
     memset(out + (size_t)y.v[0] * hp.d, 0, (size_t)hp.d * sizeof(float));
     memset(out + (size_t)n.v[0] * hp.d, 0, (size_t)hp.d * sizeof(float));
-    CHECKF(vt_vlm_verify_eval(c, &m, pool, 20, 9, &acc, &auc, &e) == VISVM_OK, "%s", e.msg);
+    CHECKF(vt_vlm_verify_eval(c, &m, pool, 20, 9, false, &acc, &auc, &e) == VISVM_OK, "%s", e.msg);
     printf("verify eval with tied yes/no rows: accuracy %.3f, AUC %.3f\n", acc, auc);
     CHECK(acc == 0.5f && auc == 0.5f);
     vv_ivec_free(&y);

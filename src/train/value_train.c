@@ -10,6 +10,7 @@
 #include "../eval/world_eval.h"
 #include "../format/gguf.h"
 #include "../gen/llava.h"
+#include "../tensor/quants.h"
 #include "../text/vocab.h"
 #include "ckpt.h"
 #include "clip_model.h"
@@ -69,6 +70,37 @@ static void vmodel_free(vmodel *m) {
     free(m->ids);
     free(m->lens);
     free(m->last);
+}
+
+// Value head = alpha (W_yes - W_no) from the policy's output layer [V, d]: V
+// starts as the model's yes/no margin (a reward model read off an LM's answer).
+static int head_from_yes_no(vmodel *m, const char *path, float alpha, vv_error *e) {
+    vv_gguf *g = NULL;
+    vv_ivec y = {0}, n = {0};
+    int rc = vv_gguf_open(path, &g, e);
+    const vv_tensor *t = rc ? NULL : vv_gguf_find_tensor(g, "output.weight");
+    if (!rc && (!t || vv_tensor_nelements(t) != (int64_t)m->V * m->d))
+        rc = vv_err(e, VISVM_ERR_FORMAT, "%s: no output.weight [%d, %d] for --head-yes-no", path, m->V, m->d);
+    if (!rc) rc = vv_tokenize(m->vocab, "yes", 3, false, false, &y, e);
+    if (!rc) rc = vv_tokenize(m->vocab, "no", 2, false, false, &n, e);
+    if (!rc && (!y.n || !n.n || y.v[0] == n.v[0]))
+        rc = vv_err(e, VISVM_ERR_FORMAT, "%s: \"yes\" and \"no\" do not start with different tokens", path);
+    float *all = rc ? NULL : malloc((size_t)m->V * m->d * sizeof(float));
+    if (!rc && !all) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    if (!rc && (rc = vv_dequantize_row(t->type, t->data, all, (int64_t)m->V * m->d)))
+        vv_err(e, rc, "%s: cannot read output.weight", path);
+    if (!rc) {
+        float *w = W(&m->ps, m->head_w);
+        const float *ry = all + (size_t)y.v[0] * m->d, *rn = all + (size_t)n.v[0] * m->d;
+        for (int i = 0; i < m->d; i++) w[i] = alpha * (ry[i] - rn[i]);
+        W(&m->ps, m->head_b)[0] = 0;
+        printf("value model: head = %g x (yes - no) rows of %s's output layer\n", alpha, path);
+    }
+    free(all);
+    vv_ivec_free(&y);
+    vv_ivec_free(&n);
+    vv_gguf_close(g);
+    return rc;
 }
 
 static int vmodel_init(vmodel *m, const vt_value_hp *hp, int max_B, vv_error *e) {
@@ -132,6 +164,7 @@ static int vmodel_init(vmodel *m, const vt_value_hp *hp, int max_B, vv_error *e)
         (rc = vt_params_load_gguf(ps, hp->policy_text, NULL, &n2, e)))
         return rc;
     printf("value model: %d tensors from %s, %d from %s\n", n1, hp->clip_path, n2, hp->policy_text);
+    if (hp->head_yes_no > 0 && (rc = head_from_yes_no(m, hp->policy_text, hp->head_yes_no, e))) return rc;
     if (hp->vlm_mmproj) { // a VLM's eyes: its tower (CLIP's, if it was frozen) and its trained projector
         int n_mm = 0, n_v = 0;
         if ((rc = vt_params_load_gguf_prefix(ps, hp->vlm_mmproj, "mm.", &n_mm, e)) ||

@@ -27,6 +27,9 @@ typedef struct vt_value_hp {
     float reward_offset;          // subtracted from rewards; NAN = mean training reward
     bool freeze_vision;           // keep CLIP's tower fixed
     bool head_only;               // train only the value head
+    float head_yes_no;            // > 0: head starts as this x (W_yes - W_no) of the policy's output layer, so V
+                                  // starts as its yes/no margin on "USER: <image>\n{sentence} ASSISTANT:"
+                                  // (a VLM trained with verify_frac; 0: random head)
     int group;                    // TD pairs per image in a batch (1: uniform pairs, the paper)
     float rank_weight;            // weight of the group-centred MSE (within-image differences; 0: off)
     int batch, steps, warmup;

@@ -166,30 +166,73 @@ static int build_sample(const vt_vlm *m, const char *prompt, const char *caption
     return rc;
 }
 
-// A verification question about scene s, LLaVA's yes/no instruction data made
-// from the world's ground truth: a true sentence (want_true) or a hard negative,
-// half of them naming an absent object of the scene's theme (what CHAIR counts
-// as a hallucination). *truth says which one it is.
-int vt_vlm_verify_question(const vv_world_scene *s, vv_rng *rng, bool want_true, char *out, size_t cap, bool *truth,
-                           vv_error *e) {
+// A verification question (vt_vlm_verify_question): a true sentence of the
+// scene, 80% of them about one object (objects_only: all), or a hard negative
+// made from that same sentence (so its kind says nothing about the answer),
+// half of those naming an absent object of the scene's theme when the scene
+// has one (objects_only: only absent objects, no wrong attributes).
+int vt_vlm_verify_question(const vv_world_scene *s, vv_rng *rng, bool want_true, bool objects_only, bool short_form,
+                           char *out, size_t cap, bool *truth, vv_error *e) {
     vv_world_sentence *v = NULL;
     int n = 0, rc = vv_world_sentences(s, vv_rng_u64(rng), &v, &n, e);
     if (rc) return rc;
-    int idx[256], k = 0, th[256], kt = 0, pick = -1;
-    for (int j = 0; j < n && j < 256; j++) {
-        if (v[j].positive == want_true) idx[k++] = j;
-        if (v[j].kind == VV_WS_NEG_ABSENT_THEME) th[kt++] = j;
+    if (n > 256) n = 256;
+    int obj[256], ko = 0, oth[256], kt = 0, pick = -1;
+    for (int j = 0; j < n; j++)
+        if (v[j].positive) {
+            if (v[j].kind == VV_WS_OBJECT) obj[ko++] = j;
+            else oth[kt++] = j;
+        }
+    const bool use_obj = ko && (!kt || objects_only || vv_rng_uniform(rng) < 0.8);
+    const int p = use_obj ? obj[vv_rng_below(rng, (uint32_t)ko)] : kt ? oth[vv_rng_below(rng, (uint32_t)kt)] : -1;
+    if (p >= 0 && want_true) pick = p;
+    else if (p >= 0) { // its corruptions
+        int th[256], nt = 0, ot[256], no = 0;
+        for (int j = 0; j < n; j++)
+            if (!v[j].positive && v[j].pos_index == p) {
+                if (v[j].kind == VV_WS_NEG_ABSENT_THEME) th[nt++] = j;
+                else if (!objects_only || v[j].kind == VV_WS_NEG_ABSENT_OTHER) ot[no++] = j;
+            }
+        if (nt && (!no || vv_rng_below(rng, 2) == 0)) pick = th[vv_rng_below(rng, (uint32_t)nt)];
+        else if (no) pick = ot[vv_rng_below(rng, (uint32_t)no)];
+        else pick = p; // (no corruption of it: ask the true one)
     }
-    if (!want_true && kt && vv_rng_below(rng, 2) == 0) pick = th[vv_rng_below(rng, (uint32_t)kt)];
-    else if (k) pick = idx[vv_rng_below(rng, (uint32_t)k)];
-    else if (n) pick = 0; // (no sentence of the wanted kind: ask the first one)
     if (pick < 0) {
         free(v);
-        return vv_err(e, VISVM_ERR_INTERNAL, "scene %llu has no sentences", (unsigned long long)s->seed);
+        return vv_err(e, VISVM_ERR_INTERNAL, "scene %llu has no true sentence", (unsigned long long)s->seed);
     }
-    snprintf(out, cap, "%s", v[pick].text);
+    if (short_form && v[pick].cls >= 0) snprintf(out, cap, "There is a %s.", vv_world_class_name(v[pick].cls));
+    else snprintf(out, cap, "%s", v[pick].text);
     *truth = v[pick].positive;
     free(v);
+    return VISVM_OK;
+}
+
+int vt_vlm_where_question(const vv_world_scene *s, vv_rng *rng, bool want_true, char *q, char *ans, size_t cap,
+                          bool *truth, vv_error *e) {
+    const int nc = vv_world_n_classes();
+    if (want_true && s->n_objects > 0) {
+        const vv_world_object *o = &s->obj[vv_rng_below(rng, (uint32_t)s->n_objects)];
+        snprintf(q, cap, "Where is the %s?", vv_world_class_name(o->cls));
+        snprintf(ans, cap, "There is a %s %s %s at the %s.", vv_world_size_name(o->size), vv_world_color_name(o->color),
+                 vv_world_class_name(o->cls), vv_world_region_name(o->region));
+        *truth = true;
+        return VISVM_OK;
+    }
+    int th[256], nt = 0, ot[256], no = 0; // absent classes: of the scene's theme, others
+    for (int c = 0; c < nc && c < 256; c++) {
+        bool here = false;
+        for (int i = 0; i < s->n_objects; i++) here |= s->obj[i].cls == c;
+        if (here) continue;
+        if (vv_world_theme_has_class(s->theme, c)) th[nt++] = c;
+        else ot[no++] = c;
+    }
+    if (!nt && !no) return vv_err(e, VISVM_ERR_INTERNAL, "scene %llu has every class", (unsigned long long)s->seed);
+    const int c = nt && (!no || vv_rng_below(rng, 2) == 0) ? th[vv_rng_below(rng, (uint32_t)nt)]
+                                                           : ot[vv_rng_below(rng, (uint32_t)no)];
+    snprintf(q, cap, "Where is the %s?", vv_world_class_name(c));
+    snprintf(ans, cap, "There is no %s.", vv_world_class_name(c));
+    *truth = false;
     return VISVM_OK;
 }
 
@@ -289,16 +332,22 @@ static int train_step(vt_ctx *c, vt_vlm *m, const float *img, sample_toks *st, i
     return VISVM_OK;
 }
 
-// Held-out yes/no accuracy: n scenes of the val split (each asked one true
-// sentence and one hard negative), score = logit("yes") - logit("no") at the
-// first answer position. *acc in [0, 1], *auc over true vs negative.
-int vt_vlm_verify_eval(vt_ctx *c, vt_vlm *m, vv_pool *pool, int n, uint64_t seed, float *acc, float *auc, vv_error *e) {
+// Held-out verification accuracy: n scenes of the val split (each asked one
+// true and one false question), score = logit("yes") - logit("no") at the
+// first answer position (where questions: "a" - "no" after "There is").
+// *acc in [0, 1], *auc over true vs negative.
+int vt_vlm_verify_eval(vt_ctx *c, vt_vlm *m, vv_pool *pool, int n, uint64_t seed, bool where, float *acc, float *auc,
+                       vv_error *e) {
     const int B = m->max_B, S = m->hp.image_size;
+    // the answers' first differing token: "yes" / "no", or "There is a" / "There is no" (where questions)
+    const bool wh = where, objects = m->hp.verify_objects || m->hp.verify_short;
+    const char *ta = wh ? "There is a" : "yes", *tn = wh ? "There is no" : "no";
     vv_ivec yes = {0}, no = {0};
-    int rc = vv_tokenize(m->vocab, "yes", 3, false, false, &yes, e);
-    if (!rc) rc = vv_tokenize(m->vocab, "no", 2, false, false, &no, e);
-    if (!rc && (!yes.n || !no.n || yes.v[0] == no.v[0]))
-        rc = vv_err(e, VISVM_ERR_INTERNAL, "\"yes\" and \"no\" do not start with different tokens");
+    int rc = vv_tokenize(m->vocab, ta, strlen(ta), false, false, &yes, e), kd = 0;
+    if (!rc) rc = vv_tokenize(m->vocab, tn, strlen(tn), false, false, &no, e);
+    while (!rc && kd < (int)yes.n && kd < (int)no.n && yes.v[kd] == no.v[kd]) kd++;
+    if (!rc && (kd >= (int)yes.n || kd >= (int)no.n))
+        rc = vv_err(e, VISVM_ERR_INTERNAL, "\"%s\" and \"%s\" do not differ in a token", ta, tn);
     sample_toks *st = calloc((size_t)B, sizeof(sample_toks));
     float *img = vv_aalloc((size_t)B * S * S * 3 * sizeof(float));
     uint64_t *seeds = malloc((size_t)B * sizeof(uint64_t));
@@ -320,8 +369,12 @@ int vt_vlm_verify_eval(vt_ctx *c, vt_vlm *m, vv_pool *pool, int n, uint64_t seed
             vv_world_scene s;
             char q[VV_WORLD_SENT_MAX];
             if ((rc = vv_world_scene_make(&wp, seeds[j], &s, e))) break;
-            rc = vt_vlm_verify_question(&s, &rng, (i0 + j) % 2 == 0, q, sizeof(q), &lab[i0 + j], e);
-            if (!rc) rc = build_sample(m, q, "yes", &st[j], e);
+            char a[VV_WORLD_SENT_MAX];
+            const bool want = (i0 + j) % 2 == 0;
+            if (wh) rc = vt_vlm_where_question(&s, &rng, want, q, a, sizeof(q), &lab[i0 + j], e);
+            else rc = vt_vlm_verify_question(&s, &rng, want, objects, m->hp.verify_short, q, sizeof(q), &lab[i0 + j], e);
+            // answer fed: the negative's prefix up to the deciding token (teacher forcing; it is the same for both)
+            if (!rc) rc = build_sample(m, q, tn, &st[j], e);
             vv_world_scene_free(&s);
         }
         float loss = 0;
@@ -329,8 +382,8 @@ int vt_vlm_verify_eval(vt_ctx *c, vt_vlm *m, vv_pool *pool, int n, uint64_t seed
         if (!rc && (rc = step(c, m, img, st, nb, false, &loss, &ntok))) vv_err(e, rc, "%s", vt_ctx_error(c));
         int row = 0;
         for (int j = 0; j < nb && !rc; j++) { // logits rows: sample by sample, its answer positions in order
-            const float *lg = m->logits + (size_t)row * m->bpe.n;
-            sc[k++] = lg[yes.v[0]] - lg[no.v[0]];
+            const float *lg = m->logits + (size_t)(row + kd) * m->bpe.n;
+            sc[k++] = lg[yes.v[kd]] - lg[no.v[kd]];
             row += m->lens[j] - (int)(st[j].pre.n + (size_t)m->n_img + st[j].post.n);
         }
     }
@@ -561,11 +614,16 @@ int vt_vlm_train(const vt_vlm_hp *hp, const char *out_dir, bool resume, vv_error
             vv_world_scene s;
             char *cap = NULL;
             if ((rc = vv_world_scene_make(&wp, seeds[b], &s, e))) break;
-            if (hp->verify_frac > 0 && vv_rng_uniform(&rng) < hp->verify_frac) { // a yes/no question
-                char q[VV_WORLD_SENT_MAX];
-                bool truth = false;
-                rc = vt_vlm_verify_question(&s, &rng, vv_rng_below(&rng, 2) == 0, q, sizeof(q), &truth, e);
-                if (!rc) rc = build_sample(&m, q, truth ? "yes" : "no", &st[b], e);
+            if (hp->verify_frac > 0 && vv_rng_uniform(&rng) < hp->verify_frac) { // a yes/no or where question
+                char q[VV_WORLD_SENT_MAX], a[VV_WORLD_SENT_MAX];
+                bool truth = false, want = vv_rng_below(&rng, 2) == 0;
+                if (hp->verify_where > 0 && vv_rng_uniform(&rng) < hp->verify_where)
+                    rc = vt_vlm_where_question(&s, &rng, want, q, a, sizeof(q), &truth, e);
+                else {
+                    rc = vt_vlm_verify_question(&s, &rng, want, hp->verify_objects || hp->verify_short, hp->verify_short, q, sizeof(q), &truth, e);
+                    snprintf(a, sizeof(a), "%s", truth ? "yes" : "no");
+                }
+                if (!rc) rc = build_sample(&m, q, a, &st[b], e);
                 vv_world_scene_free(&s);
                 continue;
             }
@@ -604,11 +662,12 @@ int vt_vlm_train(const vt_vlm_hp *hp, const char *out_dir, bool resume, vv_error
         if (hp->ckpt_every > 0 && m.ps.step % hp->ckpt_every == 0 && (rc = vt_ckpt_save(ckpt, &m.ps, &io, e))) break;
     }
     if (!rc) rc = vt_ckpt_save(ckpt, &m.ps, &io, e);
-    if (!rc && hp->verify_frac > 0) {
+    for (int wh = 0; wh < 2 && !rc && hp->verify_frac > 0; wh++) { // the kinds of question trained
         float acc = 0, auc = 0;
-        if (!(rc = vt_vlm_verify_eval(c, &m, pool, 500, hp->seed + 77, &acc, &auc, e)))
-            printf("verification (500 val scenes, one true sentence and one hard negative each): accuracy %.1f%%, "
-                   "AUC %.3f\n", 100 * acc, auc);
+        if (wh ? hp->verify_where <= 0 : hp->verify_where >= 1) continue;
+        if (!(rc = vt_vlm_verify_eval(c, &m, pool, 500, hp->seed + 77, wh, &acc, &auc, e)))
+            printf("verification (500 val scenes, one true and one false %s each): accuracy %.1f%%, AUC %.3f\n",
+                   wh ? "where question" : "sentence", 100 * acc, auc);
     }
     if (!rc) {
         snprintf(path, sizeof(path), "%s/vlm-text.gguf", out_dir);

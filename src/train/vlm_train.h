@@ -40,6 +40,9 @@ typedef struct vt_vlm_hp {
     // samples asks about one sentence of the scene (true, or a hard negative)
     // as the whole user turn, answered "yes" / "no" (0: captions only)
     float verify_frac;
+    bool verify_objects; // questions only about object presence (vt_vlm_verify_question)
+    bool verify_short;   // ... asked as "There is a CLASS." (no colour, size or place)
+    float verify_where;  // share of those asking "Where is the CLASS?" instead (vt_vlm_where_question)
 } vt_vlm_hp;
 
 vt_vlm_hp vt_vlm_default_hp(void);
@@ -82,14 +85,27 @@ int vt_vlm_export(const vt_vlm *m, const char *text_path, const char *mmproj_pat
 
 int vt_vlm_train(const vt_vlm_hp *hp, const char *out_dir, bool resume, vv_error *e);
 // One yes/no question about scene s (the verify_frac data): a true sentence
-// (want_true) or a hard negative, half of those naming an absent object of the
-// scene's theme; *truth is the answer. Deterministic in (scene, rng).
-int vt_vlm_verify_question(const vv_world_scene *s, vv_rng *rng, bool want_true, char *out, size_t cap, bool *truth,
-                           vv_error *e);
+// (want_true; 80% about one object) or a hard negative made from such a
+// sentence, so the sentence's kind does not give the answer away; half of the
+// negatives name an absent object of the scene's theme where the scene allows.
+// *truth is the answer. Deterministic in (scene, rng).
+// objects_only: only object sentences, and as negatives only absent objects
+// (presence, what CHAIR scores; no wrong colour, size or place).
+// short_form (implies objects_only): asked as "There is a CLASS." (no attributes).
+int vt_vlm_verify_question(const vv_world_scene *s, vv_rng *rng, bool want_true, bool objects_only, bool short_form,
+                           char *out, size_t cap, bool *truth, vv_error *e);
+// A grounding question: "Where is the CLASS?" about a present object (want_true),
+// answered "There is a SIZE COLOR CLASS at the REGION.", or about an absent class
+// (half of them of the scene's theme where it has one), answered "There is no
+// CLASS." (LLaVA's referring data; every answer token depends on the lookup.)
+int vt_vlm_where_question(const vv_world_scene *s, vv_rng *rng, bool want_true, char *q, char *ans, size_t cap,
+                          bool *truth, vv_error *e);
 // Held-out yes/no verification (see vt_vlm_hp.verify_frac): n val-split scenes,
 // one true sentence and one hard negative each; accuracy of logit(yes) >
 // logit(no) and AUC of that margin, true vs negative.
-int vt_vlm_verify_eval(vt_ctx *c, vt_vlm *m, vv_pool *pool, int n, uint64_t seed, float *acc, float *auc, vv_error *e);
+// where: ask where questions instead, score logit("a") - logit("no") after "There is".
+int vt_vlm_verify_eval(vt_ctx *c, vt_vlm *m, vv_pool *pool, int n, uint64_t seed, bool where, float *acc, float *auc,
+                       vv_error *e);
 
 // ---------------------------------------------------------------------------
 // Self-training (visvm-paper.md section 4): supervised fine-tuning of an
