@@ -137,7 +137,8 @@ static int train_vlm(int argc, char **argv) {
         if (!strcmp(argv[i], "--sft") || !strncmp(argv[i], "--sft=", 6)) return train_vlm_sft(argc, argv);
     vt_vlm_hp hp = vt_vlm_default_hp();
     const char *out = "models/world";
-    bool resume = false, stem_bn = false, freeze_vision = false, verify_objects = false, verify_short = false;
+    bool resume = false, stem_bn = false, freeze_vision = false, verify_objects = false, verify_short = false,
+         verify_late = false;
     const char *init_vision = NULL;
     int seed = (int)hp.seed;
     cli_opt opts[] = {
@@ -177,6 +178,7 @@ static int train_vlm(int argc, char **argv) {
          "\"There is no kite.\")", 0, 1},
         {"--verify-short", NULL, CLI_FLAG, &verify_short,
          "yes/no questions about object presence as \"There is a CLASS.\" (no colour, size or place)", 0, -1},
+        {"--verify-late", NULL, CLI_FLAG, &verify_late, "yes/no questions answered \"The answer is yes/no\"", 0, -1},
         {"--verify-objects", NULL, CLI_FLAG, &verify_objects,
          "those questions only about object presence (true object sentences vs absent objects)", 0, -1},
     };
@@ -201,8 +203,9 @@ static int train_vlm(int argc, char **argv) {
     hp.freeze_vision = freeze_vision;
     hp.verify_objects = verify_objects;
     hp.verify_short = verify_short;
-    if ((verify_objects || verify_short || hp.verify_where > 0) && hp.verify_frac <= 0) {
-        fprintf(stderr, "visvm train vlm: --verify-where, --verify-objects and --verify-short need --verify-frac F > 0\n");
+    hp.verify_late = verify_late;
+    if ((verify_objects || verify_short || verify_late || hp.verify_where > 0) && hp.verify_frac <= 0) {
+        fprintf(stderr, "visvm train vlm: --verify-where, -objects, -short and -late need --verify-frac F > 0\n");
         return 2;
     }
     if (hp.warmup >= hp.steps) hp.warmup = hp.steps / 10;

@@ -400,6 +400,12 @@ static void run_verify(void) {
         CHECKF(vt_vlm_verify_eval(c, &m1, pool, 20, 9, true, &wa1, &wu1, &e) == VISVM_OK, "%s", e.msg);
         printf("where eval, batch 8 vs 1: accuracy %.3f / %.3f, AUC %.3f / %.3f\n", wa, wa1, wu, wu1);
         CHECK(wa == wa1 && wu == wu1 && wu != 0.5f && wu != auc);
+        m.hp.verify_late = m1.hp.verify_late = true; // "The answer is yes / no": decided at the fourth token
+        CHECKF(vt_vlm_verify_eval(c, &m, pool, 20, 9, false, &wa, &wu, &e) == VISVM_OK, "%s", e.msg);
+        CHECKF(vt_vlm_verify_eval(c, &m1, pool, 20, 9, false, &wa1, &wu1, &e) == VISVM_OK, "%s", e.msg);
+        printf("late yes/no eval, batch 8 vs 1: accuracy %.3f / %.3f, AUC %.3f / %.3f\n", wa, wa1, wu, wu1);
+        CHECK(wa == wa1 && wu == wu1 && wu != 0.5f && wu != auc);
+        m.hp.verify_late = false;
         vt_vlm_free(&m1);
     }
     // tie the rows (zero both: equal non-zero rows can round differently in different GEMM tiles)

@@ -341,7 +341,9 @@ int vt_vlm_verify_eval(vt_ctx *c, vt_vlm *m, vv_pool *pool, int n, uint64_t seed
     const int B = m->max_B, S = m->hp.image_size;
     // the answers' first differing token: "yes" / "no", or "There is a" / "There is no" (where questions)
     const bool wh = where, objects = m->hp.verify_objects || m->hp.verify_short;
-    const char *ta = wh ? "There is a" : "yes", *tn = wh ? "There is no" : "no";
+    const bool late = m->hp.verify_late;
+    const char *ta = wh ? "There is a" : late ? "The answer is yes" : "yes",
+               *tn = wh ? "There is no" : late ? "The answer is no" : "no";
     vv_ivec yes = {0}, no = {0};
     int rc = vv_tokenize(m->vocab, ta, strlen(ta), false, false, &yes, e), kd = 0;
     if (!rc) rc = vv_tokenize(m->vocab, tn, strlen(tn), false, false, &no, e);
@@ -621,7 +623,7 @@ int vt_vlm_train(const vt_vlm_hp *hp, const char *out_dir, bool resume, vv_error
                     rc = vt_vlm_where_question(&s, &rng, want, q, a, sizeof(q), &truth, e);
                 else {
                     rc = vt_vlm_verify_question(&s, &rng, want, hp->verify_objects || hp->verify_short, hp->verify_short, q, sizeof(q), &truth, e);
-                    snprintf(a, sizeof(a), "%s", truth ? "yes" : "no");
+                    snprintf(a, sizeof(a), "%s%s", hp->verify_late ? "The answer is " : "", truth ? "yes" : "no");
                 }
                 if (!rc) rc = build_sample(&m, q, a, &st[b], e);
                 vv_world_scene_free(&s);

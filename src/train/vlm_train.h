@@ -42,6 +42,7 @@ typedef struct vt_vlm_hp {
     float verify_frac;
     bool verify_objects; // questions only about object presence (vt_vlm_verify_question)
     bool verify_short;   // ... asked as "There is a CLASS." (no colour, size or place)
+    bool verify_late;    // yes/no answered "The answer is yes/no" (the decision three tokens later)
     float verify_where;  // share of those asking "Where is the CLASS?" instead (vt_vlm_where_question)
 } vt_vlm_hp;
 
