@@ -289,6 +289,13 @@ static uint64_t named_classes(const char *text) {
     return m;
 }
 
+// Classes of a scene's objects, as a bit mask.
+static uint64_t present_classes(const vv_world_scene *s) {
+    uint64_t m = 0;
+    for (int k = 0; k < s->n_objects; k++) m |= 1ull << s->obj[k].cls;
+    return m;
+}
+
 // The yes/no instruction data (train vlm --verify-frac): a question asked as
 // true never names an absent class; one asked as false is a hard negative of
 // the same kind (as many name an object), a good share naming an absent class of
@@ -305,8 +312,7 @@ static void run_verify(void) {
     for (int i = 0; i < 400; i++) {
         vv_world_scene s;
         CHECK(vv_world_scene_make(&wp, 1000 + (uint64_t)i, &s, &e) == VISVM_OK);
-        uint64_t present = 0;
-        for (int k = 0; k < s.n_objects; k++) present |= 1ull << s.obj[k].cls;
+        const uint64_t present = present_classes(&s);
         char q[VV_WORLD_SENT_MAX];
         bool truth = false, want = i % 2 == 0;
         CHECKF(vt_vlm_verify_question(&s, &r, want, false, false, q, sizeof(q), &truth, &e) == VISVM_OK, "%s", e.msg);
@@ -339,8 +345,7 @@ static void run_verify(void) {
     for (int i = 0; i < 200; i++) {
         vv_world_scene s;
         CHECK(vv_world_scene_make(&wp, 3000 + (uint64_t)i, &s, &e) == VISVM_OK);
-        uint64_t present = 0;
-        for (int k = 0; k < s.n_objects; k++) present |= 1ull << s.obj[k].cls;
+        const uint64_t present = present_classes(&s);
         char q[VV_WORLD_SENT_MAX];
         bool truth = false, want = i % 2 == 0;
         CHECKF(vt_vlm_verify_question(&s, &r, want, true, i % 4 < 2, q, sizeof(q), &truth, &e) == VISVM_OK, "%s", e.msg);
@@ -356,8 +361,7 @@ static void run_verify(void) {
     for (int i = 0; i < 200; i++) {
         vv_world_scene s;
         CHECK(vv_world_scene_make(&wp, 5000 + (uint64_t)i, &s, &e) == VISVM_OK);
-        uint64_t present = 0;
-        for (int k = 0; k < s.n_objects; k++) present |= 1ull << s.obj[k].cls;
+        const uint64_t present = present_classes(&s);
         char q[VV_WORLD_SENT_MAX], a[VV_WORLD_SENT_MAX];
         bool truth = false, want = i % 2 == 0;
         CHECKF(vt_vlm_where_question(&s, &r, want, q, a, sizeof(q), &truth, &e) == VISVM_OK, "%s", e.msg);

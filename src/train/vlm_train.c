@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../eval/svg.h"
+#include "../eval/world_eval.h"
 #include "../gen/llava.h"
 #include "../tensor/quants.h"
 #include "../text/vocab.h"
@@ -153,6 +154,16 @@ int vt_vlm_init(vt_vlm *m, const vt_vlm_hp *hp, const vv_bpe_vocab *bpe, int max
 typedef struct {
     vv_ivec pre, post, ans;
 } sample_toks;
+
+// Frees B samples' token vectors and the array (st may be NULL).
+static void samples_free(sample_toks *st, int B) {
+    for (int b = 0; st && b < B; b++) {
+        vv_ivec_free(&st[b].pre);
+        vv_ivec_free(&st[b].post);
+        vv_ivec_free(&st[b].ans);
+    }
+    free(st);
+}
 
 static int build_sample(const vt_vlm *m, const char *prompt, const char *caption, sample_toks *s, vv_error *e) {
     vv_buf full = {0};
@@ -340,10 +351,10 @@ int vt_vlm_verify_eval(vt_ctx *c, vt_vlm *m, vv_pool *pool, int n, uint64_t seed
                        vv_error *e) {
     const int B = m->max_B, S = m->hp.image_size;
     // the answers' first differing token: "yes" / "no", or "There is a" / "There is no" (where questions)
-    const bool wh = where, objects = m->hp.verify_objects || m->hp.verify_short;
+    const bool objects = m->hp.verify_objects || m->hp.verify_short;
     const bool late = m->hp.verify_late;
-    const char *ta = wh ? "There is a" : late ? "The answer is yes" : "yes",
-               *tn = wh ? "There is no" : late ? "The answer is no" : "no";
+    const char *ta = where ? "There is a" : late ? "The answer is yes" : "yes",
+               *tn = where ? "There is no" : late ? "The answer is no" : "no";
     vv_ivec yes = {0}, no = {0};
     int rc = vv_tokenize(m->vocab, ta, strlen(ta), false, false, &yes, e), kd = 0;
     if (!rc) rc = vv_tokenize(m->vocab, tn, strlen(tn), false, false, &no, e);
@@ -354,7 +365,7 @@ int vt_vlm_verify_eval(vt_ctx *c, vt_vlm *m, vv_pool *pool, int n, uint64_t seed
     float *img = vv_aalloc((size_t)B * S * S * 3 * sizeof(float));
     uint64_t *seeds = malloc((size_t)B * sizeof(uint64_t));
     float *sc = malloc((size_t)2 * n * sizeof(float));
-    bool *lab = malloc((size_t)2 * n * sizeof(bool));
+    signed char *lab = malloc((size_t)2 * n); // 1 true, 0 false (vv_auc labels)
     if (!rc && (!st || !img || !seeds || !sc || !lab)) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
     vv_world_params wp = vv_world_default_params();
     vv_rng rng;
@@ -373,8 +384,10 @@ int vt_vlm_verify_eval(vt_ctx *c, vt_vlm *m, vv_pool *pool, int n, uint64_t seed
             if ((rc = vv_world_scene_make(&wp, seeds[j], &s, e))) break;
             char a[VV_WORLD_SENT_MAX];
             const bool want = (i0 + j) % 2 == 0;
-            if (wh) rc = vt_vlm_where_question(&s, &rng, want, q, a, sizeof(q), &lab[i0 + j], e);
-            else rc = vt_vlm_verify_question(&s, &rng, want, objects, m->hp.verify_short, q, sizeof(q), &lab[i0 + j], e);
+            bool truth = false;
+            if (where) rc = vt_vlm_where_question(&s, &rng, want, q, a, sizeof(q), &truth, e);
+            else rc = vt_vlm_verify_question(&s, &rng, want, objects, m->hp.verify_short, q, sizeof(q), &truth, e);
+            lab[i0 + j] = (signed char)truth;
             // answer fed: the negative's prefix up to the deciding token (teacher forcing; it is the same for both)
             if (!rc) rc = build_sample(m, q, tn, &st[j], e);
             vv_world_scene_free(&s);
@@ -391,24 +404,13 @@ int vt_vlm_verify_eval(vt_ctx *c, vt_vlm *m, vv_pool *pool, int n, uint64_t seed
     }
     if (!rc) {
         int right = 0;
-        double pairs = 0, wins = 0;
-        for (int i = 0; i < k; i++) right += (sc[i] > 0) == lab[i];
-        for (int i = 0; i < k; i++)
-            for (int j = 0; j < k; j++)
-                if (lab[i] && !lab[j]) {
-                    pairs += 1;
-                    wins += sc[i] > sc[j] ? 1.0 : sc[i] == sc[j] ? 0.5 : 0.0;
-                }
+        vv_auc a = {0}; // every question as one pool: true vs false pairs
+        for (int i = 0; i < k; i++) right += (sc[i] > 0) == (lab[i] == 1);
+        vv_auc_add_image(&a, sc, lab, k);
         *acc = k ? (float)right / (float)k : 0;
-        *auc = pairs > 0 ? (float)(wins / pairs) : 0.5f;
+        *auc = a.pairs ? (float)vv_auc_value(&a) : 0.5f;
     }
-    if (st)
-        for (int b = 0; b < B; b++) {
-            vv_ivec_free(&st[b].pre);
-            vv_ivec_free(&st[b].post);
-            vv_ivec_free(&st[b].ans);
-        }
-    free(st);
+    samples_free(st, B);
     vv_afree(img);
     free(seeds);
     free(sc);
@@ -425,12 +427,7 @@ int vt_vlm_loss(vt_ctx *c, vt_vlm *m, const float *img, const char *const *promp
     int rc = st ? VISVM_OK : vv_err(e, VISVM_ERR_NOMEM, "out of memory");
     for (int b = 0; b < B && !rc; b++) rc = build_sample(m, prompts[b], captions[b], &st[b], e);
     if (!rc && (rc = step(c, m, img, st, B, train, loss, n_tok))) vv_err(e, rc, "%s", vt_ctx_error(c));
-    for (int b = 0; st && b < B; b++) {
-        vv_ivec_free(&st[b].pre);
-        vv_ivec_free(&st[b].post);
-        vv_ivec_free(&st[b].ans);
-    }
-    free(st);
+    samples_free(st, B);
     return rc;
 }
 
@@ -686,13 +683,7 @@ done:
     if (log) fclose(log);
     free(lx);
     free(ly);
-    if (st)
-        for (int b = 0; b < B; b++) {
-            vv_ivec_free(&st[b].pre);
-            vv_ivec_free(&st[b].post);
-            vv_ivec_free(&st[b].ans);
-        }
-    free(st);
+    samples_free(st, B);
     vv_afree(img);
     free(seeds);
     vt_vlm_free(&m);
@@ -1154,13 +1145,7 @@ int vt_vlm_sft(const vt_vlm_hp *hp, const char *captions, const char *strategy, 
     }
 done:
     if (log) fclose(log);
-    if (st)
-        for (int b = 0; b < B; b++) {
-            vv_ivec_free(&st[b].pre);
-            vv_ivec_free(&st[b].post);
-            vv_ivec_free(&st[b].ans);
-        }
-    free(st);
+    samples_free(st, B);
     free(perm);
     vv_afree(images);
     vv_afree(img);
