@@ -1,6 +1,8 @@
 // test_llama.c - the decoder against an independent float64 reference on a
 // tiny random model written with our GGUF writer; batching, chunking, paged
-// KV forks (copy-on-write), truncation and error paths.
+// KV forks (copy-on-write), truncation and error paths; and a wider Q8_0 /
+// Q4_0 model whose matrices are repacked at load (identical logits to
+// VISVM_REPACK=0, raw pages untouched).
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +10,7 @@
 #include "format/gguf.h"
 #include "model/llama.h"
 #include "tcheck.h"
+#include "tensor/kernels_internal.h"
 
 enum { V = 300, E = 64, NL = 2, NH = 4, NKV = 2, HD = E / NH, FF = 96 };
 
@@ -217,6 +220,117 @@ static double max_err(const float *a, const double *b, size_t n) {
     return m;
 }
 
+
+// A 1-layer model wide enough (512) for the load-time repack, matrices in
+// `type`, written to memory with the test's vocabulary.
+static void *write_wide(int type, size_t *size, void ***bufs, int *n_bufs) {
+    enum { WE = 512, WF = 1024, WH = 8, WKV = 4 };
+    vv_gguf_writer *g = vv_gguf_writer_create();
+    vv_gguf_set_str(g, "general.architecture", "llama");
+    vv_gguf_set_u32(g, "llama.context_length", 256);
+    vv_gguf_set_u32(g, "llama.embedding_length", WE);
+    vv_gguf_set_u32(g, "llama.block_count", 1);
+    vv_gguf_set_u32(g, "llama.feed_forward_length", WF);
+    vv_gguf_set_u32(g, "llama.attention.head_count", WH);
+    vv_gguf_set_u32(g, "llama.attention.head_count_kv", WKV);
+    vv_gguf_set_f32(g, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    vv_gguf_set_str(g, "tokenizer.ggml.model", "llama");
+    char *texts[V];
+    float scores[V];
+    int32_t types[V];
+    for (int i = 0; i < V; i++) {
+        char b[16];
+        snprintf(b, sizeof(b), i == 0 ? "<unk>" : i == 1 ? "<s>" : i == 2 ? "</s>" : "\xe2\x96\x81w%d", i);
+        texts[i] = strdup(b);
+        scores[i] = -(float)i;
+        types[i] = i == 0 ? 2 : i < 3 ? 3 : 1;
+    }
+    vv_gguf_set_arr_str(g, "tokenizer.ggml.tokens", (const char *const *)texts, V);
+    vv_gguf_set_arr(g, "tokenizer.ggml.scores", VV_GGUF_FLOAT32, scores, V);
+    vv_gguf_set_arr(g, "tokenizer.ggml.token_type", VV_GGUF_INT32, types, V);
+    vv_gguf_set_u32(g, "tokenizer.ggml.bos_token_id", 1);
+    vv_gguf_set_u32(g, "tokenizer.ggml.eos_token_id", 2);
+    for (int i = 0; i < V; i++) free(texts[i]);
+    vv_rng r;
+    vv_rng_seed(&r, 4242);
+    *bufs = calloc(16, sizeof(void *));
+    *n_bufs = 0;
+    const struct { const char *name; int64_t nin, nout; bool vec; } t[] = {
+        {"token_embd.weight", WE, V, false}, {"blk.0.attn_norm.weight", WE, 1, true},
+        {"blk.0.attn_q.weight", WE, WE, false}, {"blk.0.attn_k.weight", WE, WE / 2, false},
+        {"blk.0.attn_v.weight", WE, WE / 2, false}, {"blk.0.attn_output.weight", WE, WE, false},
+        {"blk.0.ffn_norm.weight", WE, 1, true}, {"blk.0.ffn_gate.weight", WE, WF, false},
+        {"blk.0.ffn_up.weight", WE, WF, false}, {"blk.0.ffn_down.weight", WF, WE, false},
+        {"output_norm.weight", WE, 1, true}, {"output.weight", WE, V, false}};
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        float *x = rnd(&r, (size_t)(t[i].nin * t[i].nout), t[i].vec ? 0.1f : 0.05f, t[i].vec ? 1.0f : 0.0f);
+        if (t[i].vec) {
+            (*bufs)[(*n_bufs)++] = x;
+            vv_gguf_add_tensor(g, t[i].name, VV_TYPE_F32, 1, (int64_t[]){t[i].nin}, x);
+        } else {
+            void *d = conv(type, x, t[i].nin, t[i].nout);
+            free(x);
+            (*bufs)[(*n_bufs)++] = d;
+            vv_gguf_add_tensor(g, t[i].name, type, 2, (int64_t[]){t[i].nin, t[i].nout}, d);
+        }
+    }
+    void *mem = NULL;
+    vv_error e = {0};
+    if (vv_gguf_writer_write_mem(g, &mem, size, &e)) fprintf(stderr, "write: %s\n", e.msg);
+    vv_gguf_writer_free(g);
+    return mem;
+}
+
+// Logits of 12 tokens (prefill of 9, then 3 single steps) with repacking on or off.
+static void wide_logits(const void *mem, size_t size, bool repack, vv_pool *pool, float *out, bool *packed) {
+    vv_error e = {0};
+    vv_gguf *g = NULL;
+    vv_llama *m = NULL;
+    if (!repack) setenv("VISVM_REPACK", "0", 1);
+    CHECK(vv_gguf_open_mem(mem, size, &g, &e) == VISVM_OK);
+    CHECKF(vv_llama_load(g, &m, &e) == VISVM_OK, "%s", e.msg);
+    unsetenv("VISVM_REPACK");
+    if (!m) return;
+    *packed = m->layers[0].wq->repacked && m->layers[0].w_down->repacked && m->output->repacked &&
+              !m->tok_embd->repacked;
+    vv_llama_state *st = NULL;
+    vv_llama_state_params sp = {64, 1, 16, pool};
+    CHECK(vv_llama_state_create(m, &sp, &st, &e) == VISVM_OK);
+    const int32_t toks[12] = {1, 17, 250, 3, 99, 140, 7, 222, 31, 64, 5, 180};
+    CHECK(vv_llama_decode_seq(st, 0, toks, NULL, 9, true, out, &e) == VISVM_OK);
+    for (int i = 9; i < 12; i++) CHECK(vv_llama_decode_seq(st, 0, toks + i, NULL, 1, false, out + (size_t)i * V, &e) == VISVM_OK);
+    vv_llama_state_free(st);
+    vv_llama_free(m);
+}
+
+static void test_repack_model(vv_pool *pool) {
+    const vv_mm_ops *ops = vv_get_mm_ops(VV_TYPE_Q8_0, VV_ISA_BEST);
+    const bool have = ops && ops->repack;
+    const int types[2] = {VV_TYPE_Q8_0, VV_TYPE_Q4_0};
+    float *a = calloc((size_t)12 * V, sizeof(float)), *b = calloc((size_t)12 * V, sizeof(float));
+    for (int k = 0; k < 2; k++) {
+        void **bufs;
+        int n_bufs;
+        size_t size;
+        void *mem = write_wide(types[k], &size, &bufs, &n_bufs);
+        bool pa = false, pb = true;
+        wide_logits(mem, size, true, pool, a, &pa);
+        wide_logits(mem, size, false, pool, b, &pb);
+        CHECKF(pa == have, "%s: matrices repacked %d, repack kernel available %d", vv_type_name(types[k]), pa, have);
+        CHECKF(!pb, "%s: VISVM_REPACK=0 still repacked", vv_type_name(types[k]));
+        CHECKF(memcmp(a, b, sizeof(float) * 12 * V) == 0, "%s: repacked logits differ from the raw ones",
+               vv_type_name(types[k]));
+        double mx = 0;
+        for (int i = 0; i < 12 * V; i++) mx = fmax(mx, fabs(a[i]));
+        CHECKF(mx > 1e-3 && isfinite(mx), "%s: logits degenerate (max |l| %g)", vv_type_name(types[k]), mx);
+        for (int i = 0; i < n_bufs; i++) free(bufs[i]);
+        free(bufs);
+        free(mem);
+    }
+    free(a);
+    free(b);
+}
+
 int main(void) {
     weights w;
     make_weights(&w, 99);
@@ -376,6 +490,7 @@ int main(void) {
     free(ref);
     free(got);
     free_weights(&w);
+    test_repack_model(pool);
     vv_pool_free(pool);
     return tc_result("test_llama");
 }

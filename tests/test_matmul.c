@@ -9,8 +9,10 @@
 //  * on the tile path (SIMD levels; float weights below the BLAS threshold)
 //    y equals that level's vec_dot bit for bit, so batched == per token, and
 //    AVX2 == AVX-512 bit for bit;
-// plus row strides (ldy > n_out), vv_matmul on a vv_tensor, vv_get_row and
-// argument errors.
+// plus row strides (ldy > n_out), vv_matmul on a vv_tensor, vv_get_row,
+// argument errors, and repacked Q4_0/Q8_0 matrices (vv_matmul_repack): the
+// same y bit for bit as the raw layout at every batch size and thread count,
+// within the reference bound, and a no-op where no repacked kernel applies.
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,6 +20,7 @@
 #include <string.h>
 
 #include "tcheck.h"
+#include "tensor/kernels_internal.h"
 #include "tensor/matmul.h"
 
 #define BLAS_MIN_TOK 256 // matmul.c: float weights use sgemm from this many tokens
@@ -256,7 +259,79 @@ static void test_large(void) {
     vv_pool_free(p3);
 }
 
+static void test_repack(void) {
+    vv_rng r;
+    vv_rng_seed(&r, 91);
+    vv_pool *p1 = vv_pool_create(1), *p2 = vv_pool_create(2);
+    const int64_t n_in = 1536, n_out = 37; // 3 groups of 16 blocks per row; odd rows over 2 threads
+    const int64_t ntok[] = {1, 2, 6, 16, 17, 40};
+    const int types[2] = {VV_TYPE_Q8_0, VV_TYPE_Q4_0};
+    const vv_mm_ops *ops = vv_get_mm_ops(VV_TYPE_Q8_0, VV_ISA_BEST);
+    const bool have = ops && ops->repack;
+    vv_wbuf ws = {0};
+    for (int k = 0; k < 2; k++) {
+        const int type = types[k];
+        const size_t rs = vv_row_size(type, n_in);
+        uint8_t *W = malloc(rs * n_out), *W0 = malloc(rs * n_out);
+        float *xw = malloc(sizeof(float) * n_in * n_out), *x = malloc(sizeof(float) * n_in * 40);
+        float *y0 = malloc(sizeof(float) * n_out * 40), *y1 = malloc(sizeof(float) * n_out * 40);
+        double *yref = malloc(sizeof(double) * n_out * 40), *mag = malloc(sizeof(double) * n_out * 40);
+        fill_normal(&r, xw, n_in * n_out, 0.2f);
+        fill_normal(&r, x, n_in * 40, 1.0f);
+        vv_quantize_row(type, xw, W, n_in * n_out);
+        memcpy(W0, W, rs * n_out);
+        vv_tensor t = {"w", type, 2, {n_in, n_out, 1, 1}, {0}, W, NULL};
+        vv_tensor_set_strides(&t);
+        CHECK(vv_matmul_repack(p2, &t) == VISVM_OK);
+        CHECKF((t.repacked != NULL) == have, "%s: repacked %d, kernel available %d", vv_type_name(type),
+               t.repacked != NULL, have);
+        CHECKF(memcmp(W, W0, rs * n_out) == 0, "%s: repacking changed the raw data", vv_type_name(type));
+        if (t.repacked) CHECKF(memcmp(t.repacked, W, rs * n_out) != 0, "%s: repacked copy equals the raw rows", vv_type_name(type));
+        reference(type, W, n_in, n_out, x, 40, yref, mag);
+        for (size_t i = 0; i < sizeof(ntok) / sizeof(ntok[0]); i++) {
+            const int64_t nt = ntok[i];
+            CHECK(vv_matmul_raw(p1, type, W, n_in, n_out, x, nt, y0, n_out, &ws, VV_ISA_BEST) == VISVM_OK);
+            for (int th = 1; th <= 2; th++) {
+                memset(y1, 0, sizeof(float) * n_out * nt);
+                CHECK(vv_matmul(th == 1 ? p1 : p2, &t, x, nt, y1, n_out, &ws, VV_ISA_BEST) == VISVM_OK);
+                CHECKF(memcmp(y0, y1, sizeof(float) * n_out * nt) == 0,
+                       "%s n_tok %lld threads %d: repacked result differs from the raw layout", vv_type_name(type),
+                       (long long)nt, th);
+            }
+            int bad = 0;
+            for (int64_t e = 0; e < n_out * nt; e++)
+                if (!(fabs(y1[e] - yref[e]) <= (n_in / 32 + 32) * 1.2e-7 * mag[e])) bad++;
+            CHECKF(bad == 0, "%s n_tok %lld: %d repacked results outside the bound", vv_type_name(type),
+                   (long long)nt, bad);
+        }
+        // the scalar level still reads the raw rows
+        CHECK(vv_matmul(p1, &t, x, 6, y1, n_out, &ws, VV_ISA_SCALAR) == VISVM_OK);
+        vv_matmul_repack_free(&t);
+        CHECK(t.repacked == NULL);
+        vv_matmul_repack_free(&t); // twice is fine
+        free(W), free(W0), free(xw), free(x), free(y0), free(y1), free(yref), free(mag);
+    }
+    // no repacked kernel: rows not a multiple of 512, other types
+    {
+        const int64_t n = 256;
+        uint8_t *W = calloc(vv_row_size(VV_TYPE_Q8_0, n), 4);
+        vv_tensor t = {"w", VV_TYPE_Q8_0, 2, {n, 4, 1, 1}, {0}, W, NULL};
+        vv_tensor_set_strides(&t);
+        CHECK(vv_matmul_repack(NULL, &t) == VISVM_OK && t.repacked == NULL);
+        float *F = calloc(512 * 4, sizeof(float));
+        vv_tensor f = {"f", VV_TYPE_F32, 2, {512, 4, 1, 1}, {0}, F, NULL};
+        vv_tensor_set_strides(&f);
+        CHECK(vv_matmul_repack(NULL, &f) == VISVM_OK && f.repacked == NULL);
+        CHECK(vv_matmul_repack(NULL, NULL) == VISVM_ERR_INVALID);
+        free(W), free(F);
+    }
+    vv_wbuf_free(&ws);
+    vv_pool_free(p1);
+    vv_pool_free(p2);
+}
+
 int main(void) {
+    test_repack();
     test_sweep();
     test_api();
     test_large();

@@ -290,6 +290,16 @@ int vv_mmap_open(const char *path, vv_mmap *m, vv_error *e) {
     return VISVM_OK;
 }
 
+void vv_mmap_release(const vv_mmap *m, const void *p, size_t n) {
+    if (!m || !m->addr || !p || !n) return;
+    const uintptr_t a = (uintptr_t)m->addr, e = a + m->size, ps = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = (uintptr_t)p, hi = lo + n;
+    if (lo < a || hi > e || hi < lo) return;
+    lo = (lo + ps - 1) / ps * ps;
+    hi = hi / ps * ps;
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
 void vv_mmap_close(vv_mmap *m) {
     if (m && m->addr) munmap(m->addr, m->size);
     if (m) { m->addr = NULL; m->size = 0; }

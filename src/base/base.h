@@ -102,6 +102,10 @@ typedef struct vv_mmap {
 } vv_mmap;
 int vv_mmap_open(const char *path, vv_mmap *m, vv_error *e);
 void vv_mmap_close(vv_mmap *m);
+// Drops this process's pages of [p, p + n) (whole pages inside the mapping
+// only; a no-op elsewhere): they stop counting as resident and are read back
+// from the file if touched again. For raw weights replaced by a repacked copy.
+void vv_mmap_release(const vv_mmap *m, const void *p, size_t n);
 // Reads a whole file into a malloc'd buffer (NUL-terminated, size excludes the NUL).
 int vv_read_file(const char *path, char **data, size_t *size, vv_error *e);
 // Line iterator over a NUL-terminated text buffer, splitting it in place:

@@ -13,6 +13,8 @@
 // alignment, written through vv_atomic_* (temp file + rename).
 #include "gguf.h"
 
+#include "../tensor/matmul.h"
+
 #include <float.h>
 #include <inttypes.h>
 #include <math.h>
@@ -574,6 +576,15 @@ int vv_gguf_open_mem(const void *buf, size_t size, vv_gguf **out, vv_error *e) {
     return open_common(g, out, e);
 }
 
+int vv_gguf_repack_tensor(vv_gguf *g, const vv_tensor *t) {
+    if (!g || !t || t < g->tensors || t >= g->tensors + g->n_tensors) return VISVM_ERR_INVALID;
+    vv_tensor *w = &g->tensors[t - g->tensors];
+    if (w->repacked) return VISVM_OK;
+    int rc = vv_matmul_repack(NULL, w);
+    if (!rc && w->repacked) vv_mmap_release(&g->map, w->data, vv_tensor_nbytes(w));
+    return rc;
+}
+
 void vv_gguf_close(vv_gguf *g) {
     if (!g) return;
     for (int64_t i = 0; i < g->n_kv; i++) {
@@ -583,6 +594,7 @@ void vv_gguf_close(vv_gguf *g) {
     }
     free(g->kv);
     free(g->kv_hash);
+    for (int64_t i = 0; i < g->n_tensors && g->tensors; i++) vv_matmul_repack_free(&g->tensors[i]);
     free(g->tensors);
     free(g->offsets);
     free(g->nbytes);

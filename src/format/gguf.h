@@ -118,6 +118,11 @@ int vv_gguf_get_arr_str(const vv_gguf *g, const char *key, uint64_t i, const cha
 int64_t vv_gguf_n_tensors(const vv_gguf *g);
 const vv_tensor *vv_gguf_tensor(const vv_gguf *g, int64_t i);
 const vv_tensor *vv_gguf_find_tensor(const vv_gguf *g, const char *name); // NULL if absent
+// Repacks matrix i for the SIMD tile kernels (vv_matmul_repack) and drops the
+// raw bytes' resident pages when they come from the mapped file (they are read
+// back on demand); vv_gguf_close frees the repacked copies. VISVM_OK as a no-op
+// where nothing applies.
+int vv_gguf_repack_tensor(vv_gguf *g, const vv_tensor *t);
 size_t vv_gguf_tensor_offset(const vv_gguf *g, int64_t i); // offset within the data section
 
 // ---------------------------------------------------------------------------

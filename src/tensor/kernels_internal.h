@@ -149,6 +149,10 @@ typedef struct vv_mm_ops {
     size_t (*act_size)(int64_t n);     // bytes of one packed token (multiple of 64)
     vv_tile_fn tile;
     size_t (*scratch_size)(int64_t n); // per-thread scratch of the tile kernel
+    // Optional (NULL: none): rewrite raw rows into the layout tile_rp reads
+    // (same size and row stride; n a multiple of 512), once at model load.
+    void (*repack)(const void *w, size_t ldw, int64_t n, int64_t nrows, void *dst);
+    vv_tile_fn tile_rp;
 } vv_mm_ops;
 
 // Shared by the AVX2 and AVX-512 levels (defined in quants_avx2.c; x86 only):

@@ -60,6 +60,7 @@ typedef struct mm_ctx {
     int64_t ldy;
     const vv_kernels *k;  // scalar path
     const vv_mm_ops *ops; // tile path
+    vv_tile_fn tile;      // ops->tile, or ops->tile_rp when w is a repacked copy
     uint8_t *act;         // packed / converted activations
     size_t act_bytes;     // per token
     uint8_t *scratch;     // per-thread scratch (tile kernels, BLAS widened rows)
@@ -94,7 +95,7 @@ static void task_tiles(void *vc, int ith, int nth) {
         const int64_t nt = VV_MIN(tb, c->n_tok - t0);
         for (int64_t r = r0; r < r1; r += 256) { // int-sized calls
             const int nr = (int)VV_MIN(256, r1 - r);
-            c->ops->tile(c->n_in, c->w + (size_t)r * c->ldw, c->ldw, nr, c->act + (size_t)t0 * c->act_bytes,
+            c->tile(c->n_in, c->w + (size_t)r * c->ldw, c->ldw, nr, c->act + (size_t)t0 * c->act_bytes,
                          c->act_bytes, (int)nt, c->y + t0 * c->ldy + r, (size_t)c->ldy,
                          c->scratch + (size_t)ith * c->scratch_bytes);
         }
@@ -163,8 +164,8 @@ static void task_blas(void *vc, int ith, int nth) {
     }
 }
 
-static int matmul_impl(vv_pool *pool, int type, const void *W, size_t ldw, int64_t n_in, int64_t n_out,
-                       const float *x, int64_t n_tok, float *y, int64_t ldy, vv_wbuf *ws, int isa) {
+static int matmul_impl(vv_pool *pool, int type, const void *W, const void *rp, size_t ldw, int64_t n_in,
+                       int64_t n_out, const float *x, int64_t n_tok, float *y, int64_t ldy, vv_wbuf *ws, int isa) {
     const vv_kernels *k = vv_get_kernels(type, VV_ISA_SCALAR);
     const vv_type_info *ti = vv_type_get(type);
     if (!k || !k->vec_dot || !ti) return VISVM_ERR_UNSUPPORTED;
@@ -213,6 +214,7 @@ static int matmul_impl(vv_pool *pool, int type, const void *W, size_t ldw, int64
     }
 
     if (c.ops) {
+        if (rp && c.ops->tile_rp) c.w = (const uint8_t *)rp; // same row stride (vv_matmul_repack)
         c.act_bytes = c.ops->act_size(n_in);
         c.scratch_bytes = vv_pad64(c.ops->scratch_size(n_in));
         const size_t abytes = vv_pad64(c.act_bytes * (size_t)n_tok);
@@ -221,6 +223,7 @@ static int matmul_impl(vv_pool *pool, int type, const void *W, size_t ldw, int64
         c.scratch = (uint8_t *)ws->data + abytes;
         if (n_tok * n_in <= 8192) task_pack(&c, 0, 1); // not worth a parallel section
         else vv_pool_run_n(pool, nth, task_pack, &c);
+        c.tile = c.w == (const uint8_t *)rp ? c.ops->tile_rp : c.ops->tile;
         vv_pool_run_n(pool, nth, task_tiles, &c);
         goto done;
     }
@@ -242,7 +245,7 @@ int vv_matmul_raw(vv_pool *pool, int type, const void *W, int64_t n_in, int64_t 
                   int64_t n_tok, float *y, int64_t ldy, vv_wbuf *ws, int isa) {
     const size_t rs = vv_row_size(type, n_in);
     if (!rs && vv_type_get(type) && vv_type_get(type)->compute) return VISVM_ERR_INVALID;
-    return matmul_impl(pool, type, W, rs, n_in, n_out, x, n_tok, y, ldy, ws, isa);
+    return matmul_impl(pool, type, W, NULL, rs, n_in, n_out, x, n_tok, y, ldy, ws, isa);
 }
 
 int vv_matmul(vv_pool *pool, const vv_tensor *W, const float *x, int64_t n_tok, float *y, int64_t ldy,
@@ -252,7 +255,46 @@ int vv_matmul(vv_pool *pool, const vv_tensor *W, const float *x, int64_t n_tok, 
     const size_t rs = vv_row_size(W->type, W->ne[0]);
     const size_t ldw = W->nb[1] ? W->nb[1] : rs;
     if (ldw < rs) return VISVM_ERR_INVALID;
-    return matmul_impl(pool, W->type, W->data, ldw, W->ne[0], W->ne[1], x, n_tok, y, ldy, ws, isa);
+    const void *rp = isa == VV_ISA_BEST && ldw == rs ? W->repacked : NULL;
+    return matmul_impl(pool, W->type, W->data, rp, ldw, W->ne[0], W->ne[1], x, n_tok, y, ldy, ws, isa);
+}
+
+typedef struct {
+    const vv_mm_ops *ops;
+    const vv_tensor *W;
+    size_t rs;
+    uint8_t *dst;
+} rp_ctx;
+
+static void task_repack(void *vc, int ith, int nth) {
+    rp_ctx *c = (rp_ctx *)vc;
+    int64_t r0, r1;
+    vv_split(c->W->ne[1], ith, nth, &r0, &r1);
+    if (r1 > r0)
+        c->ops->repack((const uint8_t *)c->W->data + (size_t)r0 * c->rs, c->rs, c->W->ne[0], r1 - r0,
+                       c->dst + (size_t)r0 * c->rs);
+}
+
+int vv_matmul_repack(vv_pool *pool, vv_tensor *W) {
+    if (!W || !W->data) return VISVM_ERR_INVALID;
+    if (W->repacked) return VISVM_OK;
+    const vv_mm_ops *ops = vv_get_mm_ops(W->type, VV_ISA_BEST);
+    if (!ops || !ops->repack || !ops->tile_rp) return VISVM_OK;
+    if (W->ne[0] % 512 || W->ne[1] <= 0 || W->ne[2] != 1 || W->ne[3] != 1) return VISVM_OK;
+    const size_t rs = vv_row_size(W->type, W->ne[0]);
+    if (W->nb[1] && W->nb[1] != rs) return VISVM_OK;
+    uint8_t *dst = vv_aalloc(rs * (size_t)W->ne[1]);
+    if (!dst) return VISVM_ERR_NOMEM;
+    rp_ctx c = {ops, W, rs, dst};
+    vv_pool_run(pool, task_repack, &c);
+    W->repacked = dst;
+    return VISVM_OK;
+}
+
+void vv_matmul_repack_free(vv_tensor *W) {
+    if (!W) return;
+    vv_afree(W->repacked);
+    W->repacked = NULL;
 }
 
 int vv_get_row(const vv_tensor *W, int64_t row, float *out) {

@@ -40,6 +40,15 @@ int vv_matmul(vv_pool *pool, const vv_tensor *W, const float *x, int64_t n_tok, 
 int vv_matmul_raw(vv_pool *pool, int type, const void *W, int64_t n_in, int64_t n_out, const float *x,
                   int64_t n_tok, float *y, int64_t ldy, vv_wbuf *ws, int isa);
 
+// Rewrites a Q4_0 / Q8_0 matrix (n_in a multiple of 512, contiguous rows)
+// once into the layout the best SIMD level's tile kernel reads without
+// shuffles (AVX-512: the per-group transposes done at load instead of per
+// token), stored in W->repacked (64-byte aligned, as many bytes as the raw
+// data); vv_matmul then reads it at VV_ISA_BEST, with bit-identical results.
+// A no-op (VISVM_OK, repacked stays NULL) for other types, shapes or CPUs.
+// The raw data stays valid and is still used by vv_get_row and other ISAs.
+int vv_matmul_repack(vv_pool *pool, vv_tensor *W);
+void vv_matmul_repack_free(vv_tensor *W); // frees W->repacked (NULL ok), sets it NULL
 // Copies row `row` of a 2-D weight (any compute type) to f32 (embedding lookup).
 // VISVM_ERR_RANGE if row is outside [0, ne[1]).
 int vv_get_row(const vv_tensor *W, int64_t row, float *out);

@@ -675,13 +675,13 @@ const vv_kernels *vv_kernels_avx2(int type) {
     }
 }
 
-static const vv_mm_ops m_f32 = {vv_pack_f32, vv_act_size_f, tile_f32, vv_scratch_none};
-static const vv_mm_ops m_f16 = {vv_pack_f16, vv_act_size_f, tile_f16, vv_scratch_none};
-static const vv_mm_ops m_bf16 = {vv_pack_bf16, vv_act_size_f, tile_bf16, vv_scratch_none};
-static const vv_mm_ops m_q8_0 = {vv_pack_q8t_q8_0, vv_act_size_q8t, tile_q8_0, vv_scratch_none};
-static const vv_mm_ops m_q4_0 = {vv_pack_q8t_q4_0, vv_act_size_q8t, tile_q4_0, vv_scratch_none};
-static const vv_mm_ops m_q4_K = {vv_pack_q8ka, vv_act_size_q8ka, tile_q4_K, vv_scratch_none};
-static const vv_mm_ops m_q6_K = {vv_pack_q8ka, vv_act_size_q8ka, tile_q6_K, vv_scratch_none};
+static const vv_mm_ops m_f32 = {vv_pack_f32, vv_act_size_f, tile_f32, vv_scratch_none, NULL, NULL};
+static const vv_mm_ops m_f16 = {vv_pack_f16, vv_act_size_f, tile_f16, vv_scratch_none, NULL, NULL};
+static const vv_mm_ops m_bf16 = {vv_pack_bf16, vv_act_size_f, tile_bf16, vv_scratch_none, NULL, NULL};
+static const vv_mm_ops m_q8_0 = {vv_pack_q8t_q8_0, vv_act_size_q8t, tile_q8_0, vv_scratch_none, NULL, NULL};
+static const vv_mm_ops m_q4_0 = {vv_pack_q8t_q4_0, vv_act_size_q8t, tile_q4_0, vv_scratch_none, NULL, NULL};
+static const vv_mm_ops m_q4_K = {vv_pack_q8ka, vv_act_size_q8ka, tile_q4_K, vv_scratch_none, NULL, NULL};
+static const vv_mm_ops m_q6_K = {vv_pack_q8ka, vv_act_size_q8ka, tile_q6_K, vv_scratch_none, NULL, NULL};
 
 const vv_mm_ops *vv_mm_ops_avx2(int type) {
     switch (type) {

@@ -53,6 +53,8 @@ typedef struct vv_tensor {
     int64_t ne[4];
     size_t nb[4];
     void *data;
+    void *repacked; // NULL, or the same matrix in the best SIMD level's load-time layout
+                    // (vv_matmul_repack; owned by whoever repacked it)
 } vv_tensor;
 
 int64_t vv_tensor_nelements(const vv_tensor *t);
