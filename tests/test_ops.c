@@ -76,6 +76,53 @@ static void naive_attn(const float *q, const float *k, const float *v, float *ou
     free(s);
 }
 
+// Grouped attention blocks: the dispatched and the AVX-512 versions against the
+// float64 formula (and the references), head sizes with and without a
+// 16-float multiple (the fallback), 1..33 keys, rows with padding between them.
+static void check_attn_group(const char *name,
+                             void (*scores)(const float *, int64_t, int, const float *, int64_t, int, int, float, float *, int64_t),
+                             void (*values)(const float *, int64_t, int, const float *, int64_t, int, int, float *, int64_t)) {
+    vv_rng r;
+    vv_rng_seed(&r, 314);
+    const int hds[5] = {16, 32, 64, 128, 40}, ns[6] = {1, 5, 16, 17, 32, 33};
+    const int g = 8;
+    double worst_s = 0, worst_v = 0;
+    for (int a = 0; a < 5; a++)
+        for (int b = 0; b < 6; b++) {
+            const int hd = hds[a], n = ns[b];
+            const int64_t ldq = hd + 3, ldk = 2 * hd + 5, lds = n + 7, ldo = hd + 1;
+            float *q = malloc(sizeof(float) * g * ldq), *k = malloc(sizeof(float) * n * ldk);
+            float *v = malloc(sizeof(float) * n * ldk), *S = malloc(sizeof(float) * g * lds);
+            float *P = malloc(sizeof(float) * g * lds), *o = malloc(sizeof(float) * g * ldo);
+            for (int i = 0; i < g * ldq; i++) q[i] = vv_rng_normal(&r);
+            for (int i = 0; i < n * ldk; i++) k[i] = vv_rng_normal(&r), v[i] = vv_rng_normal(&r);
+            for (int i = 0; i < g * lds; i++) S[i] = 12345.0f, P[i] = vv_rng_uniform(&r);
+            for (int i = 0; i < g * ldo; i++) o[i] = 0.5f;
+            scores(q, ldq, g, k, ldk, n, hd, 0.125f, S, lds);
+            values(P, lds, g, v, ldk, n, hd, o, ldo);
+            for (int h = 0; h < g; h++) {
+                for (int j = 0; j < n; j++) {
+                    double d = 0, m = 0;
+                    for (int i = 0; i < hd; i++) d += (double)q[h * ldq + i] * k[j * ldk + i], m += fabs((double)q[h * ldq + i] * k[j * ldk + i]);
+                    const double err = fabs(S[h * lds + j] - 0.125 * d) / (0.125 * m + 1e-30);
+                    worst_s = err > worst_s ? err : worst_s;
+                }
+                CHECKF(S[h * lds + n] == 12345.0f, "%s: scores wrote past n (hd %d, n %d)", name, hd, n);
+                for (int i = 0; i < hd; i++) {
+                    double d = 0.5, m = 0.5;
+                    for (int j = 0; j < n; j++) d += (double)P[h * lds + j] * v[j * ldk + i], m += fabs((double)P[h * lds + j] * v[j * ldk + i]);
+                    const double err = fabs(o[h * ldo + i] - d) / m;
+                    worst_v = err > worst_v ? err : worst_v;
+                }
+                CHECKF(o[h * ldo + hd] == 0.5f, "%s: values wrote past hd (hd %d, n %d)", name, hd, n);
+            }
+            free(q), free(k), free(v), free(S), free(P), free(o);
+        }
+    CHECKF(worst_s < 1e-5 && worst_v < 1e-5, "%s: grouped attention off: scores %.2e, values %.2e (relative to |terms|)",
+           name, worst_s, worst_v);
+    printf("attention blocks %s vs float64: worst relative error scores %.2e, values %.2e\n", name, worst_s, worst_v);
+}
+
 int main(void) {
     vv_rng r;
     vv_rng_seed(&r, 3);
@@ -128,6 +175,11 @@ int main(void) {
 #if defined(VISVM_HAVE_X86)
     if (vv_cpu()->avx2 && vv_cpu()->fma) check_softmax_isa(vv_softmax_avx2, "avx2");
     if (vv_cpu()->avx512f) check_softmax_isa(vv_softmax_avx512, "avx512");
+#endif
+    check_attn_group("reference", vv_attn_scores_ref, vv_attn_values_ref);
+    check_attn_group("dispatched", vv_attn_scores, vv_attn_values);
+#if defined(VISVM_HAVE_X86)
+    if (vv_cpu()->avx512f) check_attn_group("avx512", vv_attn_scores_avx512, vv_attn_values_avx512);
 #endif
     // RoPE: adjacent pairs (ggml NORM) and rotate-half (NEOX), against the formula
     {

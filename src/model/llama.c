@@ -268,7 +268,7 @@ struct vv_llama_state {
     vv_wbuf ws;
     vv_attn_scratch as;
     float *gk, *gv;      // gathered K/V of one sequence [n_ctx, kv_dim] (prefill of forked sequences)
-    float *small_s;      // per-thread score rows for the paged small-batch attention [nth, n_ctx]
+    float *small_s;      // per-thread score rows for the paged small-batch attention [nth, group, n_ctx]
 };
 
 void vv_llama_state_free(vv_llama_state *st) {
@@ -330,7 +330,8 @@ int vv_llama_state_create(const vv_llama *m, const vv_llama_state_params *p, vv_
     st->pos = malloc(nb * sizeof(int32_t));
     st->kv_len = malloc(nb * sizeof(int32_t));
     st->row_seq = malloc(nb * sizeof(int32_t));
-    st->small_s = vv_aalloc((size_t)vv_pool_size(p->pool) * (size_t)(st->kv.n_blocks * st->kv.block_size) * sizeof(float));
+    st->small_s = vv_aalloc((size_t)vv_pool_size(p->pool) * (size_t)(m->hp.n_head / m->hp.n_head_kv) *
+                           (size_t)(st->kv.n_blocks * st->kv.block_size) * sizeof(float));
     if (!st->seqs || !st->x || !st->h || !st->ho || !st->q || !st->att || !st->k || !st->v || !st->g || !st->u ||
         !st->pos || !st->kv_len || !st->row_seq || !st->small_s) {
         vv_llama_state_free(st);
@@ -386,28 +387,29 @@ static void small_attn_worker(void *ctx, int ith, int nth) {
     const vv_llama_hparams *hp = &st->m->hp;
     const int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, bs = st->kv.block_size;
     const int q_dim = hp->n_head * hd;
-    float *S = st->small_s + (size_t)ith * (size_t)(st->kv.n_blocks * bs);
-    const int64_t n_items = (int64_t)t->n_rows * hp->n_head;
+    const int64_t lds = (int64_t)st->kv.n_blocks * bs;
+    float *S = st->small_s + (size_t)ith * (size_t)group * (size_t)lds; // [group, n_ctx]
+    // one item = a row and one KV head with its `group` query heads: each
+    // cached K/V row is read once for all of them (vv_attn_scores/values)
+    const int64_t n_items = (int64_t)t->n_rows * hp->n_head_kv;
     for (int64_t it = ith; it < n_items; it += nth) {
-        const int r = t->rows[it / hp->n_head];
-        const int h = (int)(it % hp->n_head), gh = h / group;
+        const int r = t->rows[it / hp->n_head_kv];
+        const int gh = (int)(it % hp->n_head_kv);
         const vv_kv_seq *s = &st->seqs[st->row_seq[r]];
         const int32_t L = st->kv_len[r];
-        const float *qh = st->q + (size_t)r * q_dim + (size_t)h * hd;
+        const float *qg = st->q + (size_t)r * q_dim + (size_t)gh * group * hd; // [group, hd]
         for (int32_t j0 = 0, bi = 0; j0 < L; j0 += bs, bi++) {
             const float *kb = st->kv.k + (size_t)t->layer * st->kv.layer_stride +
                               (size_t)s->blk[bi] * bs * st->kv.kv_dim + (size_t)gh * hd;
-            const int32_t n = VV_MIN(bs, L - j0);
-            for (int32_t j = 0; j < n; j++) S[j0 + j] = t->scale * vv_dot_f32(qh, kb + (size_t)j * st->kv.kv_dim, hd);
+            vv_attn_scores(qg, hd, group, kb, st->kv.kv_dim, VV_MIN(bs, L - j0), hd, t->scale, S + j0, lds);
         }
-        vv_softmax(S, L);
-        float *o = st->att + (size_t)r * q_dim + (size_t)h * hd;
-        memset(o, 0, (size_t)hd * sizeof(float));
+        for (int h = 0; h < group; h++) vv_softmax(S + (int64_t)h * lds, L);
+        float *o = st->att + (size_t)r * q_dim + (size_t)gh * group * hd; // [group, hd]
+        memset(o, 0, (size_t)group * hd * sizeof(float));
         for (int32_t j0 = 0, bi = 0; j0 < L; j0 += bs, bi++) {
             const float *vb = st->kv.v + (size_t)t->layer * st->kv.layer_stride +
                               (size_t)s->blk[bi] * bs * st->kv.kv_dim + (size_t)gh * hd;
-            const int32_t n = VV_MIN(bs, L - j0);
-            for (int32_t j = 0; j < n; j++) vv_axpy_f32(o, S[j0 + j], vb + (size_t)j * st->kv.kv_dim, hd);
+            vv_attn_values(S + j0, lds, group, vb, st->kv.kv_dim, VV_MIN(bs, L - j0), hd, o, hd);
         }
     }
 }

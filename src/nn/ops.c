@@ -137,6 +137,46 @@ void vv_softmax(float *x, int64_t n) {
     g_softmax(x, n);
 }
 
+void vv_attn_scores_ref(const float *q, int64_t ldq, int g, const float *k, int64_t ldk, int n, int hd, float scale,
+                        float *S, int64_t lds) {
+    for (int h = 0; h < g; h++)
+        for (int j = 0; j < n; j++) S[(int64_t)h * lds + j] = scale * vv_dot_f32(q + (int64_t)h * ldq, k + (int64_t)j * ldk, hd);
+}
+
+void vv_attn_values_ref(const float *P, int64_t lds, int g, const float *v, int64_t ldk, int n, int hd, float *out,
+                        int64_t ldo) {
+    for (int h = 0; h < g; h++)
+        for (int j = 0; j < n; j++) vv_axpy_f32(out + (int64_t)h * ldo, P[(int64_t)h * lds + j], v + (int64_t)j * ldk, hd);
+}
+
+typedef void (*attn_scores_fn)(const float *, int64_t, int, const float *, int64_t, int, int, float, float *, int64_t);
+typedef void (*attn_values_fn)(const float *, int64_t, int, const float *, int64_t, int, int, float *, int64_t);
+static attn_scores_fn g_attn_scores;
+static attn_values_fn g_attn_values;
+static pthread_once_t g_attn_once = PTHREAD_ONCE_INIT;
+static void attn_pick(void) {
+    g_attn_scores = vv_attn_scores_ref;
+    g_attn_values = vv_attn_values_ref;
+#if defined(VISVM_HAVE_X86)
+    if (vv_cpu()->avx512f) {
+        g_attn_scores = vv_attn_scores_avx512;
+        g_attn_values = vv_attn_values_avx512;
+    }
+#endif
+}
+
+void vv_attn_scores(const float *q, int64_t ldq, int g, const float *k, int64_t ldk, int n, int hd, float scale,
+                    float *S, int64_t lds) {
+    pthread_once(&g_attn_once, attn_pick);
+    g_attn_scores(q, ldq, g, k, ldk, n, hd, scale, S, lds);
+}
+
+void vv_attn_values(const float *P, int64_t lds, int g, const float *v, int64_t ldk, int n, int hd, float *out,
+                    int64_t ldo) {
+    pthread_once(&g_attn_once, attn_pick);
+    g_attn_values(P, lds, g, v, ldk, n, hd, out, ldo);
+}
+
 // theta_i = pos * base^(-2i/n_rot), computed as ggml does: theta *= theta_scale per pair.
 void vv_rope_norm(float *x, const int32_t *pos, int64_t n_tok, int n_head, int head_dim, int n_rot, float base,
                   float freq_scale) {

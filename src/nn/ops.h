@@ -21,6 +21,12 @@ void vv_add_bias(float *y, const float *b, int64_t n, int64_t d); // y[i][j] += 
 void vv_swiglu(float *gate, const float *up, int64_t n);     // gate = silu(gate) * up
 float vv_dot_f32(const float *a, const float *b, int64_t n);
 void vv_axpy_f32(float *y, float a, const float *x, int64_t n); // y += a x
+// One block of grouped-query attention (ops_simd.h: vv_attn_scores_ref /
+// vv_attn_values_ref), the best ISA picked once.
+void vv_attn_scores(const float *q, int64_t ldq, int g, const float *k, int64_t ldk, int n, int hd, float scale,
+                    float *S, int64_t lds);
+void vv_attn_values(const float *P, int64_t lds, int g, const float *v, int64_t ldk, int n, int hd, float *out,
+                    int64_t ldo);
 
 // Softmax of one row in place; returns nothing. Entries equal to -INFINITY get 0.
 void vv_softmax(float *x, int64_t n);

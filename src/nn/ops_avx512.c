@@ -56,3 +56,85 @@ void vv_softmax_avx512(float *x, int64_t n) {
         _mm512_mask_storeu_ps(x + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv));
     }
 }
+
+// ---------------------------------------------------------------------------
+// Grouped-query attention blocks (see ops_simd.h).
+
+// 16 vectors -> one vector of their 16 horizontal sums (lane i = sum of a[i]).
+static inline __m512 hsum16x16(__m512 a[16]) {
+    __m512 b[8], c[4];
+    for (int i = 0; i < 8; i++) // lanes: a2i.x0+a2i.x1, a2i+1.x0+a2i+1.x1, ... per 128-bit lane
+        b[i] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]), _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]));
+    for (int i = 0; i < 4; i++) { // per 128-bit lane: partial sums of a4i .. a4i+3
+        const __m512d x = _mm512_castps_pd(b[2 * i]), y = _mm512_castps_pd(b[2 * i + 1]);
+        c[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)), _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)));
+    }
+    // c[i] 128-bit lane L: lane-L partial sums of a4i .. a4i+3, in order; now add the four lanes
+    const __m512 d0 = _mm512_add_ps(_mm512_shuffle_f32x4(c[0], c[1], 0x88), _mm512_shuffle_f32x4(c[0], c[1], 0xDD));
+    const __m512 d1 = _mm512_add_ps(_mm512_shuffle_f32x4(c[2], c[3], 0x88), _mm512_shuffle_f32x4(c[2], c[3], 0xDD));
+    const __m512 e = _mm512_add_ps(_mm512_shuffle_f32x4(d0, d1, 0x88), _mm512_shuffle_f32x4(d0, d1, 0xDD));
+    return e;
+}
+
+void vv_attn_scores_avx512(const float *q, int64_t ldq, int g, const float *k, int64_t ldk, int n, int hd, float scale,
+                           float *S, int64_t lds) {
+    if (hd % 16 != 0 || hd > 256) {
+        vv_attn_scores_ref(q, ldq, g, k, ldk, n, hd, scale, S, lds);
+        return;
+    }
+    const int nc = hd / 16;
+    for (int h = 0; h < g; h++) {
+        const float *qh = q + (int64_t)h * ldq;
+        __m512 qv[16];
+        for (int c = 0; c < nc; c++) qv[c] = _mm512_loadu_ps(qh + 16 * c);
+        for (int j0 = 0; j0 < n; j0 += 16) {
+            const int m = n - j0 < 16 ? n - j0 : 16;
+            __m512 acc[16];
+            for (int jj = 0; jj < 16; jj++) {
+                __m512 a = _mm512_setzero_ps();
+                if (jj < m) {
+                    const float *kr = k + (int64_t)(j0 + jj) * ldk;
+                    for (int c = 0; c < nc; c++) a = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(kr + 16 * c), a);
+                }
+                acc[jj] = a;
+            }
+            const __m512 s = _mm512_mul_ps(hsum16x16(acc), _mm512_set1_ps(scale));
+            _mm512_mask_storeu_ps(S + (int64_t)h * lds + j0, (__mmask16)((1u << m) - 1u), s);
+        }
+    }
+}
+
+void vv_attn_values_avx512(const float *P, int64_t lds, int g, const float *v, int64_t ldk, int n, int hd, float *out,
+                           int64_t ldo) {
+    if (hd % 16 != 0 || hd > 256) {
+        vv_attn_values_ref(P, lds, g, v, ldk, n, hd, out, ldo);
+        return;
+    }
+    const int nc = hd / 16;
+    int h = 0;
+    for (; h + 4 <= g && nc <= 4; h += 4) { // 4 heads x up to 4 chunks of accumulators in registers
+        __m512 o[4][4];
+        for (int t = 0; t < 4; t++)
+            for (int c = 0; c < nc; c++) o[t][c] = _mm512_loadu_ps(out + (int64_t)(h + t) * ldo + 16 * c);
+        for (int j = 0; j < n; j++) {
+            const float *vr = v + (int64_t)j * ldk;
+            __m512 vv[4];
+            for (int c = 0; c < nc; c++) vv[c] = _mm512_loadu_ps(vr + 16 * c);
+            for (int t = 0; t < 4; t++) {
+                const __m512 a = _mm512_set1_ps(P[(int64_t)(h + t) * lds + j]);
+                for (int c = 0; c < nc; c++) o[t][c] = _mm512_fmadd_ps(a, vv[c], o[t][c]);
+            }
+        }
+        for (int t = 0; t < 4; t++)
+            for (int c = 0; c < nc; c++) _mm512_storeu_ps(out + (int64_t)(h + t) * ldo + 16 * c, o[t][c]);
+    }
+    for (; h < g; h++) { // remaining heads (or wide heads): one at a time
+        float *oh = out + (int64_t)h * ldo;
+        for (int c = 0; c < nc; c++) {
+            __m512 o = _mm512_loadu_ps(oh + 16 * c);
+            for (int j = 0; j < n; j++)
+                o = _mm512_fmadd_ps(_mm512_set1_ps(P[(int64_t)h * lds + j]), _mm512_loadu_ps(v + (int64_t)j * ldk + 16 * c), o);
+            _mm512_storeu_ps(oh + 16 * c, o);
+        }
+    }
+}

@@ -13,4 +13,24 @@ void vv_softmax_avx2(float *x, int64_t n);
 void vv_softmax_avx512(float *x, int64_t n);
 #endif
 
+// Grouped-query attention over one block of cached positions (llama.c's
+// paged decode path): g query heads q [g, hd] (rows ldq apart) that share one
+// KV head; n key / value rows ldk apart.
+//   scores: S[h * lds + j] = scale * dot(q_h, k_j)
+//   values: out_h += sum_j P[h * lds + j] v_j      (out rows ldo apart)
+// The SIMD versions read each K/V row once per head group from L1, keep
+// partial sums in registers and use FMA, so they round differently from the
+// references (tests bound the difference).
+void vv_attn_scores_ref(const float *q, int64_t ldq, int g, const float *k, int64_t ldk, int n, int hd, float scale,
+                        float *S, int64_t lds);
+void vv_attn_values_ref(const float *P, int64_t lds, int g, const float *v, int64_t ldk, int n, int hd, float *out,
+                        int64_t ldo);
+#if defined(VISVM_HAVE_X86)
+// hd a multiple of 16 (else they call the references)
+void vv_attn_scores_avx512(const float *q, int64_t ldq, int g, const float *k, int64_t ldk, int n, int hd, float scale,
+                           float *S, int64_t lds);
+void vv_attn_values_avx512(const float *P, int64_t lds, int g, const float *v, int64_t ldk, int n, int hd, float *out,
+                           int64_t ldo);
+#endif
+
 #endif
