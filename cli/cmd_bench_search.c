@@ -2,12 +2,16 @@
 // compared with greedy decoding, on random weights of realistic shape (policy
 // and value model each TinyLlama-1.1B, CLIP-L/14-336 towers with 576 image
 // tokens) and on the shipped world models. Each measurement runs in a child
-// process so peak memory (ru_maxrss, weights included) is its own.
+// process; its peak memory is what the run adds to the resident set (weights included),
+// not the pages the child inherits from the bench process.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -125,8 +129,25 @@ typedef struct {
     double seconds, encode_s, prefill_tok_s, tok_s_b[3];
     double t_prefill, t_decode, t_score; // parts of seconds
     long tokens, forwards;
+    double added_kb; // peak resident memory the run added (VmHWM after - VmRSS at start), or -1
     int ok;
 } child_out;
+
+// A /proc/self/status field in kB, or -1.
+static double status_kb(const char *field) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return -1;
+    char line[256];
+    double v = -1;
+    const size_t n = strlen(field);
+    while (fgets(line, sizeof(line), f))
+        if (!strncmp(line, field, n) && line[n] == ':') {
+            v = atof(line + n + 1);
+            break;
+        }
+    fclose(f);
+    return v;
+}
 
 typedef struct {
     const char *policy, *mmproj, *value, *value_mm;
@@ -229,12 +250,27 @@ static int in_child(const bench_cfg *bc, int what, child_out *o, double *peak) {
     int fds[2];
     if (pipe(fds)) return -1;
     fflush(stdout);
+#if defined(__GLIBC__)
+    malloc_trim(0); // free heap pages the child could otherwise reuse without counting them
+#endif
     pid_t pid = fork();
     if (pid < 0) return -1;
     if (pid == 0) {
         close(fds[0]);
         child_out co;
+        // A forked child starts with the bench process's resident pages (hundreds of
+        // MiB after the decode table); measure what the run adds: reset the peak
+        // to the current size (clear_refs 5), subtract the size at the start.
+        const double base = status_kb("VmRSS");
+        FILE *cr = fopen("/proc/self/clear_refs", "w");
+        bool reset = false;
+        if (cr) {
+            reset = fputs("5", cr) >= 0;
+            reset = fclose(cr) == 0 && reset;
+        }
         child_run(bc, what, &co);
+        const double hwm = status_kb("VmHWM");
+        co.added_kb = reset && base >= 0 && hwm >= base ? hwm - base : -1;
         if (write(fds[1], &co, sizeof(co)) != (ssize_t)sizeof(co)) _exit(2);
         _exit(co.ok ? 0 : 1);
     }
@@ -244,7 +280,7 @@ static int in_child(const bench_cfg *bc, int what, child_out *o, double *peak) {
     int status = 0;
     struct rusage ru;
     wait4(pid, &status, 0, &ru);
-    *peak = (double)ru.ru_maxrss * 1024.0;
+    *peak = got == (ssize_t)sizeof(*o) && o->added_kb >= 0 ? o->added_kb * 1024.0 : (double)ru.ru_maxrss * 1024.0;
     return got == (ssize_t)sizeof(*o) && o->ok ? 0 : -1;
 }
 
@@ -261,8 +297,8 @@ int bench_search(const char *dir, const char *label, const char *policy, const c
     double tr = s.seconds / g.seconds, mr = ps / pg;
     printf("\n%s: %d sentences x %d tokens, VisVM search with %d candidates per step\n", label, sentences, sent_tokens, cand);
     printf("| figure | value |\n|---|---|\n");
-    printf("| greedy caption (encode + prefill + decode) | %.2f s, peak %.0f MiB |\n", g.seconds, pg / 1048576);
-    printf("| VisVM search caption (same + candidates + value model) | %.2f s, peak %.0f MiB |\n", s.seconds, ps / 1048576);
+    printf("| greedy caption (encode + prefill + decode) | %.2f s, peak +%.0f MiB |\n", g.seconds, pg / 1048576);
+    printf("| VisVM search caption (same + candidates + value model) | %.2f s, peak +%.0f MiB |\n", s.seconds, ps / 1048576);
     printf("| time split: encode+prefill / decode / scoring (greedy) | %.2f / %.2f / %.2f s |\n", g.t_prefill, g.t_decode,
            g.t_score);
     printf("| time split: encode+prefill / decode / scoring (search) | %.2f / %.2f / %.2f s |\n", s.t_prefill, s.t_decode,
