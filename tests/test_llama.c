@@ -62,17 +62,16 @@ static void *conv(int type, const float *x, int64_t n_in, int64_t n_out) {
     return d;
 }
 
-// Writes the model (matrices in `type`) to memory; returns the GGUF image.
-static void *write_model(const weights *w, int type, bool tied, size_t *size, void ***bufs, int *n_bufs) {
+// A writer holding the llama hyper-parameters and the test's vocabulary.
+static vv_gguf_writer *start_model(int ctx, int embd, int n_layer, int n_ff, int n_head, int n_head_kv) {
     vv_gguf_writer *g = vv_gguf_writer_create();
     vv_gguf_set_str(g, "general.architecture", "llama");
-    vv_gguf_set_u32(g, "llama.context_length", 512);
-    vv_gguf_set_u32(g, "llama.embedding_length", E);
-    vv_gguf_set_u32(g, "llama.block_count", NL);
-    vv_gguf_set_u32(g, "llama.feed_forward_length", FF);
-    vv_gguf_set_u32(g, "llama.attention.head_count", NH);
-    vv_gguf_set_u32(g, "llama.attention.head_count_kv", NKV);
-    vv_gguf_set_f32(g, "llama.rope.freq_base", 10000.0f);
+    vv_gguf_set_u32(g, "llama.context_length", (uint32_t)ctx);
+    vv_gguf_set_u32(g, "llama.embedding_length", (uint32_t)embd);
+    vv_gguf_set_u32(g, "llama.block_count", (uint32_t)n_layer);
+    vv_gguf_set_u32(g, "llama.feed_forward_length", (uint32_t)n_ff);
+    vv_gguf_set_u32(g, "llama.attention.head_count", (uint32_t)n_head);
+    vv_gguf_set_u32(g, "llama.attention.head_count_kv", (uint32_t)n_head_kv);
     vv_gguf_set_f32(g, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
     vv_gguf_set_str(g, "tokenizer.ggml.model", "llama");
     char *texts[V];
@@ -94,6 +93,13 @@ static void *write_model(const weights *w, int type, bool tied, size_t *size, vo
     vv_gguf_set_u32(g, "tokenizer.ggml.bos_token_id", 1);
     vv_gguf_set_u32(g, "tokenizer.ggml.eos_token_id", 2);
     for (int i = 0; i < V; i++) free(texts[i]);
+    return g;
+}
+
+// Writes the model (matrices in `type`) to memory; returns the GGUF image.
+static void *write_model(const weights *w, int type, bool tied, size_t *size, void ***bufs, int *n_bufs) {
+    vv_gguf_writer *g = start_model(512, E, NL, FF, NH, NKV);
+    vv_gguf_set_f32(g, "llama.rope.freq_base", 10000.0f);
     *bufs = calloc(64, sizeof(void *));
     *n_bufs = 0;
 #define ADD2(name, x, nin, nout)                                  \
@@ -225,32 +231,7 @@ static double max_err(const float *a, const double *b, size_t n) {
 // `type`, written to memory with the test's vocabulary.
 static void *write_wide(int type, size_t *size, void ***bufs, int *n_bufs) {
     enum { WE = 512, WF = 1024, WH = 8, WKV = 4 };
-    vv_gguf_writer *g = vv_gguf_writer_create();
-    vv_gguf_set_str(g, "general.architecture", "llama");
-    vv_gguf_set_u32(g, "llama.context_length", 256);
-    vv_gguf_set_u32(g, "llama.embedding_length", WE);
-    vv_gguf_set_u32(g, "llama.block_count", 1);
-    vv_gguf_set_u32(g, "llama.feed_forward_length", WF);
-    vv_gguf_set_u32(g, "llama.attention.head_count", WH);
-    vv_gguf_set_u32(g, "llama.attention.head_count_kv", WKV);
-    vv_gguf_set_f32(g, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
-    vv_gguf_set_str(g, "tokenizer.ggml.model", "llama");
-    char *texts[V];
-    float scores[V];
-    int32_t types[V];
-    for (int i = 0; i < V; i++) {
-        char b[16];
-        snprintf(b, sizeof(b), i == 0 ? "<unk>" : i == 1 ? "<s>" : i == 2 ? "</s>" : "\xe2\x96\x81w%d", i);
-        texts[i] = strdup(b);
-        scores[i] = -(float)i;
-        types[i] = i == 0 ? 2 : i < 3 ? 3 : 1;
-    }
-    vv_gguf_set_arr_str(g, "tokenizer.ggml.tokens", (const char *const *)texts, V);
-    vv_gguf_set_arr(g, "tokenizer.ggml.scores", VV_GGUF_FLOAT32, scores, V);
-    vv_gguf_set_arr(g, "tokenizer.ggml.token_type", VV_GGUF_INT32, types, V);
-    vv_gguf_set_u32(g, "tokenizer.ggml.bos_token_id", 1);
-    vv_gguf_set_u32(g, "tokenizer.ggml.eos_token_id", 2);
-    for (int i = 0; i < V; i++) free(texts[i]);
+    vv_gguf_writer *g = start_model(256, WE, 1, WF, WH, WKV);
     vv_rng r;
     vv_rng_seed(&r, 4242);
     *bufs = calloc(16, sizeof(void *));

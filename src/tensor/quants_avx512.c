@@ -428,15 +428,15 @@ VV_INLINE void q_row_rp(int64_t ng, const uint8_t *w, const uint8_t *act, size_t
 VV_INLINE void q_tile_rp(int64_t n, const uint8_t *w, size_t ldw, int nr, const uint8_t *act, size_t lda, int nt,
                          float *y, size_t ldy, const int QT) {
     const int64_t ng = n / 512;
-    for (int r0 = 0; r0 < nr; r0 += RB) {
-        const int nrb = nt <= QTMAX ? nr : VV_MIN(RB, nr - r0);
+    const int rb = nt <= QTMAX ? nr : RB; // one pass over all rows when one token group suffices
+    for (int r0 = 0; r0 < nr; r0 += rb) {
+        const int nrb = VV_MIN(rb, nr - r0);
         for (int t0 = 0; t0 < nt; t0 += QTMAX)
             for (int r = 0; r < nrb; r++) {
 #define CALL(TT) q_row_rp(ng, w + (size_t)(r0 + r) * ldw, act + (size_t)t0 * lda, lda, y + (size_t)t0 * ldy + r0 + r, ldy, TT, QT)
                 Q16_SWITCH(VV_MIN(nt - t0, QTMAX), CALL)
 #undef CALL
             }
-        if (nt <= QTMAX) break;
     }
 }
 static void tile_rp_q4_0(int64_t n, const void *w, size_t ldw, int nr, const void *act, size_t lda, int nt, float *y,
