@@ -271,7 +271,8 @@ static int run_model(const char *path, vv_pool *pool, int n_prompt, int n_gen, r
 }
 
 int bench_search(const char *dir, const char *label, const char *policy, const char *mmproj, const char *value,
-                 const char *value_mm, int threads, int cand, int sentences, int sent_tokens, bool json);
+                 const char *value_mm, const char *head, int threads, int cand, int sentences, int sent_tokens,
+                 bool json);
 int bench_search_random(const char *dir, const char *policy, const char *type_name, int threads, bool json, bool regen);
 
 int cmd_bench(int argc, char **argv) {
@@ -386,13 +387,14 @@ int cmd_bench(int argc, char **argv) {
         for (int k = 0; k < n_types; k++)
             if (types[k] == VV_TYPE_Q4_0 || types[k] == VV_TYPE_Q8_0)
                 status |= bench_search_random(dir, paths[k], vv_type_name(types[k]), nth, json, regen);
-        char a[4096], b[4096], c[4096], d[4096];
+        char a[4096], b[4096], c[4096], d[4096], h[4096];
         snprintf(a, sizeof(a), "%s/vlm-text.gguf", world_models);
         snprintf(b, sizeof(b), "%s/vlm-mmproj.gguf", world_models);
         snprintf(c, sizeof(c), "%s/value-text.gguf", world_models);
         snprintf(d, sizeof(d), "%s/value-mmproj.gguf", world_models);
+        snprintf(h, sizeof(h), "%s/value-head.gguf", world_models);
         if (vv_file_exists(a) && vv_file_exists(c))
-            status |= bench_search(dir, "world-models", a, b, c, d, nth, 6, 6, 20, json);
+            status |= bench_search(dir, "world-models", a, b, c, d, vv_file_exists(h) ? h : NULL, nth, 6, 6, 20, json);
         else
             printf("\n(shipped world models not found in %s: skipped)\n", world_models);
     }

@@ -151,21 +151,38 @@ static double status_kb(const char *field) {
 
 typedef struct {
     const char *policy, *mmproj, *value, *value_mm;
+    const char *head; // value head on the policy (visvm-shared); NULL: a random one
     int threads, sentences, sent_tokens, cand;
 } bench_cfg;
 
-// Runs in a child: 0 greedy, 1 VisVM search, 2 decode/prefill/encode figures.
+// A random value head for the policy (timing only).
+static vv_value_head *random_head(int n_embd) {
+    vv_value_head *h = calloc(1, sizeof(*h));
+    if (!h || !(h->w = malloc((size_t)n_embd * sizeof(float)))) {
+        free(h);
+        return NULL;
+    }
+    h->n_embd = n_embd;
+    for (int i = 0; i < n_embd; i++) h->w[i] = (float)((i * 7919) % 13 - 6) * 0.01f;
+    h->bias = 0.1f;
+    h->gamma = 0.9f;
+    return h;
+}
+
+// Runs in a child: 0 greedy, 1 VisVM search, 2 decode/prefill/encode figures, 3 visvm-shared search.
 static void child_run(const bench_cfg *bc, int what, child_out *o) {
     vv_error e = {0};
     memset(o, 0, sizeof(*o));
     vv_llama *pm = NULL;
     vv_clip *pv = NULL;
     vv_value *vm = NULL;
+    vv_value_head *vh = NULL;
     vv_pool *pool = vv_pool_create(bc->threads);
     vv_searcher *s = NULL;
     vv_image img = {0};
     if (vv_llama_load_file(bc->policy, &pm, &e) || vv_clip_load_file(bc->mmproj, VISVM_VISION_REFERENCE, &pv, &e) ||
-        (what == 1 && vv_value_load(bc->value, bc->value_mm, &vm, &e)) || vv_image_alloc(&img, 640, 480, &e)) {
+        (what == 1 && vv_value_load(bc->value, bc->value_mm, &vm, &e)) ||
+        (what == 3 && bc->head && vv_value_head_load(bc->head, &vh, &e)) || vv_image_alloc(&img, 640, 480, &e)) {
         fprintf(stderr, "bench: %s\n", e.msg);
         goto done;
     }
@@ -211,14 +228,18 @@ static void child_run(const bench_cfg *bc, int what, child_out *o) {
         o->ok = 1;
         goto done;
     }
-    vv_search_models sm = {pm, pv, NULL, vm};
+    if (what == 3 && !vh && !(vh = random_head(pm->hp.n_embd))) {
+        fprintf(stderr, "bench: out of memory\n");
+        goto done;
+    }
+    vv_search_models sm = {pm, pv, NULL, vm, vh};
     if (vv_searcher_create(&sm, pool, bc->cand, &s, &e)) {
         fprintf(stderr, "bench: %s\n", e.msg);
         goto done;
     }
     vv_search_params p = vv_search_default_params();
     vv_search_set_budget(&p, bc->cand);
-    p.strategy = what == 1 ? VV_STRAT_VISVM : VV_STRAT_GREEDY;
+    p.strategy = what == 1 ? VV_STRAT_VISVM : what == 3 ? VV_STRAT_VISVM_SHARED : VV_STRAT_GREEDY;
     p.fixed_length = true;
     p.max_sentences = bc->sentences;
     p.max_sentence_tokens = bc->sent_tokens;
@@ -240,6 +261,7 @@ done:
     vv_image_free(&img);
     vv_searcher_free(s);
     vv_value_free(vm);
+    vv_value_head_free(vh);
     vv_clip_free(pv);
     vv_llama_free(pm);
     vv_pool_free(pool);
@@ -285,16 +307,18 @@ static int in_child(const bench_cfg *bc, int what, child_out *o, double *peak) {
 }
 
 int bench_search(const char *dir, const char *label, const char *policy, const char *mmproj, const char *value,
-                 const char *value_mm, int threads, int cand, int sentences, int sent_tokens, bool json) {
-    bench_cfg bc = {policy, mmproj, value, value_mm, threads, sentences, sent_tokens, cand};
+                 const char *value_mm, const char *head, int threads, int cand, int sentences, int sent_tokens,
+                 bool json) {
+    bench_cfg bc = {policy, mmproj, value, value_mm, head, threads, sentences, sent_tokens, cand};
     (void)dir;
-    child_out g, s, f;
-    double pg = 0, ps = 0, pf = 0;
-    if (in_child(&bc, 0, &g, &pg) || in_child(&bc, 1, &s, &ps) || in_child(&bc, 2, &f, &pf)) {
+    child_out g, s, f, h;
+    double pg = 0, ps = 0, pf = 0, ph = 0;
+    if (in_child(&bc, 0, &g, &pg) || in_child(&bc, 1, &s, &ps) || in_child(&bc, 3, &h, &ph) ||
+        in_child(&bc, 2, &f, &pf)) {
         fprintf(stderr, "visvm bench: %s: a measurement failed\n", label);
         return 1;
     }
-    double tr = s.seconds / g.seconds, mr = ps / pg;
+    double tr = s.seconds / g.seconds, mr = ps / pg, htr = h.seconds / g.seconds, hmr = ph / pg;
     printf("\n%s: %d sentences x %d tokens, VisVM search with %d candidates per step\n", label, sentences, sent_tokens, cand);
     printf("| figure | value |\n|---|---|\n");
     printf("| greedy caption (encode + prefill + decode) | %.2f s, peak +%.0f MiB |\n", g.seconds, pg / 1048576);
@@ -304,6 +328,13 @@ int bench_search(const char *dir, const char *label, const char *policy, const c
     printf("| time split: encode+prefill / decode / scoring (search) | %.2f / %.2f / %.2f s |\n", s.t_prefill, s.t_decode,
            s.t_score);
     printf("| search / greedy wall time | %.2f |\n| search / greedy peak memory | %.2f |\n", tr, mr);
+    printf("| visvm-shared search caption (value head on the policy%s) | %.2f s, peak +%.0f MiB |\n",
+           head ? "" : ", random head", h.seconds, ph / 1048576);
+    printf("| time split: encode+prefill / decode / scoring (visvm-shared) | %.2f / %.2f / %.2f s |\n", h.t_prefill,
+           h.t_decode, h.t_score);
+    printf("| visvm-shared search / greedy wall time | %.2f |\n| visvm-shared search / greedy peak memory | %.2f |\n",
+           htr, hmr);
+    printf("| policy tokens (visvm-shared) | %ld in %ld batched calls |\n", h.tokens, h.forwards);
     printf("| policy tokens decoded (greedy / search) | %ld / %ld in %ld / %ld batched calls |\n", g.tokens, s.tokens,
            g.forwards, s.forwards);
     printf("| image encode | %.2f s |\n| prefill | %.1f tok/s |\n", f.encode_s, f.prefill_tok_s);
@@ -312,9 +343,10 @@ int bench_search(const char *dir, const char *label, const char *policy, const c
     if (json)
         printf("{\"bench\":\"search\",\"model\":\"%s\",\"threads\":%d,\"candidates\":%d,\"search_over_greedy_time\":%.4f,"
                "\"search_over_greedy_mem\":%.4f,\"greedy_s\":%.3f,\"search_s\":%.3f,\"decode_tok_s_b1\":%.3f,"
-               "\"decode_tok_s_b6\":%.3f,\"decode_tok_s_b16\":%.3f,\"prefill_tok_s\":%.3f,\"image_encode_s\":%.4f}\n",
+               "\"decode_tok_s_b6\":%.3f,\"decode_tok_s_b16\":%.3f,\"prefill_tok_s\":%.3f,\"image_encode_s\":%.4f,"
+               "\"shared_search_over_greedy_time\":%.4f,\"shared_search_over_greedy_mem\":%.4f,\"shared_search_s\":%.3f}\n",
                label, threads, cand, tr, mr, g.seconds, s.seconds, f.tok_s_b[0], f.tok_s_b[1], f.tok_s_b[2],
-               f.prefill_tok_s, f.encode_s);
+               f.prefill_tok_s, f.encode_s, htr, hmr, h.seconds);
     fflush(stdout);
     return 0;
 }
@@ -336,7 +368,7 @@ int bench_search_random(const char *dir, const char *policy, const char *type_na
     if ((regen || !vv_file_exists(mm)) && make_mmproj(mm, n_embd, 11, NULL, &e)) goto fail;
     if ((regen || !vv_file_exists(vmm)) && make_mmproj(vmm, n_embd, 12, NULL, &e)) goto fail;
     if ((regen || !vv_file_exists(val)) && make_value(policy, val, &e)) goto fail;
-    return bench_search(dir, label, policy, mm, val, vmm, threads, 6, 6, 20, json);
+    return bench_search(dir, label, policy, mm, val, vmm, NULL, threads, 6, 6, 20, json);
 fail:
     fprintf(stderr, "visvm bench: %s\n", e.msg);
     return 1;

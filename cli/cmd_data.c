@@ -77,7 +77,7 @@ int cmd_generate(int argc, char **argv) {
         goto done;
     }
     if (n > 0 && n < n_sc) n_sc = n;
-    vv_search_models sm = {pm, pv, NULL, NULL};
+    vv_search_models sm = {pm, pv, NULL, NULL, NULL};
     if (vv_searcher_create(&sm, pool, VT_N_DECODE, &s, &e) || vv_atomic_open(&jo.f, out, &e)) {
         fprintf(stderr, "visvm generate: %s\n", e.msg);
         goto done;

@@ -118,7 +118,7 @@ int cmd_demo(int argc, char **argv) {
         fprintf(stderr, "visvm demo: %s\n", e.msg);
         goto done;
     }
-    vv_search_models sm = {pm, pv, rw, vm};
+    vv_search_models sm = {pm, pv, rw, vm, NULL};
     if (vv_searcher_create(&sm, pool, cand, &s, &e)) {
         fprintf(stderr, "visvm demo: %s\n", e.msg);
         goto done;

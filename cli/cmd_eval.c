@@ -139,7 +139,8 @@ int cmd_eval(int argc, char **argv) {
     const char *world = NULL, *split = "test", *model = "models/world/vlm-text.gguf", *mmproj = def_mmproj,
                *reward = "models/world/clip.gguf", *value = "models/world/value-text.gguf",
                *value_mm = "models/world/value-mmproj.gguf", *strategies = "greedy,clip-prm,visvm", *json = NULL,
-               *md = NULL, *captions_out = NULL, *sweep = NULL, *svg = NULL;
+               *md = NULL, *captions_out = NULL, *sweep = NULL, *svg = NULL,
+               *value_head = "models/world/value-head.gguf";
     int n = 500, start = 0, threads = 0, cand = 6, beam = 1, max_sent = 10, bon_n = 0, seed = 1;
     float temp = 0.7f, mc_gamma = 0.9f, mc_offset = -1000;
     bool quiet = false;
@@ -155,10 +156,12 @@ int cmd_eval(int argc, char **argv) {
         {"--value", NULL, CLI_STR, &value,
          "value model (visvm, bon-visvm): text GGUF, or a Hugging Face VisVM directory (HF-exact, SDPA pad rows)", 0, -1},
         {"--value-mmproj", NULL, CLI_STR, &value_mm, "value model vision GGUF (not with an HF directory)", 0, -1},
+        {"--value-head", NULL, CLI_STR, &value_head,
+         "value head on the policy (visvm-shared; made by `visvm train head`)", 0, -1},
         {"--strategies", "-s", CLI_STR, &strategies,
          "comma-separated: greedy, sample, bon-clip, bon-visvm, clip-prm, visvm, random, oracle, clip-mc (CLIP reward "
          "plus discounted CLIP rewards of a greedy rollout: the look-ahead a value model estimates), oracle-mc (the same "
-         "look-ahead scored by the ground truth)", 0, -1},
+         "look-ahead scored by the ground truth), visvm-shared (a value head on the policy's own hidden state, --value-head)", 0, -1},
         {"--mc-gamma", NULL, CLI_FLOAT, &mc_gamma, "clip-mc: discount", 0, 1},
         {"--mc-offset", NULL, CLI_FLOAT, &mc_offset,
          "clip-mc: subtracted from each reward (-1000: the value model's reward offset, its TD target's)", -1000, 1000},
@@ -206,9 +209,10 @@ int cmd_eval(int argc, char **argv) {
             sweep_k[n_sweep++] = k;
         }
     }
-    bool want_reward = sweep != NULL, want_value = sweep != NULL;
+    bool want_reward = sweep != NULL, want_value = sweep != NULL, want_head = false;
     for (int i = 0; i < n_strat; i++) {
         want_reward |= need_reward(strat[i]);
+        want_head |= strat[i] == VV_STRAT_VISVM_SHARED;
         want_value |= need_value(strat[i]) || (strat[i] == VV_STRAT_CLIP_MC && mc_offset <= -1000);
     }
     eval_ctx ec = {world, NULL, 0, NULL, NULL, NULL, quiet};
@@ -227,13 +231,15 @@ int cmd_eval(int argc, char **argv) {
     vv_llama *pm = NULL;
     vv_clip *pv = NULL, *rw = NULL;
     vv_value *vm = NULL;
+    vv_value_head *vh = NULL;
     vv_pool *pool = vv_pool_create(threads);
     strat_result res[16 + 32];
     int n_res = 0, status = 1;
     bool failed = !pool || vv_world_chair(&ec.ch, &e) || vv_llama_load_file(model, &pm, &e) ||
                   vv_clip_load_file(mmproj, VISVM_VISION_REFERENCE, &pv, &e) ||
                   (want_reward && vv_clip_load_file(reward, VISVM_VISION_REFERENCE, &rw, &e)) ||
-                  (want_value && vv_value_load(value, value_mm, &vm, &e));
+                  (want_value && vv_value_load(value, value_mm, &vm, &e)) ||
+                  (want_head && vv_value_head_load(value_head, &vh, &e));
     cli_hf_policy_cleanup(hf_tmp); // mmapped: the files can go now
     if (failed) {
         fprintf(stderr, "visvm eval: %s\n", e.msg[0] ? e.msg : "cannot create threads");
@@ -241,7 +247,7 @@ int cmd_eval(int argc, char **argv) {
     }
     int max_cand = VV_MAX(cand * beam, VV_MAX(bon_n, cand));
     for (int i = 0; i < n_sweep; i++) max_cand = VV_MAX(max_cand, sweep_k[i]);
-    vv_search_models sm = {pm, pv, rw, vm};
+    vv_search_models sm = {pm, pv, rw, vm, vh};
     if (vv_searcher_create(&sm, pool, max_cand, &ec.searcher, &e)) {
         fprintf(stderr, "visvm eval: %s\n", e.msg);
         goto done;
@@ -334,6 +340,7 @@ done:
     vv_chair_free(ec.ch);
     vv_world_scenes_free(ec.scenes, ec.n_sc);
     vv_value_free(vm);
+    vv_value_head_free(vh);
     vv_clip_free(rw);
     vv_clip_free(pv);
     vv_llama_free(pm);

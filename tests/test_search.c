@@ -85,8 +85,10 @@ static int make_value(const char *vlm_text, const char *out, vv_error *e) {
 // time. Compares the candidate's log-probability (batched logits vs plain
 // logits), the greedy candidate's tokens (argmax wherever the top-2 margin
 // exceeds the tolerance) and the value of every candidate (fresh value state).
-static void check_plain_agrees(const vv_llama *pm, const vv_clip *pv, const vv_value *val, vv_pool *pool,
-                               const vv_image *img, const vv_search_result *r) {
+// With head != NULL (visvm-shared) the value is the head on the plain path's
+// hidden state after the candidate's last token, in the policy's context.
+static void check_plain_agrees(const vv_llama *pm, const vv_clip *pv, const vv_value *val, const vv_value_head *head,
+                               vv_pool *pool, const vv_image *img, const vv_search_result *r) {
     vv_error e = {0};
     vv_image_batch b = {0};
     float *emb = NULL;
@@ -101,9 +103,12 @@ static void check_plain_agrees(const vv_llama *pm, const vv_clip *pv, const vv_v
     CHECK(vv_llava_tokenize(pm->vocab, full.v, &pre, &post, &hi, &e) == VISVM_OK);
     const int V = pm->hp.n_vocab;
     float *lg = malloc((size_t)V * sizeof(float));
+    float *hid = malloc((size_t)pm->hp.n_embd * sizeof(float));
     vv_value_state *vs = NULL;
-    CHECK(vv_value_state_create(val, pool, 1, &vs, &e) == VISVM_OK);
-    CHECK(vv_value_set_image(vs, img, &e) == VISVM_OK);
+    if (!head) {
+        CHECK(vv_value_state_create(val, pool, 1, &vs, &e) == VISVM_OK);
+        CHECK(vv_value_set_image(vs, img, &e) == VISVM_OK);
+    }
     vv_buf caption = {0};
     const float tol = 2e-3f;
     int n_cmp = 0, n_greedy_tok = 0, bad_lp = 0, bad_tok = 0, bad_val = 0;
@@ -138,12 +143,22 @@ static void check_plain_agrees(const vv_llama *pm, const vv_clip *pv, const vv_v
                     n_greedy_tok++;
                     bad_tok += t != am;
                 }
-                CHECK(vv_llama_decode_seq(ls, 0, &t, NULL, 1, false, lg, &e) == VISVM_OK);
+                if (head && i == c->n_tokens - 1) { // the row the head reads
+                    int sq = 0, sl = 1;
+                    vv_llama_batch one = {1, &t, NULL, 1, &sq, &sl, NULL};
+                    CHECK(vv_llama_decode(ls, &one, lg, hid, &e) == VISVM_OK);
+                } else {
+                    CHECK(vv_llama_decode_seq(ls, 0, &t, NULL, 1, false, lg, &e) == VISVM_OK);
+                }
             }
             vv_llama_state_free(ls);
             n_cmp++;
             if (fabs(lp - c->logprob) > tol * (1 + c->n_tokens)) bad_lp++;
-            if (!c->end && c->text) {
+            if (head && !c->end && c->n_tokens > 0) {
+                double v1 = head->bias;
+                for (int d = 0; d < pm->hp.n_embd; d++) v1 += (double)head->w[d] * hid[d];
+                if (!(fabs(v1 - c->score) <= 1e-4 * (1 + fabs(v1)))) bad_val++;
+            } else if (!head && !c->end && c->text) {
                 const char *one[1] = {c->text};
                 float v1 = NAN;
                 CHECK(vv_value_score(vs, one, 1, caption.v, &v1, &e) == VISVM_OK);
@@ -163,6 +178,7 @@ static void check_plain_agrees(const vv_llama *pm, const vv_clip *pv, const vv_v
     vv_value_state_free(vs);
     vv_buf_free(&caption);
     free(lg);
+    free(hid);
     vv_afree(emb);
     vv_image_batch_free(&b);
     vv_buf_free(&full);
@@ -235,7 +251,14 @@ int main(void) {
     if (!pm || !pv || !rw || !val) return tc_result("test_search");
     vv_pool *pool = vv_pool_create(2);
     vv_searcher *s = NULL;
-    vv_search_models sm = {pm, pv, rw, val};
+    // a value head on the policy (visvm-shared): fixed pseudo-random weights
+    vv_value_head head = {0};
+    head.n_embd = pm->hp.n_embd;
+    head.w = malloc((size_t)head.n_embd * sizeof(float));
+    for (int d = 0; d < head.n_embd; d++) head.w[d] = (float)((d * 7919) % 17 - 8) * 0.05f;
+    head.bias = 0.25f;
+    head.gamma = 0.9f;
+    vv_search_models sm = {pm, pv, rw, val, &head};
     CHECK(vv_searcher_create(&sm, pool, 16, &s, &e) == VISVM_OK);
     vv_world_params wp = vv_world_default_params();
     vv_world_scene sc;
@@ -251,7 +274,8 @@ int main(void) {
         CHECK(vv_search_caption(s, &img, &sc, &p, &b, &e) == VISVM_OK);
         CHECKF(a.caption && b.caption && !strcmp(a.caption, b.caption), "%s not deterministic", vv_strategy_name(st));
         CHECK(a.n_steps == b.n_steps && a.gen_tokens == b.gen_tokens);
-        if (st == VV_STRAT_VISVM) check_plain_agrees(pm, pv, val, pool, &img, &a);
+        if (st == VV_STRAT_VISVM) check_plain_agrees(pm, pv, val, NULL, pool, &img, &a);
+        if (st == VV_STRAT_VISVM_SHARED) check_plain_agrees(pm, pv, NULL, &head, pool, &img, &a);
         if (st >= VV_STRAT_CLIP_PRM) {
             // tree: <= max_sentences steps, 6 candidates each (greedy first), exactly one chosen
             // unless the greedy candidate ended the caption; the caption is the chosen sentences joined
@@ -375,15 +399,76 @@ int main(void) {
         for (int i = 0; i < 5; i++) free(out[i]);
         vv_search_result_free(&g);
     }
+    // visvm-shared states: several responses in one batch equal one at a time; a sentence's
+    // state does not depend on what follows it (causal); different sentences differ
+    {
+        const char *r1[2] = {"There are two objects.", "A small red cup is at the top left."};
+        const char *r2[1] = {"There are two objects."};
+        const char *r3[2] = {"A small red cup is at the top left.", "There are two objects."};
+        const char *const *rs[3] = {r1, r2, r3};
+        int nr[3] = {2, 1, 2};
+        const int D = pm->hp.n_embd;
+        float *st1 = malloc((size_t)2 * D * sizeof(float)), *st2 = malloc((size_t)D * sizeof(float)),
+              *st3 = malloc((size_t)2 * D * sizeof(float)), *alone = malloc((size_t)2 * D * sizeof(float));
+        float *const outs[3] = {st1, st2, st3};
+        CHECKF(vv_searcher_responses_states(s, &img, NULL, rs, nr, 3, outs, &e) == VISVM_OK, "%s", e.msg);
+        CHECK(vv_searcher_sentence_states(s, &img, NULL, r1, 2, alone, &e) == VISVM_OK);
+        double d_alone = 0, d_causal = 0, d_diff = 0, d_order = 0;
+        for (int i = 0; i < 2 * D; i++) d_alone = fmax(d_alone, fabs(alone[i] - st1[i]));
+        for (int i = 0; i < D; i++) {
+            d_causal = fmax(d_causal, fabs(st1[i] - st2[i]));
+            d_diff = fmax(d_diff, fabs(st1[i] - st1[D + i]));
+            d_order = fmax(d_order, fabs(st1[D + i] - st3[i])); // same sentence, different caption so far
+        }
+        CHECKF(d_alone < 1e-4 && d_causal < 1e-4, "batched vs alone %g, causal %g", d_alone, d_causal);
+        CHECK(d_diff > 1e-3 && d_order > 1e-3);
+        free(st1);
+        free(st2);
+        free(st3);
+        free(alone);
+    }
+    // value head files: round trip, and clear errors for a full value model, a head of another
+    // policy's width and a missing head
+    {
+        char hp[] = "/tmp/vv_test_head_XXXXXX";
+        int fd = mkstemp(hp);
+        CHECK(fd >= 0);
+        close(fd);
+        snprintf(head.policy, sizeof(head.policy), "test policy");
+        CHECKF(vv_value_head_save(&head, hp, &e) == VISVM_OK, "%s", e.msg);
+        vv_value_head *h2 = NULL;
+        CHECKF(vv_value_head_load(hp, &h2, &e) == VISVM_OK, "%s", e.msg);
+        if (h2) {
+            CHECK(h2->n_embd == head.n_embd && h2->bias == head.bias && h2->gamma == head.gamma);
+            CHECK(!memcmp(h2->w, head.w, (size_t)head.n_embd * sizeof(float)));
+            CHECK(!strcmp(h2->policy, "test policy") && !strcmp(h2->terminal, "done_mask"));
+        }
+        vv_value_head_free(h2);
+        h2 = NULL;
+        CHECK(vv_value_head_load(vp, &h2, &e) == VISVM_ERR_FORMAT && strstr(e.msg, "visvm-value-head") && !h2);
+        vv_value_head wide = head;
+        wide.n_embd = head.n_embd + 1;
+        wide.w = calloc((size_t)wide.n_embd, sizeof(float));
+        vv_searcher *s3 = NULL;
+        vv_search_models m3 = {pm, pv, NULL, NULL, &wide};
+        CHECK(vv_searcher_create(&m3, pool, 8, &s3, &e) == VISVM_ERR_INVALID && strstr(e.msg, "dimensional") && !s3);
+        wide.w[0] = NAN;
+        CHECK(vv_value_head_save(&wide, hp, &e) == VISVM_OK);
+        CHECK(vv_value_head_load(hp, &h2, &e) == VISVM_ERR_FORMAT && strstr(e.msg, "finite"));
+        free(wide.w);
+        unlink(hp);
+    }
     // clear errors: missing scorer
     {
         vv_searcher *s2 = NULL;
-        vv_search_models m2 = {pm, pv, NULL, NULL};
+        vv_search_models m2 = {pm, pv, NULL, NULL, NULL};
         CHECK(vv_searcher_create(&m2, pool, 8, &s2, &e) == VISVM_OK);
         vv_search_params p = vv_search_default_params();
         p.strategy = VV_STRAT_VISVM;
         vv_search_result r;
         CHECK(vv_search_caption(s2, &img, &sc, &p, &r, &e) == VISVM_ERR_INVALID && strstr(e.msg, "value model"));
+        p.strategy = VV_STRAT_VISVM_SHARED;
+        CHECK(vv_search_caption(s2, &img, &sc, &p, &r, &e) == VISVM_ERR_INVALID && strstr(e.msg, "value head"));
         p.strategy = VV_STRAT_ORACLE;
         CHECK(vv_search_caption(s2, &img, NULL, &p, &r, &e) == VISVM_ERR_INVALID);
         vv_search_set_budget(&p, 12);
@@ -392,6 +477,7 @@ int main(void) {
         vv_searcher_free(s2);
     }
     vv_searcher_free(s);
+    free(head.w);
     vv_image_free(&img);
     vv_world_scene_free(&sc);
     vv_value_free(val);

@@ -1,6 +1,7 @@
 // value.c - VisVM value model inference (see value.h).
 #include "value.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,5 +269,88 @@ static int score_impl(vv_value_state *s, const char *const *sentences, const int
         free(seg_len);
         vv_ivec_free(&toks);
     }
+    return rc;
+}
+
+// ---------------------------------------------------------------------------
+// value head on the policy
+
+void vv_value_head_free(vv_value_head *h) {
+    if (!h) return;
+    free(h->w);
+    free(h);
+}
+
+int vv_value_head_load(const char *path, vv_value_head **out, vv_error *e) {
+    *out = NULL;
+    vv_gguf *g = NULL;
+    int rc = vv_gguf_open(path, &g, e);
+    if (rc) return rc;
+    vv_value_head *h = calloc(1, sizeof(*h));
+    const char *arch = NULL, *bb = NULL;
+    uint32_t n = 0;
+    if (!h) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    if (!rc && (vv_gguf_find_key(g, "general.architecture") < 0 || vv_gguf_get_str(g, "general.architecture", &arch, e) ||
+                strcmp(arch, "visvm-value-head") != 0))
+        rc = vv_err(e, VISVM_ERR_FORMAT, "%s is not a value head on the policy (general.architecture must be "
+                    "visvm-value-head; a full value model loads with --value)", path);
+    if (!rc && (vv_gguf_find_key(g, "visvm.value.backbone") < 0 || vv_gguf_get_str(g, "visvm.value.backbone", &bb, e) ||
+                strcmp(bb, "policy") != 0))
+        rc = vv_err(e, VISVM_ERR_FORMAT, "%s: visvm.value.backbone must be \"policy\"", path);
+    if (!rc) rc = vv_gguf_get_u32(g, "visvm.value.n_embd", &n, e);
+    if (!rc && (n < 1 || n > (1u << 20))) rc = vv_err(e, VISVM_ERR_FORMAT, "%s: visvm.value.n_embd %u out of range", path, n);
+    const vv_tensor *hw = rc ? NULL : vv_gguf_find_tensor(g, "value_head.weight");
+    const vv_tensor *hb = rc ? NULL : vv_gguf_find_tensor(g, "value_head.bias");
+    if (!rc && (!hw || !hb || hw->type != VV_TYPE_F32 || hb->type != VV_TYPE_F32 || vv_tensor_nelements(hw) != (int64_t)n ||
+                vv_tensor_nelements(hb) != 1))
+        rc = vv_err(e, VISVM_ERR_FORMAT, "%s: needs F32 tensors value_head.weight [%u] and value_head.bias [1]", path, n);
+    if (!rc) {
+        h->n_embd = (int)n;
+        h->w = malloc((size_t)n * sizeof(float));
+        if (!h->w) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    }
+    if (!rc) {
+        memcpy(h->w, hw->data, (size_t)n * sizeof(float));
+        h->bias = ((const float *)hb->data)[0];
+        for (uint32_t i = 0; i < n && !rc; i++)
+            if (!isfinite(h->w[i])) rc = vv_err(e, VISVM_ERR_FORMAT, "%s: value_head.weight[%u] is not finite", path, i);
+        if (!rc && !isfinite(h->bias)) rc = vv_err(e, VISVM_ERR_FORMAT, "%s: value_head.bias is not finite", path);
+    }
+    if (!rc) rc = vv_gguf_get_f32_def(g, "visvm.value.gamma", 0.9f, &h->gamma, e);
+    if (!rc) rc = vv_gguf_get_f32_def(g, "visvm.value.reward_offset", 0.0f, &h->reward_offset, e);
+    if (h) snprintf(h->terminal, sizeof(h->terminal), "done_mask");
+    const char *t = NULL;
+    if (!rc && vv_gguf_find_key(g, "visvm.value.terminal") >= 0 && !(rc = vv_gguf_get_str(g, "visvm.value.terminal", &t, e)))
+        snprintf(h->terminal, sizeof(h->terminal), "%s", t);
+    if (!rc && vv_gguf_find_key(g, "visvm.value.policy") >= 0 && !(rc = vv_gguf_get_str(g, "visvm.value.policy", &t, e)))
+        snprintf(h->policy, sizeof(h->policy), "%s", t);
+    vv_gguf_close(g);
+    if (rc) {
+        vv_value_head_free(h);
+        return rc;
+    }
+    *out = h;
+    return VISVM_OK;
+}
+
+int vv_value_head_save(const vv_value_head *h, const char *path, vv_error *e) {
+    if (!h || !h->w || h->n_embd < 1) return vv_err(e, VISVM_ERR_INVALID, "vv_value_head_save: empty head");
+    vv_gguf_writer *w = vv_gguf_writer_create();
+    if (!w) return vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    vv_gguf_set_str(w, "general.architecture", "visvm-value-head");
+    vv_gguf_set_str(w, "general.name", "visvm value head on the policy");
+    vv_gguf_set_str(w, "visvm.value.backbone", "policy");
+    vv_gguf_set_str(w, "visvm.value.head", "last_token");
+    vv_gguf_set_u32(w, "visvm.value.n_embd", (uint32_t)h->n_embd);
+    vv_gguf_set_f32(w, "visvm.value.gamma", h->gamma);
+    vv_gguf_set_f32(w, "visvm.value.reward_offset", h->reward_offset);
+    vv_gguf_set_str(w, "visvm.value.terminal", h->terminal[0] ? h->terminal : "done_mask");
+    if (h->policy[0]) vv_gguf_set_str(w, "visvm.value.policy", h->policy);
+    int64_t ne = h->n_embd, ne1 = 1;
+    int rc = vv_gguf_add_tensor(w, "value_head.weight", VV_TYPE_F32, 1, &ne, h->w);
+    if (!rc) rc = vv_gguf_add_tensor(w, "value_head.bias", VV_TYPE_F32, 1, &ne1, &h->bias);
+    if (!rc) rc = vv_gguf_writer_write(w, path, e);
+    else vv_err(e, rc, "cannot build %s", path);
+    vv_gguf_writer_free(w);
     return rc;
 }

@@ -69,4 +69,34 @@ int vv_value_score(vv_value_state *s, const char *const *sentences, int n, const
 // sampled text re-tokenizes into many more tokens than were sampled.
 int vv_value_score_ids(vv_value_state *s, const int32_t *const *ids, const int *n_ids, int n, float *out, vv_error *e);
 
+// ---------------------------------------------------------------------------
+// A value head on the policy itself ("visvm-shared" search; ViMaR-style): the
+// value of a candidate sentence is w . h + b, h the policy's own final-norm
+// hidden state at the sentence's last token in the policy's context (image,
+// prompt, caption so far, the sentence). The backbone is the policy, frozen,
+// so a search shares its weights, image encoding and KV cache with the
+// decoding: scoring costs one batched token per step, not a second network.
+// This differs from the paper's VisVM (a separately fine-tuned VLM that sees
+// the sentence alone); it is reported beside it, not instead of it.
+//
+// GGUF (no decoder tensors): general.architecture = "visvm-value-head",
+//   visvm.value.backbone = "policy", visvm.value.head = "last_token",
+//   visvm.value.n_embd (u32, must equal the policy's), visvm.value.gamma,
+//   visvm.value.reward_offset, visvm.value.terminal, visvm.value.policy
+//   (general.name of the policy it was fitted on; informational),
+//   value_head.weight [n_embd] F32, value_head.bias [1] F32.
+typedef struct vv_value_head {
+    float *w;     // [n_embd]
+    float bias;
+    int n_embd;
+    float gamma, reward_offset;
+    char terminal[16];
+    char policy[128];
+} vv_value_head;
+
+int vv_value_head_load(const char *path, vv_value_head **out, vv_error *e);
+// Writes atomically (temp file + rename).
+int vv_value_head_save(const vv_value_head *h, const char *path, vv_error *e);
+void vv_value_head_free(vv_value_head *h);
+
 #endif

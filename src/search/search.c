@@ -11,7 +11,7 @@
 
 static const char *k_names[VV_STRAT_COUNT] = {"greedy", "sample", "bon-clip", "bon-visvm",
                                               "clip-prm", "visvm", "random", "oracle", "clip-mc",
-                                              "oracle-mc"};
+                                              "oracle-mc", "visvm-shared"};
 
 const char *vv_strategy_name(int s) { return s >= 0 && s < VV_STRAT_COUNT ? k_names[s] : "?"; }
 
@@ -81,6 +81,7 @@ struct vv_searcher {
     vv_value_state *vs;
     vv_chair *chair;      // oracle
     float *batch_logits;  // [max_cand, n_vocab]
+    float *hidden;        // [max_cand, n_embd] policy hidden states (visvm-shared)
     bool fixed;           // benchmark mode: no EOS / sentence-end stops
 };
 
@@ -89,6 +90,7 @@ void vv_searcher_free(vv_searcher *s) {
     vv_llama_state_free(s->st);
     free(s->logits);
     free(s->batch_logits);
+    free(s->hidden);
     vv_sampler_free(&s->smp);
     vv_clip_work_free(&s->cw);
     free(s->img_feat);
@@ -115,7 +117,11 @@ int vv_searcher_create(const vv_search_models *m, vv_pool *pool, int max_candida
     if (!rc && vv_sampler_init(&s->smp, s->n_vocab)) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
     s->logits = malloc((size_t)s->n_slots * s->n_vocab * sizeof(float));
     s->batch_logits = malloc((size_t)max_candidates * s->n_vocab * sizeof(float));
-    if (!rc && (!s->logits || !s->batch_logits)) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    s->hidden = malloc((size_t)max_candidates * m->policy->hp.n_embd * sizeof(float));
+    if (!rc && (!s->logits || !s->batch_logits || !s->hidden)) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    if (!rc && m->head && m->head->n_embd != m->policy->hp.n_embd)
+        rc = vv_err(e, VISVM_ERR_INVALID, "the value head reads %d-dimensional states but the policy's are %d-dimensional "
+                    "(a head fitted on another policy)", m->head->n_embd, m->policy->hp.n_embd);
     if (!rc && m->reward) {
         s->img_feat = malloc((size_t)m->reward->proj_dim * sizeof(float));
         s->txt_feat = malloc((size_t)m->reward->proj_dim * sizeof(float));
@@ -289,6 +295,8 @@ static int scorer_begin(vv_searcher *s, int strat, const vv_image *img, const vv
         if (!s->m.value) return vv_err(e, VISVM_ERR_INVALID, "strategy %s needs the value model", vv_strategy_name(strat));
         return vv_value_set_image(s->vs, img, e);
     }
+    if (strat == VV_STRAT_VISVM_SHARED && !s->m.head)
+        return vv_err(e, VISVM_ERR_INVALID, "strategy visvm-shared needs a value head on the policy (--value-head)");
     if ((strat == VV_STRAT_ORACLE || strat == VV_STRAT_ORACLE_MC) && !scene) return vv_err(e, VISVM_ERR_INVALID, "the oracle needs the scene's ground truth");
     return VISVM_OK;
 }
@@ -455,6 +463,42 @@ static int mc_scores(vv_searcher *s, const vv_search_params *p, const vv_world_s
     return rc;
 }
 
+// visvm-shared: feeds the last token of candidates it[idx[j]] (j < m) into
+// their own slots in one batch, which the chosen one needs anyway to continue;
+// their next-token logits go to logits[slot] and the value head reads the
+// final hidden rows: sc[j] = w . h_j + b.
+static int feed_and_score(vv_searcher *s, gen_item *it, const int *idx, int m, float *sc, vv_search_result *res,
+                          vv_error *e) {
+    const vv_value_head *h = s->m.head;
+    const int D = s->m.policy->hp.n_embd;
+    int seg_seq[512], seg_len[512], rows[512], k = 0;
+    int32_t tok[512];
+    for (int j = 0; j < m; j++) {
+        const gen_item *g = &it[idx[j]];
+        sc[j] = -INFINITY;
+        if (g->toks.n == 0) continue; // nothing to score (an END candidate is not passed here)
+        seg_seq[k] = g->slot;
+        seg_len[k] = 1;
+        tok[k] = g->toks.v[g->toks.n - 1];
+        rows[k++] = j;
+    }
+    if (!k) return VISVM_OK;
+    vv_llama_batch b = {k, tok, NULL, k, seg_seq, seg_len, NULL};
+    int rc = vv_llama_decode(s->st, &b, s->batch_logits, s->hidden, e);
+    if (rc) return rc;
+    res->gen_tokens += k;
+    res->policy_forwards++;
+    for (int q = 0; q < k; q++) {
+        memcpy(s->logits + (size_t)seg_seq[q] * s->n_vocab, s->batch_logits + (size_t)q * s->n_vocab,
+               (size_t)s->n_vocab * sizeof(float));
+        const float *hv = s->hidden + (size_t)q * D;
+        double acc = h->bias;
+        for (int d = 0; d < D; d++) acc += (double)h->w[d] * hv[d];
+        sc[rows[q]] = (float)acc;
+    }
+    return VISVM_OK;
+}
+
 static int step_search(vv_searcher *s, const vv_world_scene *scene, const vv_search_params *p, vv_rng *rng,
                        vv_search_result *res, vv_error *e) {
     const int per_beam = (p->n_temps * p->k + (p->with_greedy ? 1 : 0));
@@ -467,10 +511,12 @@ static int step_search(vv_searcher *s, const vv_world_scene *scene, const vv_sea
     int n_beams = 1;
     beams[0].slot = 0;
     int rc = VISVM_OK;
+    const bool shared = p->strategy == VV_STRAT_VISVM_SHARED;
     gen_item *it = calloc((size_t)per_beam * B, sizeof(gen_item));
+    bool *fed = calloc((size_t)per_beam * B, sizeof(bool)); // last token already in the candidate's slot
     float *sc = malloc((size_t)per_beam * B * sizeof(float));
     const char **texts = calloc((size_t)per_beam * B, sizeof(char *));
-    if (!it || !sc || !texts) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    if (!it || !fed || !sc || !texts) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
     for (int step = 0; step < p->max_sentences && !rc; step++) {
         // candidates of every live beam; greedy first, then temperature x K
         int n = 0;
@@ -483,6 +529,7 @@ static int step_search(vv_searcher *s, const vv_world_scene *scene, const vv_sea
                 if (g->text.v) g->text.v[0] = 0;
                 g->done = g->eos = false;
                 g->logprob = 0;
+                fed[n] = false;
                 g->slot = MAX_BEAMS + n;
                 g->from = beams[b].slot;
                 g->temp = (p->with_greedy && c == 0) ? -1.0f : p->temps[(c - (p->with_greedy ? 1 : 0)) / p->k];
@@ -548,6 +595,9 @@ static int step_search(vv_searcher *s, const vv_world_scene *scene, const vv_sea
                     nid[j] = st->cand[map[j]].n_tokens;
                 }
                 rc = vv_value_score_ids(s->vs, idp, nid, m, sc, e);
+            } else if (shared) {
+                rc = feed_and_score(s, it, map, m, sc, res, e);
+                for (int j = 0; j < m && !rc; j++) fed[map[j]] = it[map[j]].toks.n > 0;
             } else if (p->strategy == VV_STRAT_CLIP_MC || p->strategy == VV_STRAT_ORACLE_MC) {
                 rc = mc_scores(s, p, scene, it, texts, map, m, step, rng, res, sc, e);
             } else {
@@ -609,7 +659,10 @@ static int step_search(vv_searcher *s, const vv_world_scene *scene, const vv_sea
             used[slot] = true;
             nb[j].slot = slot;
             if ((rc = vv_llama_seq_fork(s->st, it[ci].slot, slot, e))) break;
-            if (!nb[j].done) { // feed the sentence's last token: logits for the next sentence
+            if (!nb[j].done && fed[ci]) { // its last token is in the fork already, logits in its slot
+                memcpy(s->logits + (size_t)slot * s->n_vocab, s->logits + (size_t)it[ci].slot * s->n_vocab,
+                       (size_t)s->n_vocab * sizeof(float));
+            } else if (!nb[j].done) { // feed the sentence's last token: logits for the next sentence
                 int32_t last = it[ci].toks.v[it[ci].toks.n - 1];
                 rc = vv_llama_decode_seq(s->st, slot, &last, NULL, 1, false, s->logits + (size_t)slot * s->n_vocab, e);
                 res->gen_tokens++;
@@ -630,6 +683,7 @@ static int step_search(vv_searcher *s, const vv_world_scene *scene, const vv_sea
     }
     for (int b = 0; b < n_beams; b++) vv_buf_free(&beams[b].caption);
     items_free(it, per_beam * B);
+    free(fed);
     free(sc);
     free(texts);
     return rc;
@@ -694,4 +748,109 @@ int vv_search_caption(vv_searcher *s, const vv_image *img, const vv_world_scene 
     out->seconds = vv_time_s() - t0;
     if (rc) vv_search_result_free(out);
     return rc;
+}
+
+// ---------------------------------------------------------------------------
+// states for fitting the visvm-shared head
+
+int vv_searcher_responses_states(vv_searcher *s, const vv_image *img, const char *prompt,
+                                 const char *const *const *sentences, const int *n, int n_resp, float *const *out,
+                                 vv_error *e) {
+    if (n_resp < 1 || n_resp > s->max_cand)
+        return vv_err(e, VISVM_ERR_RANGE, "%d responses exceed the searcher's %d", n_resp, s->max_cand);
+    const vv_vocab *v = s->m.policy->vocab;
+    const int D = s->m.policy->hp.n_embd;
+    int rc = prefill(s, img, prompt ? prompt : "Describe the image in detail.", e);
+    vv_ivec toks = {0};
+    vv_buf joined = {0}, piece = {0};
+    vv_ivec outf = {0}; // 1: the row is a sentence end
+    bool *outb = NULL;
+    int *seg_seq = calloc((size_t)n_resp, sizeof(int)), *seg_len = calloc((size_t)n_resp, sizeof(int));
+    int total_out = 0, **row = calloc((size_t)n_resp, sizeof(int *));
+    if (!rc && (!seg_seq || !seg_len || !row)) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    for (int r = 0; r < n_resp && !rc; r++) {
+        // the response as one continuation; where each sentence ends in it
+        joined.n = 0;
+        size_t *end = malloc((size_t)(n[r] ? n[r] : 1) * sizeof(size_t));
+        row[r] = malloc((size_t)(n[r] ? n[r] : 1) * sizeof(int));
+        if (!end || !row[r]) {
+            free(end);
+            rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+            break;
+        }
+        for (int i = 0; i < n[r]; i++) {
+            char *sd = vv_defuse_image_marker(sentences[r][i]);
+            vv_buf_printf(&joined, "%s%s", i ? " " : "", sd ? sd : "");
+            free(sd);
+            end[i] = joined.n;
+        }
+        const size_t before = toks.n;
+        if (n[r] > 0) rc = vv_tokenize(v, joined.v, joined.n, false, false, &toks, e);
+        seg_seq[r] = MAX_BEAMS + r;
+        seg_len[r] = (int)(toks.n - before);
+        if (!rc && n[r] > 0 && seg_len[r] == 0) rc = vv_err(e, VISVM_ERR_INVALID, "response %d tokenizes to nothing", r);
+        if (!rc) rc = vv_llama_seq_fork(s->st, 0, seg_seq[r], e);
+        // walk the pieces: sentence i ends at the first token whose text (leading spaces
+        // dropped) reaches end[i]
+        piece.n = 0;
+        size_t lead = 0;
+        bool in_lead = true;
+        int si = 0;
+        for (int j = 0; j < seg_len[r] && !rc; j++) {
+            const size_t pb = piece.n;
+            if ((rc = vv_token_to_piece(v, toks.v[before + j], false, &piece))) {
+                vv_err(e, rc, "cannot decode token %d", toks.v[before + j]);
+                break;
+            }
+            for (size_t c = pb; c < piece.n && in_lead; c++) {
+                if (piece.v[c] == ' ') lead++;
+                else in_lead = false;
+            }
+            bool is_end = false;
+            while (si < n[r] && (piece.n - lead >= end[si] || j == seg_len[r] - 1)) {
+                row[r][si++] = total_out;
+                is_end = true;
+            }
+            if (vv_ivec_push(&outf, is_end)) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+            if (is_end) total_out++;
+        }
+        free(end);
+    }
+    float *hid = NULL;
+    if (!rc && total_out > 0) {
+        hid = malloc((size_t)total_out * D * sizeof(float));
+        outb = malloc(outf.n + 1);
+        for (size_t j = 0; outb && j < outf.n; j++) outb[j] = outf.v[j] != 0;
+        if (!hid || !outb) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+        int nz = 0, *ss = seg_seq, *sl = seg_len;
+        // segments of empty responses are dropped
+        for (int r = 0; r < n_resp && !rc; r++)
+            if (seg_len[r] > 0) {
+                ss[nz] = seg_seq[r];
+                sl[nz++] = seg_len[r];
+            }
+        vv_llama_batch b = {(int)toks.n, toks.v, NULL, nz, ss, sl, outb};
+        if (!rc) rc = vv_llama_decode(s->st, &b, NULL, hid, e);
+    }
+    for (int r = 0; r < n_resp && !rc; r++)
+        for (int i = 0; i < n[r]; i++) memcpy(out[r] + (size_t)i * D, hid + (size_t)row[r][i] * D, (size_t)D * sizeof(float));
+    for (int i = 0; i < s->n_slots; i++) vv_llama_seq_clear(s->st, i);
+    for (int r = 0; row && r < n_resp; r++) free(row[r]);
+    free(row);
+    free(hid);
+    free(seg_seq);
+    free(seg_len);
+    vv_ivec_free(&toks);
+    vv_buf_free(&joined);
+    vv_buf_free(&piece);
+    vv_ivec_free(&outf);
+    free(outb);
+    return rc;
+}
+
+int vv_searcher_sentence_states(vv_searcher *s, const vv_image *img, const char *prompt, const char *const *sentences,
+                                int n, float *out, vv_error *e) {
+    const char *const *ss[1] = {sentences};
+    float *o[1] = {out};
+    return vv_searcher_responses_states(s, img, prompt, ss, &n, 1, o, e);
 }

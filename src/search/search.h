@@ -34,9 +34,13 @@ enum vv_strategy {
                          // learns (a diagnostic of the look-ahead itself; costs a rollout per candidate)
     VV_STRAT_ORACLE_MC,  // the same look-ahead scored by the ground truth (minus hallucinated objects; no offset):
                          // whether looking ahead helps even with a perfect reward
+    VV_STRAT_VISVM_SHARED, // step search scored by a value head on the policy's own hidden state (value.h,
+                           // vv_value_head): each candidate's last token is fed in one batch (as the chosen
+                           // one's is anyway), the head reads that row; no second network, encode or prefix
     VV_STRAT_COUNT
 };
-const char *vv_strategy_name(int s);     // "greedy", "sample", "bon-clip", "bon-visvm", "clip-prm", "visvm", "random", "oracle", "clip-mc", "oracle-mc"
+const char *vv_strategy_name(int s);     // "greedy", "sample", "bon-clip", "bon-visvm", "clip-prm", "visvm", "random",
+                                         // "oracle", "clip-mc", "oracle-mc", "visvm-shared"
 int vv_strategy_from_name(const char *n); // -1 if unknown
 
 #define VV_SEARCH_MAX_TEMPS 32
@@ -106,6 +110,7 @@ typedef struct vv_search_models {
     const vv_clip *policy_vision;
     const vv_clip *reward;    // full CLIP (CLIP-PRM, bon-clip)
     const vv_value *value;    // VisVM (visvm, bon-visvm)
+    const vv_value_head *head; // value head on the policy (visvm-shared); n_embd must match the policy
 } vv_search_models;
 
 typedef struct vv_searcher vv_searcher;
@@ -125,5 +130,17 @@ int vv_search_responses(vv_searcher *s, const vv_image *img, const char *prompt,
 // searcher's reward model: image features once, then each sentence.
 int vv_searcher_rewards(vv_searcher *s, const vv_image *img, const char *const *sentences, int n, float *out,
                         vv_error *e);
+
+// The states visvm-shared scores, for fitting its head: the policy's final-norm
+// hidden state at the last token of each sentence of a response, in the
+// policy's context (image + prompt + the sentences before it), out [n, n_embd].
+// The response is tokenized as one continuation (sentences joined by spaces).
+int vv_searcher_sentence_states(vv_searcher *s, const vv_image *img, const char *prompt, const char *const *sentences,
+                                int n, float *out, vv_error *e);
+// Same for several responses to one image: the image + prompt prefix is
+// encoded and prefilled once and forked for each response. out[r] [n[r], n_embd].
+int vv_searcher_responses_states(vv_searcher *s, const vv_image *img, const char *prompt,
+                                 const char *const *const *sentences, const int *n, int n_resp, float *const *out,
+                                 vv_error *e);
 
 #endif
