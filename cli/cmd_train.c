@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "train/head_train.h"
 #include "train/clip_train.h"
 #include "train/value_train.h"
 #include "train/vlm_train.h"
@@ -290,7 +291,50 @@ static int train_value(int argc, char **argv) {
     return 0;
 }
 
+static int train_head(int argc, char **argv) {
+    vt_head_hp hp = vt_head_default_hp();
+    const char *out = "models/world/value-head.gguf";
+    float offset = -1000.0f;
+    hp.policy_text = "models/world/vlm-text.gguf";
+    hp.policy_mmproj = "models/world/vlm-mmproj.gguf";
+    cli_opt opts[] = {
+        {"--rewards", NULL, CLI_STR, &hp.train_rewards, "training rewards JSONL (visvm reward)", 0, -1},
+        {"--val", NULL, CLI_STR, &hp.val_rewards, "held-out rewards JSONL: TD loss and return correlation", 0, -1},
+        {"--model", "-m", CLI_STR, &hp.policy_text, "policy text GGUF (the backbone, frozen)", 0, -1},
+        {"--mmproj", NULL, CLI_STR, &hp.policy_mmproj, "policy mmproj GGUF", 0, -1},
+        {"--out", "-o", CLI_STR, &out, "value head GGUF to write", 0, -1},
+        {"--gamma", NULL, CLI_FLOAT, &hp.gamma, "discount", 0, 1},
+        {"--reward-offset", NULL, CLI_FLOAT, &offset, "subtracted from rewards (-1000: the mean training reward)", -1000, 1000},
+        {"--ridge", NULL, CLI_FLOAT, &hp.ridge, "L2 on the head's weights, x the mean squared feature x pairs", 0, 1e5},
+        {"--prompt", NULL, CLI_STR, &hp.prompt, "prompt for lines without \"text\"", 0, -1},
+        {"--threads", "-t", CLI_INT, &hp.threads, "threads; 0 = all cores", 0, 1024},
+    };
+    const char *pos[1];
+    int n_pos;
+    int rc = cli_parse("train head", "--rewards FILE [options]",
+                       "Fits a value head on the policy's own frozen hidden states (visvm-shared search) by "
+                       "least-squares TD: the TD(0) fixed point of target = (r - offset) + gamma V(s'), in one pass.",
+                       opts, (int)(sizeof(opts) / sizeof(opts[0])), argc, argv, 3, pos, 0, &n_pos);
+    if (rc) return rc == 1 ? 0 : 2;
+    if (!hp.train_rewards) {
+        fprintf(stderr, "visvm train head: --rewards is required\n");
+        return 2;
+    }
+    hp.reward_offset = offset <= -1000.0f ? NAN : offset;
+    vv_error e = {0};
+    vt_head_metrics m;
+    if (vt_head_train(&hp, out, &m, &e)) {
+        fprintf(stderr, "visvm train head: %s\n", e.msg);
+        return 1;
+    }
+    printf("wrote %s (%.0f s)\n| set | TD pairs | TD loss | corr(V, discounted return) |\n|---|---|---|---|\n", out, m.seconds);
+    printf("| train | %d | %.5f | %.3f |\n", m.n_train, m.td_loss_train, m.corr_train);
+    if (m.n_val) printf("| held out | %d | %.5f | %.3f |\n", m.n_val, m.td_loss_val, m.corr_val);
+    return 0;
+}
+
 int cmd_train(int argc, char **argv) {
+    if (argc >= 3 && !strcmp(argv[2], "head")) return train_head(argc, argv);
     if (argc >= 3 && !strcmp(argv[2], "value")) return train_value(argc, argv);
     if (argc >= 3 && !strcmp(argv[2], "clip")) return train_clip(argc, argv);
     if (argc >= 3 && !strcmp(argv[2], "vlm")) return train_vlm(argc, argv);
@@ -298,7 +342,8 @@ int cmd_train(int argc, char **argv) {
         printf("usage: visvm train MODEL [options]   (visvm train MODEL --help)\n\nmodels:\n"
                "  clip   the tiny CLIP reward model\n"
                "  vlm    the tiny LLaVA captioner\n"
-               "  value  the VisVM value model (TD learning on visvm reward output)\n");
+               "  value  the VisVM value model (TD learning on visvm reward output)\n"
+               "  head   a value head on the policy's frozen hidden states (visvm-shared search; LSTD)\n");
         return argc < 3 ? 2 : 0;
     }
     fprintf(stderr, "visvm train: unknown model '%s'\n", argv[2]);

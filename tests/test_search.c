@@ -14,6 +14,7 @@
 #include "search/search.h"
 #include "tcheck.h"
 #include "train/clip_model.h"
+#include "train/head_train.h"
 #include "train/td_data.h"
 #include "train/vlm_train.h"
 
@@ -457,6 +458,107 @@ int main(void) {
         CHECK(vv_value_head_load(hp, &h2, &e) == VISVM_ERR_FORMAT && strstr(e.msg, "finite"));
         free(wide.w);
         unlink(hp);
+    }
+    // train head: the LSTD solution satisfies its equation, sum_i phi_i delta_i = ridge' [w, 0]
+    // (delta the TD error with the saved head, phi = [h, 1] from the policy's states)
+    {
+        char ip[] = "/tmp/vv_test_img_XXXXXX", jp[] = "/tmp/vv_test_rw_XXXXXX", hp2[] = "/tmp/vv_test_hd_XXXXXX";
+        int f1 = mkstemp(ip), f2 = mkstemp(jp), f3 = mkstemp(hp2);
+        CHECK(f1 >= 0 && f2 >= 0 && f3 >= 0);
+        close(f1);
+        close(f2);
+        close(f3);
+        CHECK(vv_image_save_png(&img, ip, &e) == VISVM_OK);
+        const char *sents[6] = {"There are two objects.", "A small red cup is at the top left.", "I see a blue clock.",
+                                "The duck is yellow.", "This is a kitchen.", "Nothing else is here."};
+        FILE *jf = fopen(jp, "w");
+        for (int l = 0; l < 2; l++) {
+            fprintf(jf, "{\"text\":\"%s\",\"image_path\":\"%s\",\"rewards\":{", l ? "Describe the scene." : "What is here?", ip);
+            for (int r = 0; r < 5; r++) {
+                fprintf(jf, "%s\"temp_%d\":{", r ? "," : "", r);
+                const int ns = 2 + (r + l) % 3;
+                for (int i = 0; i < ns; i++)
+                    fprintf(jf, "%s\"%s\":%.3f", i ? "," : "", sents[(r * 2 + i + l) % 6], 0.2 + 0.05 * ((r * 7 + i * 3 + l) % 5));
+                fprintf(jf, ",\"\":0.1}");
+            }
+            fprintf(jf, "}}\n");
+        }
+        fclose(jf);
+        vt_head_hp hh = vt_head_default_hp();
+        hh.policy_text = tp;
+        hh.policy_mmproj = mp;
+        hh.train_rewards = jp;
+        hh.reward_offset = 0.25f;
+        hh.ridge = 0.05f;
+        hh.threads = 1;
+        vt_head_metrics hm;
+        CHECKF(vt_head_train(&hh, hp2, &hm, &e) == VISVM_OK, "%s", e.msg);
+        vv_value_head *fh = NULL;
+        vt_td_set ts;
+        CHECK(vv_value_head_load(hp2, &fh, &e) == VISVM_OK);
+        CHECK(vt_td_load(jp, &ts, &e) == VISVM_OK);
+        if (fh && ts.n_pairs) {
+            const int D = pm->hp.n_embd, P = D + 1;
+            CHECK(hm.n_train == ts.n_pairs && ts.n_pairs >= 20 && fh->reward_offset == 0.25f);
+            float *ft = malloc((size_t)ts.n_pairs * D * sizeof(float));
+            for (int r = 0; r < ts.n_resp; r++) {
+                const int f = ts.resp_first[r];
+                const char **ss = malloc((size_t)ts.resp_len[r] * sizeof(char *));
+                for (int i = 0; i < ts.resp_len[r]; i++) ss[i] = ts.pairs[f + i].cur;
+                CHECK(vv_searcher_sentence_states(s, &img, ts.prompts[ts.pairs[f].image], ss, ts.resp_len[r],
+                                                  ft + (size_t)f * D, &e) == VISVM_OK);
+                free(ss);
+            }
+            double *g = calloc((size_t)P, sizeof(double)), msq = 0, scale = 0, lossv = 0;
+            for (int r = 0; r < ts.n_resp; r++)
+                for (int i = 0; i < ts.resp_len[r]; i++) {
+                    const int k = ts.resp_first[r] + i;
+                    const float *x = ft + (size_t)k * D;
+                    double v = fh->bias, vn = 0;
+                    for (int d = 0; d < D; d++) v += (double)fh->w[d] * x[d];
+                    if (!ts.pairs[k].terminal) {
+                        vn = fh->bias;
+                        for (int d = 0; d < D; d++) vn += (double)fh->w[d] * x[D + d];
+                    }
+                    const double delta = (ts.pairs[k].reward - 0.25) + 0.9 * vn - v;
+                    lossv += delta * delta;
+                    double xm = 1;
+                    for (int d = 0; d < D; d++) {
+                        g[d] += x[d] * delta;
+                        msq += (double)x[d] * x[d];
+                        xm = fmax(xm, fabs(x[d]));
+                    }
+                    g[D] += delta;
+                    scale += xm * (fabs(ts.pairs[k].reward - 0.25) + fabs(v) + fabs(vn));
+                }
+            msq /= (double)ts.n_pairs * D;
+            double worst = 0;
+            for (int d = 0; d < P; d++) {
+                const double want = d < D ? 0.05 * msq * ts.n_pairs * fh->w[d] : 0;
+                worst = fmax(worst, fabs(g[d] - want));
+            }
+            double rmax = 0;
+            for (int d = 0; d < D; d++) rmax = fmax(rmax, fabs(0.05 * msq * ts.n_pairs * fh->w[d]));
+            // float features: residual ~1e-8 of the scale; the ridge term is far above that,
+            // so a wrong ridge or a missing term would show
+            CHECKF(worst <= 1e-5 * scale && rmax > 100 * 1e-5 * scale, "LSTD equation residual %g (scale %g, ridge %g)",
+                   worst, scale, rmax);
+            CHECKF(fabs(lossv / ts.n_pairs - hm.td_loss_train) < 1e-4 * (1 + hm.td_loss_train), "td loss %g vs %g",
+                   lossv / ts.n_pairs, hm.td_loss_train);
+            free(g);
+            free(ft);
+        }
+        vv_value_head_free(fh);
+        vt_td_free(&ts);
+        unlink(ip);
+        unlink(jp);
+        unlink(hp2);
+        // the solver on a known system: [[2,1,0],[1,3,1],[0,1,4]] x = [3,5,5] -> x = [1,1,1]
+        double A3[9] = {2, 1, 0, 1, 3, 1, 0, 1, 4}, b3[3] = {3, 5, 5};
+        CHECK(vt_solve(A3, b3, 3, &e) == VISVM_OK);
+        CHECK(fabs(b3[0] - 1) < 1e-12 && fabs(b3[1] - 1) < 1e-12 && fabs(b3[2] - 1) < 1e-12);
+        double S2[4] = {1, 2, 2, 4}, c2[2] = {1, 2};
+        CHECK(vt_solve(S2, c2, 2, &e) == VISVM_ERR_INVALID && strstr(e.msg, "singular"));
     }
     // clear errors: missing scorer
     {

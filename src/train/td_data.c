@@ -20,8 +20,12 @@ const char *vt_response_text(const char *text) {
 
 void vt_td_free(vt_td_set *s) {
     if (!s) return;
-    for (int i = 0; i < s->n_images; i++) free(s->images[i]);
+    for (int i = 0; i < s->n_images; i++) {
+        free(s->images[i]);
+        if (s->prompts) free(s->prompts[i]);
+    }
     free(s->images);
+    free(s->prompts);
     for (int i = 0; i < s->n_pairs; i++) {
         free(s->pairs[i].cur);
         free(s->pairs[i].next);
@@ -67,8 +71,19 @@ int vt_td_load(const char *path, vt_td_set *out, vv_error *e) {
             cJSON_Delete(j);
             break;
         }
-        if ((rc = grow((void **)&out->images, &cap_img, out->n_images + 1, sizeof(char *))) ||
-            !(out->images[out->n_images] = vv_strdup(ip->valuestring))) {
+        const int old_cap = cap_img;
+        if (!(rc = grow((void **)&out->images, &cap_img, out->n_images + 1, sizeof(char *))) && cap_img != old_cap) {
+            char **np = realloc(out->prompts, (size_t)cap_img * sizeof(char *));
+            if (np) out->prompts = np;
+            else rc = VISVM_ERR_NOMEM;
+        }
+        const cJSON *tx = cJSON_GetObjectItemCaseSensitive(j, "text");
+        if (!rc) {
+            out->prompts[out->n_images] = cJSON_IsString(tx) ? vv_strdup(tx->valuestring) : NULL;
+            if (cJSON_IsString(tx) && !out->prompts[out->n_images]) rc = VISVM_ERR_NOMEM;
+        }
+        if (rc || !(out->images[out->n_images] = vv_strdup(ip->valuestring))) {
+            if (!rc) free(out->prompts[out->n_images]);
             rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
             cJSON_Delete(j);
             break;

@@ -28,6 +28,7 @@ typedef struct vt_td_pair {
 
 typedef struct vt_td_set {
     char **images;     // image paths (as in the JSONL "image_path", else "image")
+    char **prompts;    // per image: its line's "text" (the prompt), or NULL
     int n_images;
     vt_td_pair *pairs;
     int n_pairs;

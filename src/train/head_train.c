@@ -1,0 +1,249 @@
+// head_train.c - LSTD fit of the visvm-shared value head (see head_train.h).
+#include "head_train.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../base/threadpool.h"
+#include "../model/image.h"
+#include "../search/search.h"
+
+vt_head_hp vt_head_default_hp(void) {
+    vt_head_hp hp;
+    memset(&hp, 0, sizeof(hp));
+    hp.gamma = 0.9f;
+    hp.reward_offset = NAN;
+    hp.ridge = 1e-3f;
+    return hp;
+}
+
+int vt_solve(double *A, double *b, int n, vv_error *e) {
+    for (int c = 0; c < n; c++) {
+        int piv = c;
+        for (int r = c + 1; r < n; r++)
+            if (fabs(A[(size_t)r * n + c]) > fabs(A[(size_t)piv * n + c])) piv = r;
+        if (!(fabs(A[(size_t)piv * n + c]) > 1e-300)) return vv_err(e, VISVM_ERR_INVALID, "singular system (column %d)", c);
+        if (piv != c) {
+            for (int k = 0; k < n; k++) {
+                double t = A[(size_t)c * n + k];
+                A[(size_t)c * n + k] = A[(size_t)piv * n + k];
+                A[(size_t)piv * n + k] = t;
+            }
+            double t = b[c];
+            b[c] = b[piv];
+            b[piv] = t;
+        }
+        const double inv = 1.0 / A[(size_t)c * n + c];
+        for (int r = c + 1; r < n; r++) {
+            const double f = A[(size_t)r * n + c] * inv;
+            if (f == 0) continue;
+            for (int k = c; k < n; k++) A[(size_t)r * n + k] -= f * A[(size_t)c * n + k];
+            b[r] -= f * b[c];
+        }
+    }
+    for (int c = n - 1; c >= 0; c--) {
+        double acc = b[c];
+        for (int k = c + 1; k < n; k++) acc -= A[(size_t)c * n + k] * b[k];
+        b[c] = acc / A[(size_t)c * n + c];
+    }
+    return VISVM_OK;
+}
+
+// Hidden states of every TD pair's sentence: feats [n_pairs, D]. Responses of one
+// image are batched (up to `batch`), the image encoded and prefilled once per batch.
+static int extract(vv_searcher *s, const vt_td_set *set, const char *def_prompt, int D, int batch, const char *what,
+                   float *feats, vv_error *e) {
+    int rc = VISVM_OK, loaded = -1;
+    vv_image img = {0};
+    const char ***sent = calloc((size_t)batch, sizeof(char **));
+    int *ns = calloc((size_t)batch, sizeof(int));
+    float **outp = calloc((size_t)batch, sizeof(float *));
+    if (!sent || !ns || !outp) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    double t0 = vv_time_s();
+    for (int r0 = 0; r0 < set->n_resp && !rc;) {
+        const int im = set->pairs[set->resp_first[r0]].image;
+        int k = 0;
+        while (r0 + k < set->n_resp && k < batch && set->pairs[set->resp_first[r0 + k]].image == im) {
+            const int f = set->resp_first[r0 + k];
+            sent[k] = malloc((size_t)set->resp_len[r0 + k] * sizeof(char *));
+            if (!sent[k]) {
+                rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+                break;
+            }
+            for (int i = 0; i < set->resp_len[r0 + k]; i++) sent[k][i] = set->pairs[f + i].cur;
+            ns[k] = set->resp_len[r0 + k];
+            outp[k] = feats + (size_t)f * D;
+            k++;
+        }
+        if (!rc && loaded != im) {
+            vv_image_free(&img);
+            if ((rc = vv_image_load_file(set->images[im], &img, e))) break;
+            loaded = im;
+        }
+        const char *prompt = set->prompts && set->prompts[im] ? set->prompts[im] : def_prompt;
+        if (!rc) rc = vv_searcher_responses_states(s, &img, prompt, (const char *const *const *)sent, ns, k, outp, e);
+        for (int q = 0; q < k; q++) free((void *)sent[q]);
+        r0 += k;
+        if (!rc && (r0 % 2000 < k || r0 == set->n_resp)) {
+            fprintf(stderr, "\r%s: %d/%d responses, %.0f s", what, r0, set->n_resp, vv_time_s() - t0);
+            fflush(stderr);
+        }
+    }
+    fputc('\n', stderr);
+    vv_image_free(&img);
+    free(sent);
+    free(ns);
+    free(outp);
+    return rc;
+}
+
+static double head_value(const float *w, float b, const float *h, int D) {
+    double acc = b;
+    for (int d = 0; d < D; d++) acc += (double)w[d] * h[d];
+    return acc;
+}
+
+// TD loss and the correlation of V(s) with the realised discounted return.
+static void evaluate(const vt_td_set *set, const float *feats, int D, const float *w, float b, float gamma, float off,
+                     double *td_loss, double *corr) {
+    double loss = 0, sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0;
+    for (int r = 0; r < set->n_resp; r++) {
+        const int f = set->resp_first[r], n = set->resp_len[r];
+        double G = 0;
+        for (int i = n - 1; i >= 0; i--) { // backwards: return and TD error of pair f + i
+            const vt_td_pair *p = &set->pairs[f + i];
+            const double v = head_value(w, b, feats + (size_t)(f + i) * D, D);
+            const double vn = (i + 1 < n && !p->terminal) ? head_value(w, b, feats + (size_t)(f + i + 1) * D, D) : 0;
+            const double d = v - ((p->reward - off) + gamma * vn);
+            loss += d * d;
+            G = (p->reward - off) + gamma * (p->terminal ? 0 : G);
+            sx += v;
+            sy += G;
+            sxx += v * v;
+            syy += G * G;
+            sxy += v * G;
+        }
+    }
+    const double n = set->n_pairs;
+    *td_loss = loss / n;
+    const double cv = sxy / n - (sx / n) * (sy / n), vx = sxx / n - (sx / n) * (sx / n), vy = syy / n - (sy / n) * (sy / n);
+    *corr = vx > 0 && vy > 0 ? cv / sqrt(vx * vy) : 0;
+}
+
+int vt_head_train(const vt_head_hp *hp, const char *out_path, vt_head_metrics *metrics, vv_error *e) {
+    if (!hp->policy_text || !hp->policy_mmproj || !hp->train_rewards)
+        return vv_err(e, VISVM_ERR_INVALID, "train head needs the policy (text and mmproj) and --rewards");
+    if (!(hp->gamma >= 0 && hp->gamma <= 1)) return vv_err(e, VISVM_ERR_INVALID, "gamma %g out of [0, 1]", hp->gamma);
+    if (!(hp->ridge >= 0 && hp->ridge < 1e6)) return vv_err(e, VISVM_ERR_INVALID, "ridge %g out of range", hp->ridge);
+    const double t0 = vv_time_s();
+    const char *def_prompt = hp->prompt ? hp->prompt : "Describe the image in detail.";
+    vt_td_set tr, va;
+    memset(&tr, 0, sizeof(tr));
+    memset(&va, 0, sizeof(va));
+    vv_llama *pm = NULL;
+    vv_clip *pv = NULL;
+    vv_searcher *s = NULL;
+    vv_pool *pool = vv_pool_create(hp->threads);
+    float *ft = NULL, *fv = NULL;
+    double *A = NULL, *bv = NULL;
+    vv_value_head h;
+    memset(&h, 0, sizeof(h));
+    int rc = pool ? VISVM_OK : vv_err(e, VISVM_ERR_NOMEM, "cannot create threads");
+    if (!rc) rc = vt_td_load(hp->train_rewards, &tr, e);
+    if (!rc && hp->val_rewards) rc = vt_td_load(hp->val_rewards, &va, e);
+    if (!rc) rc = vv_llama_load_file(hp->policy_text, &pm, e);
+    if (!rc) rc = vv_clip_load_file(hp->policy_mmproj, VISVM_VISION_REFERENCE, &pv, e);
+    const int batch = 8;
+    if (!rc) {
+        vv_search_models sm = {pm, pv, NULL, NULL, NULL};
+        rc = vv_searcher_create(&sm, pool, batch, &s, e);
+    }
+    const int D = pm ? pm->hp.n_embd : 0, P = D + 1;
+    if (!rc) {
+        ft = malloc((size_t)tr.n_pairs * D * sizeof(float));
+        fv = va.n_pairs ? malloc((size_t)va.n_pairs * D * sizeof(float)) : NULL;
+        A = calloc((size_t)P * P, sizeof(double));
+        bv = calloc((size_t)P, sizeof(double));
+        h.w = malloc((size_t)D * sizeof(float));
+        if (!ft || (va.n_pairs && !fv) || !A || !bv || !h.w) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    }
+    if (!rc) rc = extract(s, &tr, def_prompt, D, batch, "training states", ft, e);
+    if (!rc && va.n_pairs) rc = extract(s, &va, def_prompt, D, batch, "held-out states", fv, e);
+    double off = hp->reward_offset;
+    if (!rc && isnan(off)) {
+        off = 0;
+        for (int i = 0; i < tr.n_pairs; i++) off += tr.pairs[i].reward;
+        off /= tr.n_pairs;
+    }
+    if (!rc) {
+        // A = sum phi (phi - gamma phi')^T, b = sum phi (r - off); phi = [h, 1]
+        double *phi = malloc((size_t)P * sizeof(double)), *dn = malloc((size_t)P * sizeof(double));
+        if (!phi || !dn) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+        for (int r = 0; r < tr.n_resp && !rc; r++) {
+            const int f = tr.resp_first[r], n = tr.resp_len[r];
+            for (int i = 0; i < n; i++) {
+                const vt_td_pair *p = &tr.pairs[f + i];
+                const float *x = ft + (size_t)(f + i) * D;
+                const float *xn = (i + 1 < n && !p->terminal) ? ft + (size_t)(f + i + 1) * D : NULL;
+                for (int d = 0; d < D; d++) {
+                    phi[d] = x[d];
+                    dn[d] = x[d] - (xn ? hp->gamma * xn[d] : 0);
+                }
+                phi[D] = 1;
+                dn[D] = 1 - (xn ? hp->gamma : 0);
+                for (int a = 0; a < P; a++) {
+                    double *row = A + (size_t)a * P;
+                    const double pa = phi[a];
+                    for (int c = 0; c < P; c++) row[c] += pa * dn[c];
+                    bv[a] += pa * (p->reward - off);
+                }
+            }
+        }
+        // ridge relative to the mean squared feature, on the weights only
+        double msq = 0;
+        for (int i = 0; i < tr.n_pairs && !rc; i++)
+            for (int d = 0; d < D; d++) msq += (double)ft[(size_t)i * D + d] * ft[(size_t)i * D + d];
+        msq /= (double)tr.n_pairs * D;
+        for (int d = 0; d < D && !rc; d++) A[(size_t)d * P + d] += hp->ridge * msq * tr.n_pairs;
+        if (!rc) rc = vt_solve(A, bv, P, e);
+        if (!rc) {
+            for (int d = 0; d < D; d++) h.w[d] = (float)bv[d];
+            h.bias = (float)bv[D];
+            for (int d = 0; d < D && !rc; d++)
+                if (!isfinite(h.w[d])) rc = vv_err(e, VISVM_ERR_INVALID, "the LSTD solution is not finite (raise --ridge)");
+        }
+        free(phi);
+        free(dn);
+    }
+    if (!rc) {
+        h.n_embd = D;
+        h.gamma = hp->gamma;
+        h.reward_offset = (float)off;
+        snprintf(h.terminal, sizeof(h.terminal), "done_mask");
+        snprintf(h.policy, sizeof(h.policy), "%s", pm->name ? pm->name : "");
+        rc = vv_value_head_save(&h, out_path, e);
+    }
+    if (!rc && metrics) {
+        memset(metrics, 0, sizeof(*metrics));
+        metrics->n_train = tr.n_pairs;
+        metrics->n_val = va.n_pairs;
+        evaluate(&tr, ft, D, h.w, h.bias, hp->gamma, (float)off, &metrics->td_loss_train, &metrics->corr_train);
+        if (va.n_pairs)
+            evaluate(&va, fv, D, h.w, h.bias, hp->gamma, (float)off, &metrics->td_loss_val, &metrics->corr_val);
+        metrics->seconds = vv_time_s() - t0;
+    }
+    free(h.w);
+    free(A);
+    free(bv);
+    free(ft);
+    free(fv);
+    vv_searcher_free(s);
+    vv_clip_free(pv);
+    vv_llama_free(pm);
+    vv_pool_free(pool);
+    vt_td_free(&tr);
+    vt_td_free(&va);
+    return rc;
+}

@@ -1,0 +1,44 @@
+// head_train.h - fits the value head of visvm-shared search (value.h,
+// vv_value_head) on the policy's own frozen hidden states by least-squares TD
+// (LSTD): with features phi(s) = [h(s), 1], h the policy's final-norm hidden
+// state at a sentence's last token in its context (image, prompt, caption so
+// far), it solves sum_i phi_i (phi_i - gamma phi_i')^T w + ridge w = sum_i
+// phi_i (r_i - offset), phi' = 0 after the last sentence (done mask). That w
+// is the fixed point TD(0) converges to with these features (the value
+// model's target r + gamma V(s') without gradient through V(s')), found in
+// one pass instead of by stochastic steps, because the backbone is frozen.
+#ifndef VT_HEAD_TRAIN_H
+#define VT_HEAD_TRAIN_H
+
+#include "td_data.h"
+
+typedef struct vt_head_hp {
+    const char *policy_text;   // policy text GGUF
+    const char *policy_mmproj; // policy mmproj GGUF
+    const char *train_rewards; // rewards JSONL (visvm reward)
+    const char *val_rewards;   // held-out rewards JSONL (optional)
+    const char *prompt;        // prompt when a line has no "text" (default: "Describe the image in detail.")
+    float gamma;               // 0.9
+    float reward_offset;       // NAN = mean training reward
+    float ridge;               // x the mean squared feature: L2 on the weights (not the bias)
+    int threads;
+} vt_head_hp;
+
+vt_head_hp vt_head_default_hp(void);
+
+typedef struct vt_head_metrics {
+    int n_train, n_val;               // TD pairs
+    double td_loss_train, td_loss_val; // mean squared TD error of the fitted head
+    double corr_val;                  // correlation of V(s) with the realised discounted return, held out
+    double corr_train;
+    double seconds;
+} vt_head_metrics;
+
+// Fits and writes the head to out_path (atomically). metrics may be NULL.
+int vt_head_train(const vt_head_hp *hp, const char *out_path, vt_head_metrics *metrics, vv_error *e);
+
+// Solves (A) x = b in place for an n x n row-major system (partial pivoting).
+// VISVM_ERR_INVALID if singular.
+int vt_solve(double *A, double *b, int n, vv_error *e);
+
+#endif
