@@ -2,6 +2,7 @@
 // bit patterns), atomic file writes, the thread pool, RNG determinism, the
 // paged KV cache bookkeeping and the sampler.
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -20,6 +21,22 @@ static void pool_fn(void *ctx, int ith, int nth) {
 }
 
 int main(void) {
+    // aligned allocations: 64 bytes; streamed buffers from 2 MiB up on 2 MiB (huge-page) boundaries
+    {
+        const size_t sizes[4] = {1, 4096, (size_t)2 << 20, ((size_t)5 << 20) + 3};
+        for (int i = 0; i < 4; i++) {
+            unsigned char *a = vv_aalloc(sizes[i]), *h = vv_aalloc_huge(sizes[i]);
+            CHECK(a && h && ((uintptr_t)a % 64) == 0 && ((uintptr_t)h % 64) == 0);
+            if (sizes[i] >= ((size_t)2 << 20)) CHECK(((uintptr_t)h % ((size_t)2 << 20)) == 0);
+            if (h) {
+                memset(h, 0xA5, sizes[i]); // writable to the last byte
+                CHECK(h[sizes[i] - 1] == 0xA5);
+            }
+            vv_afree(a);
+            vv_afree(h);
+        }
+        vv_afree(NULL);
+    }
     // fp16: round trip of every finite half, known values, rounding to nearest even
     {
         int bad = 0;

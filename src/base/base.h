@@ -39,6 +39,9 @@ void vv_err_clear(vv_error *e);
 // ---------------------------------------------------------------------------
 // Memory. 64-byte aligned (cache line, AVX-512). vv_afree(NULL) is a no-op.
 void *vv_aalloc(size_t size);
+// Same, for large buffers read as streams (repacked weights): from 2 MiB up,
+// 2 MiB-aligned and advised as transparent huge pages. Freed by vv_afree.
+void *vv_aalloc_huge(size_t size);
 void *vv_acalloc(size_t size);
 void vv_afree(void *p);
 

@@ -283,7 +283,7 @@ int vv_matmul_repack(vv_pool *pool, vv_tensor *W) {
     if (W->ne[0] % 512 || W->ne[1] <= 0 || W->ne[2] != 1 || W->ne[3] != 1) return VISVM_OK;
     const size_t rs = vv_row_size(W->type, W->ne[0]);
     if (W->nb[1] && W->nb[1] != rs) return VISVM_OK;
-    uint8_t *dst = vv_aalloc(rs * (size_t)W->ne[1]);
+    uint8_t *dst = vv_aalloc_huge(rs * (size_t)W->ne[1]);
     if (!dst) return VISVM_ERR_NOMEM;
     rp_ctx c = {ops, W, rs, dst};
     vv_pool_run(pool, task_repack, &c);
