@@ -70,10 +70,13 @@ void *vv_aalloc_huge(size_t size) {
     const size_t huge = (size_t)2 << 20;
     if (size < huge) return vv_aalloc(size);
     void *p = NULL;
-    size = (size + huge - 1) & ~(huge - 1);
+    size = (size + 63) & ~(size_t)63;
     if (posix_memalign(&p, huge, size) != 0) return NULL;
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-    madvise(p, size, MADV_HUGEPAGE); // a hint: fewer TLB misses while weights stream (THP "madvise" mode)
+    // a hint (THP "madvise" mode): fewer TLB misses while the weights stream. Only the
+    // whole 2 MiB pages inside the buffer: a huge page faulted over the tail would add
+    // up to 2 MiB of resident memory per matrix
+    madvise(p, size & ~(huge - 1), MADV_HUGEPAGE);
 #endif
     return p;
 }

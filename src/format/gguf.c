@@ -130,6 +130,8 @@ struct vv_gguf {
     char (*names)[GGUF_MAX_NAME];
     int32_t *t_hash;
     size_t t_hcap;
+    uint8_t *arena;      // repacked matrices of vv_gguf_repack_tensors (one huge-page buffer)
+    size_t arena_size;
 };
 
 // Bounds-checked cursor over the image.
@@ -585,6 +587,30 @@ int vv_gguf_repack_tensor(vv_gguf *g, const vv_tensor *t) {
     return rc;
 }
 
+int vv_gguf_repack_tensors(vv_gguf *g, const vv_tensor *const *ts, int n) {
+    if (!g || n < 0 || (n && !ts) || g->arena) return VISVM_ERR_INVALID;
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        if (!ts[i] || ts[i] < g->tensors || ts[i] >= g->tensors + g->n_tensors) return VISVM_ERR_INVALID;
+        total += (vv_matmul_repack_size(ts[i]) + 63) & ~(size_t)63;
+    }
+    if (!total) return VISVM_OK;
+    g->arena = vv_aalloc_huge(total);
+    if (!g->arena) return VISVM_ERR_NOMEM;
+    g->arena_size = total;
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        vv_tensor *w = &g->tensors[ts[i] - g->tensors];
+        const size_t bytes = vv_matmul_repack_size(w);
+        if (!bytes) continue; // not repackable, or listed twice
+        int rc = vv_matmul_repack_into(NULL, w, g->arena + off);
+        if (rc) return rc;
+        vv_mmap_release(&g->map, w->data, vv_tensor_nbytes(w));
+        off += (bytes + 63) & ~(size_t)63;
+    }
+    return VISVM_OK;
+}
+
 void vv_gguf_close(vv_gguf *g) {
     if (!g) return;
     for (int64_t i = 0; i < g->n_kv; i++) {
@@ -594,7 +620,14 @@ void vv_gguf_close(vv_gguf *g) {
     }
     free(g->kv);
     free(g->kv_hash);
-    for (int64_t i = 0; i < g->n_tensors && g->tensors; i++) vv_matmul_repack_free(&g->tensors[i]);
+    for (int64_t i = 0; i < g->n_tensors && g->tensors; i++) {
+        vv_tensor *w = &g->tensors[i];
+        if (g->arena && (uint8_t *)w->repacked >= g->arena && (uint8_t *)w->repacked < g->arena + g->arena_size)
+            w->repacked = NULL; // in the arena, freed below
+        else
+            vv_matmul_repack_free(w);
+    }
+    vv_afree(g->arena);
     free(g->tensors);
     free(g->offsets);
     free(g->nbytes);

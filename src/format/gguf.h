@@ -123,6 +123,11 @@ const vv_tensor *vv_gguf_find_tensor(const vv_gguf *g, const char *name); // NUL
 // back on demand); vv_gguf_close frees the repacked copies. VISVM_OK as a no-op
 // where nothing applies.
 int vv_gguf_repack_tensor(vv_gguf *g, const vv_tensor *t);
+// Same for a list of matrices, placed in one buffer advised as transparent
+// huge pages (a batch of candidates streams them with fewer TLB misses; one
+// buffer wastes at most one partial huge page, per-matrix buffers one each).
+// Once per file.
+int vv_gguf_repack_tensors(vv_gguf *g, const vv_tensor *const *ts, int n);
 size_t vv_gguf_tensor_offset(const vv_gguf *g, int64_t i); // offset within the data section
 
 // ---------------------------------------------------------------------------

@@ -214,12 +214,16 @@ int vv_llama_load(vv_gguf *g, vv_llama **out, vv_error *e) {
     m->file_type = m->layers[0].wq->type;
     // Q4_0 / Q8_0 matrices into the SIMD kernels' layout, once (VISVM_REPACK=0: off, for comparisons)
     if (!getenv("VISVM_REPACK") || strcmp(getenv("VISVM_REPACK"), "0") != 0) {
-        for (int il = 0; il < hp->n_layer && !rc; il++) {
+        const vv_tensor **mats = malloc(((size_t)7 * hp->n_layer + 1) * sizeof(*mats));
+        int nm = 0;
+        for (int il = 0; mats && il < hp->n_layer; il++) {
             const vv_llama_layer *L = &m->layers[il];
-            const vv_tensor *mats[7] = {L->wq, L->wk, L->wv, L->wo, L->w_gate, L->w_up, L->w_down};
-            for (int j = 0; j < 7 && !rc; j++) rc = vv_gguf_repack_tensor(g, mats[j]);
+            const vv_tensor *lm[7] = {L->wq, L->wk, L->wv, L->wo, L->w_gate, L->w_up, L->w_down};
+            for (int j = 0; j < 7; j++) mats[nm++] = lm[j];
         }
-        if (!rc) rc = vv_gguf_repack_tensor(g, m->output);
+        if (mats) mats[nm++] = m->output;
+        rc = mats ? vv_gguf_repack_tensors(g, mats, nm) : VISVM_ERR_NOMEM;
+        free(mats);
         if (rc) {
             rc = vv_err(e, rc, "out of memory repacking the weights (VISVM_REPACK=0 skips it)");
             goto fail;

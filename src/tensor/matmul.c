@@ -275,20 +275,32 @@ static void task_repack(void *vc, int ith, int nth) {
                        c->dst + (size_t)r0 * c->rs);
 }
 
-int vv_matmul_repack(vv_pool *pool, vv_tensor *W) {
-    if (!W || !W->data) return VISVM_ERR_INVALID;
-    if (W->repacked) return VISVM_OK;
+size_t vv_matmul_repack_size(const vv_tensor *W) {
+    if (!W || !W->data || W->repacked) return 0;
     const vv_mm_ops *ops = vv_get_mm_ops(W->type, VV_ISA_BEST);
-    if (!ops || !ops->repack || !ops->tile_rp) return VISVM_OK;
-    if (W->ne[0] % 512 || W->ne[1] <= 0 || W->ne[2] != 1 || W->ne[3] != 1) return VISVM_OK;
+    if (!ops || !ops->repack || !ops->tile_rp) return 0;
+    if (W->ne[0] % 512 || W->ne[1] <= 0 || W->ne[2] != 1 || W->ne[3] != 1) return 0;
     const size_t rs = vv_row_size(W->type, W->ne[0]);
-    if (W->nb[1] && W->nb[1] != rs) return VISVM_OK;
-    uint8_t *dst = vv_aalloc_huge(rs * (size_t)W->ne[1]);
-    if (!dst) return VISVM_ERR_NOMEM;
-    rp_ctx c = {ops, W, rs, dst};
+    if (W->nb[1] && W->nb[1] != rs) return 0;
+    return rs * (size_t)W->ne[1];
+}
+
+int vv_matmul_repack_into(vv_pool *pool, vv_tensor *W, void *dst) {
+    if (!W || !W->data || !dst || ((uintptr_t)dst & 63)) return VISVM_ERR_INVALID;
+    if (!vv_matmul_repack_size(W)) return VISVM_ERR_INVALID;
+    rp_ctx c = {vv_get_mm_ops(W->type, VV_ISA_BEST), W, vv_row_size(W->type, W->ne[0]), (uint8_t *)dst};
     vv_pool_run(pool, task_repack, &c);
     W->repacked = dst;
     return VISVM_OK;
+}
+
+int vv_matmul_repack(vv_pool *pool, vv_tensor *W) {
+    if (!W || !W->data) return VISVM_ERR_INVALID;
+    const size_t bytes = vv_matmul_repack_size(W);
+    if (!bytes) return VISVM_OK; // already repacked, or nothing to do for this type / shape / CPU
+    uint8_t *dst = vv_aalloc(bytes);
+    if (!dst) return VISVM_ERR_NOMEM;
+    return vv_matmul_repack_into(pool, W, dst);
 }
 
 void vv_matmul_repack_free(vv_tensor *W) {

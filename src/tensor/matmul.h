@@ -49,6 +49,11 @@ int vv_matmul_raw(vv_pool *pool, int type, const void *W, int64_t n_in, int64_t 
 // The raw data stays valid and is still used by vv_get_row and other ISAs.
 int vv_matmul_repack(vv_pool *pool, vv_tensor *W);
 void vv_matmul_repack_free(vv_tensor *W); // frees W->repacked (NULL ok), sets it NULL
+// The same into caller memory (64-byte aligned, vv_matmul_repack_size(W)
+// bytes; the caller owns it): lets a model place all its repacked matrices in
+// one arena. Size 0: nothing to repack (type, shape, CPU, or done already).
+size_t vv_matmul_repack_size(const vv_tensor *W);
+int vv_matmul_repack_into(vv_pool *pool, vv_tensor *W, void *dst);
 // Copies row `row` of a 2-D weight (any compute type) to f32 (embedding lookup).
 // VISVM_ERR_RANGE if row is outside [0, ne[1]).
 int vv_get_row(const vv_tensor *W, int64_t row, float *out);
