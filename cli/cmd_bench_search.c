@@ -1,7 +1,8 @@
 // cmd_bench_search.c - `visvm bench --search`: what value-guided search costs
 // compared with greedy decoding, on random weights of realistic shape (policy
 // and value model each TinyLlama-1.1B, CLIP-L/14-336 towers with 576 image
-// tokens) and on the shipped world models. Each measurement runs in a child
+// tokens) and on the shipped world models (whose caption takes milliseconds:
+// repeated for a second, the fastest kept). Each measurement runs in a child
 // process; its peak memory is what the run adds to the resident set (weights included),
 // not the pages the child inherits from the bench process.
 #include <math.h>
@@ -244,18 +245,28 @@ static void child_run(const bench_cfg *bc, int what, child_out *o) {
     p.max_sentences = bc->sentences;
     p.max_sentence_tokens = bc->sent_tokens;
     p.max_tokens = bc->sentences * bc->sent_tokens;
-    vv_search_result r;
-    if (vv_search_caption(s, &img, NULL, &p, &r, &e)) {
-        fprintf(stderr, "bench: %s\n", e.msg);
-        goto done;
+    // a caption of the tiny world models takes milliseconds: repeat until a second has
+    // passed (at most 200 times) and keep the fastest, so timer and scheduler noise
+    // does not decide the ratio; a 1.1B caption (seconds) runs once
+    double spent = 0;
+    o->seconds = INFINITY;
+    for (int rep = 0; rep < 200 && (rep == 0 || spent < 1.0); rep++) {
+        vv_search_result r;
+        if (vv_search_caption(s, &img, NULL, &p, &r, &e)) {
+            fprintf(stderr, "bench: %s\n", e.msg);
+            goto done;
+        }
+        spent += r.seconds;
+        if (r.seconds < o->seconds) {
+            o->seconds = r.seconds; // image encoding, prefill, decoding (and value scoring) included
+            o->tokens = r.gen_tokens;
+            o->t_prefill = r.sec_prefill;
+            o->t_decode = r.sec_decode;
+            o->t_score = r.sec_score;
+            o->forwards = r.policy_forwards;
+        }
+        vv_search_result_free(&r);
     }
-    o->seconds = r.seconds; // image encoding, prefill, decoding (and value scoring) included
-    o->tokens = r.gen_tokens;
-    o->t_prefill = r.sec_prefill;
-    o->t_decode = r.sec_decode;
-    o->t_score = r.sec_score;
-    o->forwards = r.policy_forwards;
-    vv_search_result_free(&r);
     o->ok = 1;
 done:
     vv_image_free(&img);
@@ -321,14 +332,14 @@ int bench_search(const char *dir, const char *label, const char *policy, const c
     double tr = s.seconds / g.seconds, mr = ps / pg, htr = h.seconds / g.seconds, hmr = ph / pg;
     printf("\n%s: %d sentences x %d tokens, VisVM search with %d candidates per step\n", label, sentences, sent_tokens, cand);
     printf("| figure | value |\n|---|---|\n");
-    printf("| greedy caption (encode + prefill + decode) | %.2f s, peak +%.0f MiB |\n", g.seconds, pg / 1048576);
-    printf("| VisVM search caption (same + candidates + value model) | %.2f s, peak +%.0f MiB |\n", s.seconds, ps / 1048576);
+    printf("| greedy caption (encode + prefill + decode) | %.3g s, peak +%.0f MiB |\n", g.seconds, pg / 1048576);
+    printf("| VisVM search caption (same + candidates + value model) | %.3g s, peak +%.0f MiB |\n", s.seconds, ps / 1048576);
     printf("| time split: encode+prefill / decode / scoring (greedy) | %.2f / %.2f / %.2f s |\n", g.t_prefill, g.t_decode,
            g.t_score);
     printf("| time split: encode+prefill / decode / scoring (search) | %.2f / %.2f / %.2f s |\n", s.t_prefill, s.t_decode,
            s.t_score);
     printf("| search / greedy wall time | %.2f |\n| search / greedy peak memory | %.2f |\n", tr, mr);
-    printf("| visvm-shared search caption (value head on the policy%s) | %.2f s, peak +%.0f MiB |\n",
+    printf("| visvm-shared search caption (value head on the policy%s) | %.3g s, peak +%.0f MiB |\n",
            head ? "" : ", random head", h.seconds, ph / 1048576);
     printf("| time split: encode+prefill / decode / scoring (visvm-shared) | %.2f / %.2f / %.2f s |\n", h.t_prefill,
            h.t_decode, h.t_score);
