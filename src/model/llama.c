@@ -266,6 +266,7 @@ struct vv_llama_state {
     vv_kv kv;
     vv_kv_seq *seqs;
     int n_seq, n_ctx, n_batch;
+    bool shared_attn;    // shared-prefix attention for forked small rows (VISVM_SHARED_ATTN=0: off)
     // scratch for one chunk of up to n_batch rows
     float *x, *h, *q, *k, *v, *att, *g, *u, *ho; // see sizes in state_create
     int32_t *pos, *kv_len, *row_seq;
@@ -273,6 +274,10 @@ struct vv_llama_state {
     vv_attn_scratch as;
     float *gk, *gv;      // gathered K/V of one sequence [n_ctx, kv_dim] (prefill of forked sequences)
     float *small_s;      // per-thread score rows for the paged small-batch attention [nth, group, n_ctx]
+    // shared-prefix attention of small rows (see shared_attn_worker): per-thread scratch
+    // [nth, nq * (Lp + hd) + nq * hd] and per-row results, grown on demand
+    float *sh_buf, *sh_o, *sh_lse;
+    size_t sh_buf_n, sh_o_n;
 };
 
 void vv_llama_state_free(vv_llama_state *st) {
@@ -298,6 +303,9 @@ void vv_llama_state_free(vv_llama_state *st) {
     vv_afree(st->gk);
     vv_afree(st->gv);
     vv_afree(st->small_s);
+    vv_afree(st->sh_buf);
+    vv_afree(st->sh_o);
+    vv_afree(st->sh_lse);
     free(st);
 }
 
@@ -314,6 +322,7 @@ int vv_llama_state_create(const vv_llama *m, const vv_llama_state_params *p, vv_
     st->n_seq = p->n_seq;
     st->n_ctx = p->n_ctx;
     st->n_batch = p->n_batch;
+    st->shared_attn = !getenv("VISVM_SHARED_ATTN") || strcmp(getenv("VISVM_SHARED_ATTN"), "0") != 0;
     const int kv_dim = hp->n_head_kv * hp->head_dim;
     int rc = vv_kv_init(&st->kv, hp->n_layer, kv_dim, p->n_ctx, 32, e);
     if (rc) {
@@ -383,7 +392,69 @@ typedef struct {
     const int *rows; // rows handled here
     int n_rows;
     float scale;
+    // shared prefix: when n_sh > 0 every row's sequence starts with the blocks sh_blk[0..n_sh),
+    // all before the row's own position; their part of the attention is in sh_o / sh_lse
+    int n_sh;
+    const int32_t *sh_blk;
 } small_attn_task;
+
+// Shared-prefix ("cascade") attention: the small rows of a decode step whose
+// sequences are forks of one prefix (a search's candidates over the image)
+// attend to the same cached blocks. One item per KV head takes every row's
+// query heads together over those blocks, so each K/V block is read once for
+// all candidates, and leaves, per row and head, the normalised output over
+// the prefix and its log-sum-exp; small_attn_worker then adds each row's own
+// positions by one softmax over [its scores, that log-sum-exp] (exact up to
+// rounding: softmax over a union split in two parts).
+static void shared_attn_worker(void *ctx, int ith, int nth) {
+    small_attn_task *t = (small_attn_task *)ctx;
+    vv_llama_state *st = t->st;
+    const vv_llama_hparams *hp = &st->m->hp;
+    const int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, bs = st->kv.block_size;
+    const int q_dim = hp->n_head * hd, nq = t->n_rows * group;
+    const int64_t Lp = (int64_t)t->n_sh * bs;
+    float *Q = st->sh_buf + (size_t)ith * ((size_t)nq * (size_t)(Lp + 2 * hd)); // [nq, hd]
+    float *S = Q + (size_t)nq * hd;                                             // [nq, Lp]
+    float *O = S + (size_t)nq * Lp;                                             // [nq, hd]
+    for (int gh = ith; gh < hp->n_head_kv; gh += nth) {
+        for (int i = 0; i < t->n_rows; i++)
+            memcpy(Q + (size_t)i * group * hd, st->q + (size_t)t->rows[i] * q_dim + (size_t)gh * group * hd,
+                   (size_t)group * hd * sizeof(float));
+        // blocks stored one after another (a prefix prefilled at once): one GEMM each way
+        bool contig = true;
+        for (int bi = 1; bi < t->n_sh && contig; bi++) contig = t->sh_blk[bi] == t->sh_blk[0] + bi;
+        const float *k0 = st->kv.k + (size_t)t->layer * st->kv.layer_stride + (size_t)t->sh_blk[0] * bs * st->kv.kv_dim +
+                          (size_t)gh * hd;
+        if (contig) vv_gemm_f32(true, nq, (int)Lp, hd, t->scale, Q, hd, k0, st->kv.kv_dim, S, (int)Lp);
+        for (int bi = 0; bi < t->n_sh && !contig; bi++) {
+            const float *kb = st->kv.k + (size_t)t->layer * st->kv.layer_stride + (size_t)t->sh_blk[bi] * bs * st->kv.kv_dim +
+                              (size_t)gh * hd;
+            vv_attn_scores(Q, hd, nq, kb, st->kv.kv_dim, bs, hd, t->scale, S + (int64_t)bi * bs, Lp);
+        }
+        for (int qi = 0; qi < nq; qi++) {
+            float *sr = S + (int64_t)qi * Lp;
+            int64_t am = 0;
+            for (int64_t j = 1; j < Lp; j++)
+                if (sr[j] > sr[am]) am = j;
+            const float mx = sr[am];
+            vv_softmax(sr, Lp);
+            const int r = t->rows[qi / group], h = gh * group + qi % group;
+            st->sh_lse[(size_t)r * hp->n_head + h] = mx - logf(sr[am]); // sr[am] = 1 / sum exp(s - mx)
+        }
+        const float *v0 = st->kv.v + (size_t)t->layer * st->kv.layer_stride + (size_t)t->sh_blk[0] * bs * st->kv.kv_dim +
+                          (size_t)gh * hd;
+        if (contig) vv_gemm_f32(false, nq, hd, (int)Lp, 1.0f, S, (int)Lp, v0, st->kv.kv_dim, O, hd);
+        else memset(O, 0, (size_t)nq * hd * sizeof(float));
+        for (int bi = 0; bi < t->n_sh && !contig; bi++) {
+            const float *vb = st->kv.v + (size_t)t->layer * st->kv.layer_stride + (size_t)t->sh_blk[bi] * bs * st->kv.kv_dim +
+                              (size_t)gh * hd;
+            vv_attn_values(S + (int64_t)bi * bs, Lp, nq, vb, st->kv.kv_dim, bs, hd, O, hd);
+        }
+        for (int i = 0; i < t->n_rows; i++)
+            memcpy(st->sh_o + (size_t)t->rows[i] * q_dim + (size_t)gh * group * hd, O + (size_t)i * group * hd,
+                   (size_t)group * hd * sizeof(float));
+    }
+}
 
 static void small_attn_worker(void *ctx, int ith, int nth) {
     small_attn_task *t = (small_attn_task *)ctx;
@@ -402,18 +473,30 @@ static void small_attn_worker(void *ctx, int ith, int nth) {
         const vv_kv_seq *s = &st->seqs[st->row_seq[r]];
         const int32_t L = st->kv_len[r];
         const float *qg = st->q + (size_t)r * q_dim + (size_t)gh * group * hd; // [group, hd]
-        for (int32_t j0 = 0, bi = 0; j0 < L; j0 += bs, bi++) {
+        // positions [P, L) here; [0, P) came from shared_attn_worker (P = 0 without it)
+        const int32_t P = t->n_sh * bs, n = L - P;
+        for (int32_t j0 = P, bi = t->n_sh; j0 < L; j0 += bs, bi++) {
             const float *kb = st->kv.k + (size_t)t->layer * st->kv.layer_stride +
                               (size_t)s->blk[bi] * bs * st->kv.kv_dim + (size_t)gh * hd;
-            vv_attn_scores(qg, hd, group, kb, st->kv.kv_dim, VV_MIN(bs, L - j0), hd, t->scale, S + j0, lds);
+            vv_attn_scores(qg, hd, group, kb, st->kv.kv_dim, VV_MIN(bs, L - j0), hd, t->scale, S + (j0 - P), lds);
         }
-        for (int h = 0; h < group; h++) vv_softmax(S + (int64_t)h * lds, L);
         float *o = st->att + (size_t)r * q_dim + (size_t)gh * group * hd; // [group, hd]
-        memset(o, 0, (size_t)group * hd * sizeof(float));
-        for (int32_t j0 = 0, bi = 0; j0 < L; j0 += bs, bi++) {
+        if (P) { // the prefix as one more entry: its log-sum-exp, its normalised output
+            for (int h = 0; h < group; h++) {
+                S[(int64_t)h * lds + n] = st->sh_lse[(size_t)r * hp->n_head + gh * group + h];
+                vv_softmax(S + (int64_t)h * lds, n + 1);
+                const float w = S[(int64_t)h * lds + n];
+                const float *po = st->sh_o + (size_t)r * q_dim + (size_t)(gh * group + h) * hd;
+                for (int d = 0; d < hd; d++) o[(size_t)h * hd + d] = w * po[d];
+            }
+        } else {
+            for (int h = 0; h < group; h++) vv_softmax(S + (int64_t)h * lds, L);
+            memset(o, 0, (size_t)group * hd * sizeof(float));
+        }
+        for (int32_t j0 = P, bi = t->n_sh; j0 < L; j0 += bs, bi++) {
             const float *vb = st->kv.v + (size_t)t->layer * st->kv.layer_stride +
                               (size_t)s->blk[bi] * bs * st->kv.kv_dim + (size_t)gh * hd;
-            vv_attn_values(S + j0, lds, group, vb, st->kv.kv_dim, VV_MIN(bs, L - j0), hd, o, hd);
+            vv_attn_values(S + (j0 - P), lds, group, vb, st->kv.kv_dim, VV_MIN(bs, L - j0), hd, o, hd);
         }
     }
 }
@@ -462,6 +545,44 @@ static int forward_chunk(vv_llama_state *st, const vv_llama_batch *b, int row0, 
         if (segs[si].n < 8)
             for (int i = 0; i < segs[si].n; i++) small[n_small++] = segs[si].r0 + i;
 
+    // shared prefix of the small rows: leading blocks common to all their sequences and
+    // entirely before every row's position (never written this step); worth it from 2 rows
+    int n_sh = 0;
+    const int32_t *sh_blk = NULL;
+    if (n_small >= 2 && st->shared_attn) {
+        const vv_kv_seq *s0 = &st->seqs[st->row_seq[small[0]]];
+        int32_t min_pos = INT32_MAX;
+        for (int i = 0; i < n_small; i++) min_pos = VV_MIN(min_pos, st->pos[small[i]]);
+        int nb = VV_MIN(s0->n_blk, min_pos / st->kv.block_size);
+        for (int i = 1; i < n_small && nb > 0; i++) {
+            const vv_kv_seq *si = &st->seqs[st->row_seq[small[i]]];
+            int c = 0;
+            while (c < nb && c < si->n_blk && si->blk[c] == s0->blk[c]) c++;
+            nb = c;
+        }
+        if (nb > 0) {
+            const size_t nq = (size_t)n_small * (hp->n_head / hp->n_head_kv);
+            const size_t need = (size_t)vv_pool_size(st->pool) * nq * ((size_t)nb * st->kv.block_size + 2 * hd);
+            const size_t need_o = (size_t)st->n_batch * q_dim; // indexed by chunk row
+            if (need > st->sh_buf_n) {
+                vv_afree(st->sh_buf);
+                st->sh_buf = vv_aalloc(need * sizeof(float));
+                st->sh_buf_n = st->sh_buf ? need : 0;
+            }
+            if (need_o > st->sh_o_n) {
+                vv_afree(st->sh_o);
+                vv_afree(st->sh_lse);
+                st->sh_o = vv_aalloc(need_o * sizeof(float));
+                st->sh_lse = vv_aalloc((size_t)st->n_batch * hp->n_head * sizeof(float));
+                st->sh_o_n = st->sh_o && st->sh_lse ? need_o : 0;
+            }
+            if (st->sh_buf_n >= need && st->sh_o_n >= need_o) { // else (out of memory) the plain path
+                n_sh = nb;
+                sh_blk = s0->blk;
+            }
+        }
+    }
+
     for (int il = 0; il < hp->n_layer; il++) {
         const vv_llama_layer *L = &m->layers[il];
         float *const *nf = m->norm_f32 + 2 + 6 * il; // attn_norm, ffn_norm, bq, bk, bv, bo
@@ -487,7 +608,8 @@ static int forward_chunk(vv_llama_state *st, const vv_llama_batch *b, int row0, 
         }
         // attention
         if (n_small) {
-            small_attn_task t = {st, il, small, n_small, scale};
+            small_attn_task t = {st, il, small, n_small, scale, n_sh, sh_blk};
+            if (n_sh) vv_pool_run(st->pool, shared_attn_worker, &t);
             vv_pool_run(st->pool, small_attn_worker, &t);
         }
         for (int si = 0; si < n_segs; si++) {

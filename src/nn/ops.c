@@ -224,6 +224,13 @@ static void blas_init(void) {
     openblas_set_num_threads(1);
 }
 
+void vv_gemm_f32(bool trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
+                 float *C, int ldc) {
+    pthread_once(&g_blas_once, blas_init);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, 0.0f,
+                C, ldc);
+}
+
 typedef struct {
     const float *q, *k, *v;
     float *out;

@@ -28,6 +28,12 @@ void vv_attn_scores(const float *q, int64_t ldq, int g, const float *k, int64_t 
 void vv_attn_values(const float *P, int64_t lds, int g, const float *v, int64_t ldk, int n, int hd, float *out,
                     int64_t ldo);
 
+// C [M, N] = alpha A [M, K] . B (B [K, N], or B^T with B [N, K] when trans_b),
+// row-major with leading dimensions; BLAS, one thread per call (callers run it
+// from their own pool's workers).
+void vv_gemm_f32(bool trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
+                 float *C, int ldc);
+
 // Softmax of one row in place; returns nothing. Entries equal to -INFINITY get 0.
 void vv_softmax(float *x, int64_t n);
 
