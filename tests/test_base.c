@@ -199,5 +199,84 @@ int main(void) {
         CHECK(same);
         vv_sampler_free(&s);
     }
+    // top-p over a large vocabulary (the sampler sorts only the head, by radix sort when it
+    // is long) draws exactly what sorting everything does: a plain reference (full sort by
+    // key, ties by id; softmax mass; smallest prefix reaching top_p; draw within it) with the
+    // same random numbers, over peaked and flat logits with ties and signed zeros
+    {
+        const int n = 5000;
+        vv_sampler s;
+        CHECK(vv_sampler_init(&s, n) == VISVM_OK);
+        float *lg = malloc((size_t)n * sizeof(float)), *z = malloc((size_t)n * sizeof(float));
+        int *ord = malloc((size_t)n * sizeof(int));
+        vv_rng g;
+        vv_rng_seed(&g, 77);
+        int bad = 0, draws = 0;
+        for (int dist = 0; dist < 3; dist++) {
+            for (int i = 0; i < n; i++) {
+                const double u = vv_rng_uniform(&g);
+                lg[i] = dist == 0 ? (float)(u * 4 - 2) : dist == 1 ? (float)(u * 40 - 30) : (float)((int)(u * 6) - 3) * 0.5f;
+            }
+            lg[10] = 0.0f, lg[11] = -0.0f, lg[12] = 0.0f; // equal keys of both signs
+            if (dist == 1) lg[4321] = 14.0f, lg[7] = 13.5f;
+            const float temps[3] = {0.1f, 0.7f, 2.0f}, tops[3] = {0.5f, 0.9f, 0.99f};
+            for (int ti = 0; ti < 3; ti++)
+                for (int pi = 0; pi < 3; pi++) {
+                    vv_sampler_params sp = {temps[ti], 0, tops[pi]};
+                    vv_rng ra, rb;
+                    vv_rng_seed(&ra, 100 + ti * 3 + pi);
+                    vv_rng_seed(&rb, 100 + ti * 3 + pi);
+                    for (int i = 0; i < n; i++) {
+                        z[i] = lg[i] / temps[ti];
+                        ord[i] = i;
+                    }
+                    // reference order: bottom-up merge sort, key descending, ties by id
+                    for (int w = 1; w < n; w *= 2) {
+                        int *tmp = malloc((size_t)n * sizeof(int));
+                        for (int i = 0; i < n; i += 2 * w) {
+                            int a = i, am = i + w < n ? i + w : n, b = am, bm = i + 2 * w < n ? i + 2 * w : n, o = i;
+                            while (a < am && b < bm)
+                                tmp[o++] = (z[ord[a]] > z[ord[b]] || (z[ord[a]] == z[ord[b]] && ord[a] < ord[b])) ? ord[a++] : ord[b++];
+                            while (a < am) tmp[o++] = ord[a++];
+                            while (b < bm) tmp[o++] = ord[b++];
+                        }
+                        memcpy(ord, tmp, (size_t)n * sizeof(int));
+                        free(tmp);
+                    }
+                    const float mx = z[ord[0]];
+                    double sum = 0;
+                    for (int i = 0; i < n; i++) sum += exp((double)(z[ord[i]] - mx));
+                    int m = n;
+                    double cum = 0;
+                    for (int i = 0; i < n; i++) {
+                        cum += exp((double)(z[ord[i]] - mx)) / sum;
+                        if (cum >= tops[pi]) {
+                            m = i + 1;
+                            break;
+                        }
+                    }
+                    double sum2 = 0;
+                    for (int i = 0; i < m; i++) sum2 += exp((double)(z[ord[i]] - mx));
+                    for (int d = 0; d < 40; d++) {
+                        double r = vv_rng_uniform(&rb) * sum2, acc = 0;
+                        int want = ord[m - 1];
+                        for (int i = 0; i < m; i++) {
+                            acc += exp((double)(z[ord[i]] - mx));
+                            if (r < acc) {
+                                want = ord[i];
+                                break;
+                            }
+                        }
+                        bad += vv_sample(&s, lg, &sp, &ra) != want;
+                        draws++;
+                    }
+                }
+        }
+        CHECKF(bad == 0, "%d of %d top-p draws differ from the full-sort reference", bad, draws);
+        free(lg);
+        free(z);
+        free(ord);
+        vv_sampler_free(&s);
+    }
     return tc_result("test_base");
 }
