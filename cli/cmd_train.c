@@ -307,6 +307,8 @@ static int train_head(int argc, char **argv) {
         {"--reward-offset", NULL, CLI_FLOAT, &offset, "subtracted from rewards (-1000: the mean training reward)", -1000, 1000},
         {"--ridge", NULL, CLI_FLOAT, &hp.ridge, "L2 on the head's weights, x the mean squared feature x pairs", 0, 1e5},
         {"--prompt", NULL, CLI_STR, &hp.prompt, "prompt for lines without \"text\"", 0, -1},
+        {"--centre", NULL, CLI_FLAG, &hp.centre,
+         "fit within-image differences only (each term minus its image's mean; a step's choice sees nothing else)", 0, -1},
         {"--threads", "-t", CLI_INT, &hp.threads, "threads; 0 = all cores", 0, 1024},
     };
     const char *pos[1];

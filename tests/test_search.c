@@ -545,6 +545,51 @@ int main(void) {
                    worst, scale, rmax);
             CHECKF(fabs(lossv / ts.n_pairs - hm.td_loss_train) < 1e-4 * (1 + hm.td_loss_train), "td loss %g vs %g",
                    lossv / ts.n_pairs, hm.td_loss_train);
+            // --centre: per image (line), sum_i (phi_i - mean phi) (delta_i - mean delta) = ridge' w over the
+            // weights, and the bias zeroes the mean TD error
+            hh.centre = true;
+            vv_value_head *ch = NULL;
+            CHECKF(vt_head_train(&hh, hp2, &hm, &e) == VISVM_OK, "%s", e.msg);
+            CHECK(vv_value_head_load(hp2, &ch, &e) == VISVM_OK);
+            if (ch) {
+                double *gc = calloc((size_t)D, sizeof(double)), mean_delta = 0, cscale = 0;
+                double *dl = malloc((size_t)ts.n_pairs * sizeof(double));
+                for (int k = 0; k < ts.n_pairs; k++) { // dl: the TD error without the bias (it is fitted after)
+                    const float *x = ft + (size_t)k * D;
+                    const bool nt = !ts.pairs[k].terminal;
+                    double v = 0, vn = 0;
+                    for (int d = 0; d < D; d++) v += (double)ch->w[d] * x[d];
+                    for (int d = 0; d < D && nt; d++) vn += (double)ch->w[d] * x[D + d];
+                    dl[k] = (ts.pairs[k].reward - 0.25) + 0.9 * vn - v;
+                    mean_delta += dl[k] - ch->bias * (1 - (nt ? 0.9 : 0)); // with the bias
+                    cscale += fabs(ts.pairs[k].reward - 0.25) + fabs(v) + fabs(vn);
+                }
+                for (int im = 0; im < ts.n_images; im++) {
+                    double mx[512] = {0}, md = 0;
+                    int cnt = 0;
+                    for (int k = 0; k < ts.n_pairs; k++)
+                        if (ts.pairs[k].image == im) {
+                            for (int d = 0; d < D && d < 512; d++) mx[d] += ft[(size_t)k * D + d];
+                            md += dl[k];
+                            cnt++;
+                        }
+                    for (int k = 0; k < ts.n_pairs && cnt; k++)
+                        if (ts.pairs[k].image == im)
+                            for (int d = 0; d < D && d < 512; d++) gc[d] += (ft[(size_t)k * D + d] - mx[d] / cnt) * (dl[k] - md / cnt);
+                }
+                double worst_c = 0, rmax_c = 0;
+                for (int d = 0; d < D; d++) {
+                    const double want = 0.05 * msq * ts.n_pairs * ch->w[d];
+                    worst_c = fmax(worst_c, fabs(gc[d] - want));
+                    rmax_c = fmax(rmax_c, fabs(want));
+                }
+                CHECKF(D <= 512 && worst_c <= 1e-5 * cscale * 8 && rmax_c > 1e-3 * cscale,
+                       "centred LSTD residual %g (scale %g, ridge %g)", worst_c, cscale, rmax_c);
+                CHECKF(fabs(mean_delta / ts.n_pairs) < 1e-5, "centred head: mean TD error %g", mean_delta / ts.n_pairs);
+                free(gc);
+                free(dl);
+            }
+            vv_value_head_free(ch);
             free(g);
             free(ft);
         }

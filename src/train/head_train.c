@@ -178,42 +178,100 @@ int vt_head_train(const vt_head_hp *hp, const char *out_path, vt_head_metrics *m
         off /= tr.n_pairs;
     }
     if (!rc) {
-        // A = sum phi (phi - gamma phi')^T, b = sum phi (r - off); phi = [h, 1]
+        // A = sum phi (phi - gamma phi')^T, b = sum phi (r - off); phi = [h, 1]. Centred:
+        // every term minus its image's mean (only within-image differences count, which is
+        // all a step's choice sees), w from the D x D system, then the bias that zeroes the
+        // mean TD error
+        const int Pc = hp->centre ? D : P;
         double *phi = malloc((size_t)P * sizeof(double)), *dn = malloc((size_t)P * sizeof(double));
-        if (!phi || !dn) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
-        for (int r = 0; r < tr.n_resp && !rc; r++) {
-            const int f = tr.resp_first[r], n = tr.resp_len[r];
-            for (int i = 0; i < n; i++) {
-                const vt_td_pair *p = &tr.pairs[f + i];
-                const float *x = ft + (size_t)(f + i) * D;
-                const float *xn = (i + 1 < n && !p->terminal) ? ft + (size_t)(f + i + 1) * D : NULL;
-                for (int d = 0; d < D; d++) {
-                    phi[d] = x[d];
-                    dn[d] = x[d] - (xn ? hp->gamma * xn[d] : 0);
+        double *mphi = calloc((size_t)P, sizeof(double)), *mdn = calloc((size_t)P, sizeof(double));
+        if (!phi || !dn || !mphi || !mdn) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+        for (int r0 = 0, r1; r0 < tr.n_resp && !rc; r0 = r1) {
+            const int im = tr.pairs[tr.resp_first[r0]].image;
+            for (r1 = r0 + 1; r1 < tr.n_resp && tr.pairs[tr.resp_first[r1]].image == im; r1++) {}
+            double mr = 0;
+            int cnt = 0;
+            memset(mphi, 0, (size_t)P * sizeof(double));
+            memset(mdn, 0, (size_t)P * sizeof(double));
+            for (int pass = hp->centre ? 0 : 1; pass < 2; pass++) // pass 0: the image's means
+                for (int r = r0; r < r1; r++) {
+                    const int f = tr.resp_first[r], n = tr.resp_len[r];
+                    for (int i = 0; i < n; i++) {
+                        const vt_td_pair *p = &tr.pairs[f + i];
+                        const float *x = ft + (size_t)(f + i) * D;
+                        const float *xn = (i + 1 < n && !p->terminal) ? ft + (size_t)(f + i + 1) * D : NULL;
+                        for (int d = 0; d < D; d++) {
+                            phi[d] = x[d];
+                            dn[d] = x[d] - (xn ? hp->gamma * xn[d] : 0);
+                        }
+                        phi[D] = 1;
+                        dn[D] = 1 - (xn ? hp->gamma : 0);
+                        double rr = p->reward - off;
+                        if (pass == 0) {
+                            for (int a = 0; a < P; a++) {
+                                mphi[a] += phi[a];
+                                mdn[a] += dn[a];
+                            }
+                            mr += rr;
+                            cnt++;
+                            continue;
+                        }
+                        if (hp->centre) {
+                            for (int a = 0; a < P; a++) {
+                                phi[a] -= mphi[a];
+                                dn[a] -= mdn[a];
+                            }
+                            rr -= mr;
+                        }
+                        for (int a = 0; a < Pc; a++) {
+                            double *row = A + (size_t)a * Pc;
+                            const double pa = phi[a];
+                            for (int c = 0; c < Pc; c++) row[c] += pa * dn[c];
+                            bv[a] += pa * rr;
+                        }
+                    }
+                    if (pass == 0 && r == r1 - 1 && cnt) {
+                        for (int a = 0; a < P; a++) {
+                            mphi[a] /= cnt;
+                            mdn[a] /= cnt;
+                        }
+                        mr /= cnt;
+                    }
                 }
-                phi[D] = 1;
-                dn[D] = 1 - (xn ? hp->gamma : 0);
-                for (int a = 0; a < P; a++) {
-                    double *row = A + (size_t)a * P;
-                    const double pa = phi[a];
-                    for (int c = 0; c < P; c++) row[c] += pa * dn[c];
-                    bv[a] += pa * (p->reward - off);
-                }
-            }
         }
         // ridge relative to the mean squared feature, on the weights only
         double msq = 0;
         for (int i = 0; i < tr.n_pairs && !rc; i++)
             for (int d = 0; d < D; d++) msq += (double)ft[(size_t)i * D + d] * ft[(size_t)i * D + d];
         msq /= (double)tr.n_pairs * D;
-        for (int d = 0; d < D && !rc; d++) A[(size_t)d * P + d] += hp->ridge * msq * tr.n_pairs;
-        if (!rc) rc = vt_solve(A, bv, P, e);
+        for (int d = 0; d < D && !rc; d++) A[(size_t)d * Pc + d] += hp->ridge * msq * tr.n_pairs;
+        if (!rc) rc = vt_solve(A, bv, Pc, e);
         if (!rc) {
             for (int d = 0; d < D; d++) h.w[d] = (float)bv[d];
-            h.bias = (float)bv[D];
+            h.bias = hp->centre ? 0.0f : (float)bv[D];
+            if (hp->centre) { // mean over pairs of (r - off) + gamma V(s') - V(s) = 0 for the bias
+                double num = 0, den = 0;
+                for (int r = 0; r < tr.n_resp; r++) {
+                    const int f = tr.resp_first[r], n = tr.resp_len[r];
+                    for (int i = 0; i < n; i++) {
+                        const vt_td_pair *p = &tr.pairs[f + i];
+                        const bool nt = i + 1 < n && !p->terminal;
+                        double wx = 0, wxn = 0;
+                        for (int d = 0; d < D; d++) {
+                            wx += (double)h.w[d] * ft[(size_t)(f + i) * D + d];
+                            if (nt) wxn += (double)h.w[d] * ft[(size_t)(f + i + 1) * D + d];
+                        }
+                        num += (p->reward - off) + hp->gamma * wxn - wx;
+                        den += 1 - (nt ? hp->gamma : 0);
+                    }
+                }
+                h.bias = den > 0 ? (float)(num / den) : 0.0f;
+            }
             for (int d = 0; d < D && !rc; d++)
                 if (!isfinite(h.w[d])) rc = vv_err(e, VISVM_ERR_INVALID, "the LSTD solution is not finite (raise --ridge)");
         }
+        free(mphi);
+        free(mdn);
         free(phi);
         free(dn);
     }

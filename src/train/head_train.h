@@ -21,6 +21,7 @@ typedef struct vt_head_hp {
     float gamma;               // 0.9
     float reward_offset;       // NAN = mean training reward
     float ridge;               // x the mean squared feature: L2 on the weights (not the bias)
+    bool centre;               // fit within-image differences only (each term minus its image's mean)
     int threads;
 } vt_head_hp;
 
