@@ -578,15 +578,6 @@ int vv_gguf_open_mem(const void *buf, size_t size, vv_gguf **out, vv_error *e) {
     return open_common(g, out, e);
 }
 
-int vv_gguf_repack_tensor(vv_gguf *g, const vv_tensor *t) {
-    if (!g || !t || t < g->tensors || t >= g->tensors + g->n_tensors) return VISVM_ERR_INVALID;
-    vv_tensor *w = &g->tensors[t - g->tensors];
-    if (w->repacked) return VISVM_OK;
-    int rc = vv_matmul_repack(NULL, w);
-    if (!rc && w->repacked) vv_mmap_release(&g->map, w->data, vv_tensor_nbytes(w));
-    return rc;
-}
-
 int vv_gguf_repack_tensors(vv_gguf *g, const vv_tensor *const *ts, int n) {
     if (!g || n < 0 || (n && !ts) || g->arena) return VISVM_ERR_INVALID;
     size_t total = 0;

@@ -118,14 +118,12 @@ int vv_gguf_get_arr_str(const vv_gguf *g, const char *key, uint64_t i, const cha
 int64_t vv_gguf_n_tensors(const vv_gguf *g);
 const vv_tensor *vv_gguf_tensor(const vv_gguf *g, int64_t i);
 const vv_tensor *vv_gguf_find_tensor(const vv_gguf *g, const char *name); // NULL if absent
-// Repacks matrix i for the SIMD tile kernels (vv_matmul_repack) and drops the
-// raw bytes' resident pages when they come from the mapped file (they are read
-// back on demand); vv_gguf_close frees the repacked copies. VISVM_OK as a no-op
-// where nothing applies.
-int vv_gguf_repack_tensor(vv_gguf *g, const vv_tensor *t);
-// Same for a list of matrices, placed in one buffer advised as transparent
-// huge pages (a batch of candidates streams them with fewer TLB misses; one
-// buffer wastes at most one partial huge page, per-matrix buffers one each).
+// Repacks the listed matrices for the SIMD tile kernels (vv_matmul_repack_into)
+// into one buffer advised as transparent huge pages (a batch of candidates
+// streams them with fewer TLB misses; one buffer wastes at most one partial
+// huge page, per-matrix buffers one each), and drops the raw bytes' resident
+// pages when they come from the mapped file (read back on demand);
+// vv_gguf_close frees the buffer. VISVM_OK as a no-op where nothing applies.
 // Once per file.
 int vv_gguf_repack_tensors(vv_gguf *g, const vv_tensor *const *ts, int n);
 size_t vv_gguf_tensor_offset(const vv_gguf *g, int64_t i); // offset within the data section

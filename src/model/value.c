@@ -281,6 +281,12 @@ void vv_value_head_free(vv_value_head *h) {
     free(h);
 }
 
+double vv_value_head_apply(const vv_value_head *h, const float *hidden) {
+    double acc = h->bias;
+    for (int d = 0; d < h->n_embd; d++) acc += (double)h->w[d] * hidden[d];
+    return acc;
+}
+
 int vv_value_head_load(const char *path, vv_value_head **out, vv_error *e) {
     *out = NULL;
     vv_gguf *g = NULL;

@@ -98,5 +98,7 @@ int vv_value_head_load(const char *path, vv_value_head **out, vv_error *e);
 // Writes atomically (temp file + rename).
 int vv_value_head_save(const vv_value_head *h, const char *path, vv_error *e);
 void vv_value_head_free(vv_value_head *h);
+// w . hidden + b (double accumulation), hidden [n_embd].
+double vv_value_head_apply(const vv_value_head *h, const float *hidden);
 
 #endif

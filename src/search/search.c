@@ -491,10 +491,7 @@ static int feed_and_score(vv_searcher *s, gen_item *it, const int *idx, int m, f
     for (int q = 0; q < k; q++) {
         memcpy(s->logits + (size_t)seg_seq[q] * s->n_vocab, s->batch_logits + (size_t)q * s->n_vocab,
                (size_t)s->n_vocab * sizeof(float));
-        const float *hv = s->hidden + (size_t)q * D;
-        double acc = h->bias;
-        for (int d = 0; d < D; d++) acc += (double)h->w[d] * hv[d];
-        sc[rows[q]] = (float)acc;
+        sc[rows[q]] = (float)vv_value_head_apply(h, s->hidden + (size_t)q * D);
     }
     return VISVM_OK;
 }

@@ -99,23 +99,35 @@ static int extract(vv_searcher *s, const vt_td_set *set, const char *def_prompt,
     return rc;
 }
 
-static double head_value(const float *w, float b, const float *h, int D) {
-    double acc = b;
-    for (int d = 0; d < D; d++) acc += (double)w[d] * h[d];
-    return acc;
+// The LSTD terms of pair i of response r: phi = [h, 1], dn = phi - gamma phi' (phi' = 0
+// after the last sentence); returns its reward - off.
+static double pair_terms(const vt_td_set *set, const float *ft, int D, float gamma, int r, int i, double off,
+                         double *phi, double *dn) {
+    const int f = set->resp_first[r], n = set->resp_len[r];
+    const vt_td_pair *p = &set->pairs[f + i];
+    const float *x = ft + (size_t)(f + i) * D;
+    const float *xn = (i + 1 < n && !p->terminal) ? ft + (size_t)(f + i + 1) * D : NULL;
+    for (int d = 0; d < D; d++) {
+        phi[d] = x[d];
+        dn[d] = x[d] - (xn ? gamma * xn[d] : 0);
+    }
+    phi[D] = 1;
+    dn[D] = 1 - (xn ? gamma : 0);
+    return p->reward - off;
 }
 
 // TD loss and the correlation of V(s) with the realised discounted return.
-static void evaluate(const vt_td_set *set, const float *feats, int D, const float *w, float b, float gamma, float off,
+static void evaluate(const vt_td_set *set, const float *feats, const vv_value_head *h, float gamma, float off,
                      double *td_loss, double *corr) {
+    const int D = h->n_embd;
     double loss = 0, sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0;
     for (int r = 0; r < set->n_resp; r++) {
         const int f = set->resp_first[r], n = set->resp_len[r];
         double G = 0;
         for (int i = n - 1; i >= 0; i--) { // backwards: return and TD error of pair f + i
             const vt_td_pair *p = &set->pairs[f + i];
-            const double v = head_value(w, b, feats + (size_t)(f + i) * D, D);
-            const double vn = (i + 1 < n && !p->terminal) ? head_value(w, b, feats + (size_t)(f + i + 1) * D, D) : 0;
+            const double v = vv_value_head_apply(h, feats + (size_t)(f + i) * D);
+            const double vn = (i + 1 < n && !p->terminal) ? vv_value_head_apply(h, feats + (size_t)(f + i + 1) * D) : 0;
             const double d = v - ((p->reward - off) + gamma * vn);
             loss += d * d;
             G = (p->reward - off) + gamma * (p->terminal ? 0 : G);
@@ -167,6 +179,7 @@ int vt_head_train(const vt_head_hp *hp, const char *out_path, vt_head_metrics *m
         A = calloc((size_t)P * P, sizeof(double));
         bv = calloc((size_t)P, sizeof(double));
         h.w = malloc((size_t)D * sizeof(float));
+        h.n_embd = D;
         if (!ft || (va.n_pairs && !fv) || !A || !bv || !h.w) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
     }
     if (!rc) rc = extract(s, &tr, def_prompt, D, batch, "training states", ft, e);
@@ -186,56 +199,40 @@ int vt_head_train(const vt_head_hp *hp, const char *out_path, vt_head_metrics *m
         double *phi = malloc((size_t)P * sizeof(double)), *dn = malloc((size_t)P * sizeof(double));
         double *mphi = calloc((size_t)P, sizeof(double)), *mdn = calloc((size_t)P, sizeof(double));
         if (!phi || !dn || !mphi || !mdn) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
-        for (int r0 = 0, r1; r0 < tr.n_resp && !rc; r0 = r1) {
+        for (int r0 = 0, r1; r0 < tr.n_resp && !rc; r0 = r1) { // responses r0..r1 share an image
             const int im = tr.pairs[tr.resp_first[r0]].image;
             for (r1 = r0 + 1; r1 < tr.n_resp && tr.pairs[tr.resp_first[r1]].image == im; r1++) {}
             double mr = 0;
-            int cnt = 0;
             memset(mphi, 0, (size_t)P * sizeof(double));
             memset(mdn, 0, (size_t)P * sizeof(double));
-            for (int pass = hp->centre ? 0 : 1; pass < 2; pass++) // pass 0: the image's means
-                for (int r = r0; r < r1; r++) {
-                    const int f = tr.resp_first[r], n = tr.resp_len[r];
-                    for (int i = 0; i < n; i++) {
-                        const vt_td_pair *p = &tr.pairs[f + i];
-                        const float *x = ft + (size_t)(f + i) * D;
-                        const float *xn = (i + 1 < n && !p->terminal) ? ft + (size_t)(f + i + 1) * D : NULL;
-                        for (int d = 0; d < D; d++) {
-                            phi[d] = x[d];
-                            dn[d] = x[d] - (xn ? hp->gamma * xn[d] : 0);
-                        }
-                        phi[D] = 1;
-                        dn[D] = 1 - (xn ? hp->gamma : 0);
-                        double rr = p->reward - off;
-                        if (pass == 0) {
-                            for (int a = 0; a < P; a++) {
-                                mphi[a] += phi[a];
-                                mdn[a] += dn[a];
-                            }
-                            mr += rr;
-                            cnt++;
-                            continue;
-                        }
-                        if (hp->centre) {
-                            for (int a = 0; a < P; a++) {
-                                phi[a] -= mphi[a];
-                                dn[a] -= mdn[a];
-                            }
-                            rr -= mr;
-                        }
-                        for (int a = 0; a < Pc; a++) {
-                            double *row = A + (size_t)a * Pc;
-                            const double pa = phi[a];
-                            for (int c = 0; c < Pc; c++) row[c] += pa * dn[c];
-                            bv[a] += pa * rr;
+            if (hp->centre) { // the image's means
+                int cnt = 0;
+                for (int r = r0; r < r1; r++)
+                    for (int i = 0; i < tr.resp_len[r]; i++, cnt++) {
+                        mr += pair_terms(&tr, ft, D, hp->gamma, r, i, off, phi, dn);
+                        for (int a = 0; a < P; a++) {
+                            mphi[a] += phi[a];
+                            mdn[a] += dn[a];
                         }
                     }
-                    if (pass == 0 && r == r1 - 1 && cnt) {
-                        for (int a = 0; a < P; a++) {
-                            mphi[a] /= cnt;
-                            mdn[a] /= cnt;
-                        }
-                        mr /= cnt;
+                for (int a = 0; a < P && cnt; a++) {
+                    mphi[a] /= cnt;
+                    mdn[a] /= cnt;
+                }
+                if (cnt) mr /= cnt;
+            }
+            for (int r = r0; r < r1; r++)
+                for (int i = 0; i < tr.resp_len[r]; i++) {
+                    const double rr = pair_terms(&tr, ft, D, hp->gamma, r, i, off, phi, dn) - mr;
+                    for (int a = 0; a < P; a++) { // zero means unless centred
+                        phi[a] -= mphi[a];
+                        dn[a] -= mdn[a];
+                    }
+                    for (int a = 0; a < Pc; a++) {
+                        double *row = A + (size_t)a * Pc;
+                        const double pa = phi[a];
+                        for (int c = 0; c < Pc; c++) row[c] += pa * dn[c];
+                        bv[a] += pa * rr;
                     }
                 }
         }
@@ -253,14 +250,11 @@ int vt_head_train(const vt_head_hp *hp, const char *out_path, vt_head_metrics *m
                 double num = 0, den = 0;
                 for (int r = 0; r < tr.n_resp; r++) {
                     const int f = tr.resp_first[r], n = tr.resp_len[r];
-                    for (int i = 0; i < n; i++) {
+                    for (int i = 0; i < n; i++) { // h.bias is 0 here: vv_value_head_apply gives w . h
                         const vt_td_pair *p = &tr.pairs[f + i];
                         const bool nt = i + 1 < n && !p->terminal;
-                        double wx = 0, wxn = 0;
-                        for (int d = 0; d < D; d++) {
-                            wx += (double)h.w[d] * ft[(size_t)(f + i) * D + d];
-                            if (nt) wxn += (double)h.w[d] * ft[(size_t)(f + i + 1) * D + d];
-                        }
+                        const double wx = vv_value_head_apply(&h, ft + (size_t)(f + i) * D);
+                        const double wxn = nt ? vv_value_head_apply(&h, ft + (size_t)(f + i + 1) * D) : 0;
                         num += (p->reward - off) + hp->gamma * wxn - wx;
                         den += 1 - (nt ? hp->gamma : 0);
                     }
@@ -276,7 +270,6 @@ int vt_head_train(const vt_head_hp *hp, const char *out_path, vt_head_metrics *m
         free(dn);
     }
     if (!rc) {
-        h.n_embd = D;
         h.gamma = hp->gamma;
         h.reward_offset = (float)off;
         snprintf(h.terminal, sizeof(h.terminal), "done_mask");
@@ -287,9 +280,9 @@ int vt_head_train(const vt_head_hp *hp, const char *out_path, vt_head_metrics *m
         memset(metrics, 0, sizeof(*metrics));
         metrics->n_train = tr.n_pairs;
         metrics->n_val = va.n_pairs;
-        evaluate(&tr, ft, D, h.w, h.bias, hp->gamma, (float)off, &metrics->td_loss_train, &metrics->corr_train);
+        evaluate(&tr, ft, &h, hp->gamma, (float)off, &metrics->td_loss_train, &metrics->corr_train);
         if (va.n_pairs)
-            evaluate(&va, fv, D, h.w, h.bias, hp->gamma, (float)off, &metrics->td_loss_val, &metrics->corr_val);
+            evaluate(&va, fv, &h, hp->gamma, (float)off, &metrics->td_loss_val, &metrics->corr_val);
         metrics->seconds = vv_time_s() - t0;
     }
     free(h.w);
