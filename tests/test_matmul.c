@@ -264,7 +264,7 @@ static void test_repack(void) {
     vv_rng_seed(&r, 91);
     vv_pool *p1 = vv_pool_create(1), *p2 = vv_pool_create(2);
     const int64_t n_in = 1536, n_out = 37; // 3 groups of 16 blocks per row; odd rows over 2 threads
-    const int64_t ntok[] = {1, 2, 6, 16, 17, 40};
+    const int64_t ntok[] = {1, 2, 6, 16, 17, 23, 40}; // 17, 23, 40: register blocks of 4 rows x 5 tokens with tails
     const int types[2] = {VV_TYPE_Q8_0, VV_TYPE_Q4_0};
     const vv_mm_ops *ops = vv_get_mm_ops(VV_TYPE_Q8_0, VV_ISA_BEST);
     const bool have = ops && ops->repack;
