@@ -10,6 +10,10 @@
 //     sections: any of b (bandwidth), s (shapes), d (1.1B decode); default "bsd"
 //     types: comma list, default q4_0,q8_0,q4_k,q6_k,f16
 //
+// It times vv_matmul_raw, the raw GGUF layout; models repack their Q4_0/Q8_0
+// matrices at load (vv_matmul_repack), which bench/decode_prefix.c and
+// `visvm bench` time.
+//
 // Prints: streaming-read bandwidth with 1 and N threads; per type and shape,
 // the time of one product for n_tok = 1, 6, 16, 512 with the weight GB/s it
 // implies (weights rotated over >= 384 MB of copies so they come from DRAM;
