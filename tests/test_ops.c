@@ -123,6 +123,64 @@ static void check_attn_group(const char *name,
     printf("attention blocks %s vs float64: worst relative error scores %.2e, values %.2e\n", name, worst_s, worst_v);
 }
 
+typedef void (*prefix_fn)(const float *, int, int, float, const float *const *, const float *const *, int, int, int64_t,
+                          float *, float *, float *);
+// Shared-prefix attention against float64: nq query heads (tails of the
+// 16-lane and value tiles), head sizes 32/64/128, blocks scattered in a cache
+// with rows wider than the head (ldkv), and the log-sum-exp. Error relative to
+// the sum of |terms| (outputs) or absolute (lse).
+static void check_attn_prefix(const char *name, prefix_fn fn) {
+    vv_rng r;
+    vv_rng_seed(&r, 17);
+    const int nqs[] = {1, 7, 16, 20, 48, 50, 129}, hds[] = {32, 64, 128}, bss[] = {8, 32};
+    double worst_o = 0, worst_l = 0;
+    for (int a = 0; a < 7; a++)
+        for (int b = 0; b < 3; b++)
+            for (int c = 0; c < 2; c++) {
+                const int nq = nqs[a], hd = hds[b], bs = bss[c], n_blk = 3 + a % 3, ldkv = hd * 3 + 16;
+                const int n_cache = n_blk + 2; // blocks used in reverse order, one skipped
+                float *Q = malloc(sizeof(float) * nq * hd), *O = malloc(sizeof(float) * nq * hd), *lse = malloc(sizeof(float) * nq);
+                float *K = malloc(sizeof(float) * n_cache * bs * ldkv), *V = malloc(sizeof(float) * n_cache * bs * ldkv);
+                float *work = malloc(sizeof(float) * vv_attn_prefix_work(nq, hd, (int64_t)n_blk * bs));
+                const float *kb[8], *vb[8];
+                for (int i = 0; i < nq * hd; i++) Q[i] = vv_rng_normal(&r);
+                for (int i = 0; i < n_cache * bs * ldkv; i++) { K[i] = vv_rng_normal(&r); V[i] = vv_rng_normal(&r); }
+                for (int i = 0; i < n_blk; i++) { // head 1 of the row: offset hd
+                    kb[i] = K + (size_t)(n_cache - 1 - i) * bs * ldkv + hd;
+                    vb[i] = V + (size_t)(n_cache - 1 - i) * bs * ldkv + hd;
+                }
+                const float scale = 1.0f / sqrtf((float)hd);
+                fn(Q, nq, hd, scale, kb, vb, n_blk, bs, ldkv, O, lse, work);
+                const int L = n_blk * bs;
+                double *p = malloc(sizeof(double) * L);
+                for (int i = 0; i < nq; i++) {
+                    double mx = -INFINITY, sum = 0;
+                    for (int j = 0; j < L; j++) {
+                        double d = 0;
+                        for (int t = 0; t < hd; t++) d += (double)Q[i * hd + t] * kb[j / bs][(j % bs) * ldkv + t];
+                        p[j] = d * scale;
+                        mx = p[j] > mx ? p[j] : mx;
+                    }
+                    for (int j = 0; j < L; j++) sum += (p[j] = exp(p[j] - mx));
+                    const double l = mx + log(sum);
+                    worst_l = fmax(worst_l, fabs(lse[i] - l));
+                    for (int t = 0; t < hd; t++) {
+                        double o = 0, mag = 0;
+                        for (int j = 0; j < L; j++) {
+                            const double v = vb[j / bs][(j % bs) * ldkv + t];
+                            o += p[j] * v;
+                            mag += p[j] * fabs(v);
+                        }
+                        worst_o = fmax(worst_o, fabs(O[i * hd + t] - o / sum) / (mag / sum));
+                    }
+                }
+                free(p), free(Q), free(O), free(lse), free(K), free(V), free(work);
+            }
+    CHECKF(worst_o < 1e-5 && worst_l < 1e-4, "%s: shared-prefix attention off: outputs %.2e (relative), lse %.2e", name,
+           worst_o, worst_l);
+    printf("shared-prefix attention %s vs float64: worst relative error outputs %.2e, lse %.2e\n", name, worst_o, worst_l);
+}
+
 int main(void) {
     vv_rng r;
     vv_rng_seed(&r, 3);
@@ -180,6 +238,11 @@ int main(void) {
     check_attn_group("dispatched", vv_attn_scores, vv_attn_values);
 #if defined(VISVM_HAVE_X86)
     if (vv_cpu()->avx512f) check_attn_group("avx512", vv_attn_scores_avx512, vv_attn_values_avx512);
+#endif
+    check_attn_prefix("reference", vv_attn_prefix_ref);
+    check_attn_prefix("dispatched", vv_attn_prefix);
+#if defined(VISVM_HAVE_X86)
+    if (vv_cpu()->avx512f) check_attn_prefix("avx512", vv_attn_prefix_avx512);
 #endif
     // RoPE: adjacent pairs (ggml NORM) and rotate-half (NEOX), against the formula
     {

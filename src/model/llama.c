@@ -275,9 +275,11 @@ struct vv_llama_state {
     float *gk, *gv;      // gathered K/V of one sequence [n_ctx, kv_dim] (prefill of forked sequences)
     float *small_s;      // per-thread score rows for the paged small-batch attention [nth, group, n_ctx]
     // shared-prefix attention of small rows (see shared_attn_worker): per-thread scratch
-    // [nth, nq * (Lp + hd) + nq * hd] and per-row results, grown on demand
+    // (sh_per floats each; block pointers for vv_attn_prefix) and per-row results, grown on demand
     float *sh_buf, *sh_o, *sh_lse;
     size_t sh_buf_n, sh_o_n;
+    const float **sh_ptr;
+    size_t sh_ptr_n;
 };
 
 void vv_llama_state_free(vv_llama_state *st) {
@@ -306,6 +308,7 @@ void vv_llama_state_free(vv_llama_state *st) {
     vv_afree(st->sh_buf);
     vv_afree(st->sh_o);
     vv_afree(st->sh_lse);
+    free(st->sh_ptr);
     free(st);
 }
 
@@ -384,6 +387,8 @@ int32_t vv_llama_seq_len(const vv_llama_state *st, int seq) {
 // ---------------------------------------------------------------------------
 // forward
 
+static inline size_t vv_pad16(size_t n) { return (n + 15) & ~(size_t)15; } // floats: keeps 64-byte alignment
+
 // Attention of rows that decode few tokens per sequence, straight from the
 // paged cache: one parallel section over (row, head) pairs of all sequences.
 typedef struct {
@@ -396,6 +401,8 @@ typedef struct {
     // all before the row's own position; their part of the attention is in sh_o / sh_lse
     int n_sh;
     const int32_t *sh_blk;
+    size_t sh_per;    // floats of st->sh_buf per thread
+    bool sh_fast;     // vv_attn_prefix (a SIMD kernel for this head size) instead of BLAS GEMMs
 } small_attn_task;
 
 // Shared-prefix ("cascade") attention: the small rows of a decode step whose
@@ -413,7 +420,32 @@ static void shared_attn_worker(void *ctx, int ith, int nth) {
     const int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, bs = st->kv.block_size;
     const int q_dim = hp->n_head * hd, nq = t->n_rows * group;
     const int64_t Lp = (int64_t)t->n_sh * bs;
-    float *Q = st->sh_buf + (size_t)ith * ((size_t)nq * (size_t)(Lp + 2 * hd)); // [nq, hd]
+    if (t->sh_fast) { // queries along the vector lanes, one pass per KV head (ops_simd.h)
+        float *Q = st->sh_buf + (size_t)ith * t->sh_per;     // [nq, hd]
+        float *O = Q + vv_pad16((size_t)nq * hd);              // [nq, hd]
+        float *lse = O + vv_pad16((size_t)nq * hd);            // [nq]
+        float *work = lse + vv_pad16((size_t)nq);
+        const float **kp = st->sh_ptr + (size_t)ith * 2 * t->n_sh, **vp = kp + t->n_sh;
+        for (int gh = ith; gh < hp->n_head_kv; gh += nth) {
+            for (int i = 0; i < t->n_rows; i++)
+                memcpy(Q + (size_t)i * group * hd, st->q + (size_t)t->rows[i] * q_dim + (size_t)gh * group * hd,
+                       (size_t)group * hd * sizeof(float));
+            for (int bi = 0; bi < t->n_sh; bi++) {
+                const size_t off = (size_t)t->layer * st->kv.layer_stride + (size_t)t->sh_blk[bi] * bs * st->kv.kv_dim +
+                                   (size_t)gh * hd;
+                kp[bi] = st->kv.k + off;
+                vp[bi] = st->kv.v + off;
+            }
+            vv_attn_prefix(Q, nq, hd, t->scale, kp, vp, t->n_sh, bs, st->kv.kv_dim, O, lse, work);
+            for (int qi = 0; qi < nq; qi++)
+                st->sh_lse[(size_t)t->rows[qi / group] * hp->n_head + gh * group + qi % group] = lse[qi];
+            for (int i = 0; i < t->n_rows; i++)
+                memcpy(st->sh_o + (size_t)t->rows[i] * q_dim + (size_t)gh * group * hd, O + (size_t)i * group * hd,
+                       (size_t)group * hd * sizeof(float));
+        }
+        return;
+    }
+    float *Q = st->sh_buf + (size_t)ith * t->sh_per;                           // [nq, hd]
     float *S = Q + (size_t)nq * hd;                                             // [nq, Lp]
     float *O = S + (size_t)nq * Lp;                                             // [nq, hd]
     for (int gh = ith; gh < hp->n_head_kv; gh += nth) {
@@ -549,6 +581,8 @@ static int forward_chunk(vv_llama_state *st, const vv_llama_batch *b, int row0, 
     // entirely before every row's position (never written this step); worth it from 2 rows
     int n_sh = 0;
     const int32_t *sh_blk = NULL;
+    size_t sh_per = 0;
+    const bool sh_fast = vv_attn_prefix_fast(hd, st->kv.block_size);
     if (n_small >= 2 && st->shared_attn) {
         const vv_kv_seq *s0 = &st->seqs[st->row_seq[small[0]]];
         int32_t min_pos = INT32_MAX;
@@ -561,9 +595,17 @@ static int forward_chunk(vv_llama_state *st, const vv_llama_batch *b, int row0, 
             nb = c;
         }
         if (nb > 0) {
-            const size_t nq = (size_t)n_small * (hp->n_head / hp->n_head_kv);
-            const size_t need = (size_t)vv_pool_size(st->pool) * nq * ((size_t)nb * st->kv.block_size + 2 * hd);
+            const size_t nq = (size_t)n_small * (hp->n_head / hp->n_head_kv), nth = (size_t)vv_pool_size(st->pool);
+            const size_t Lp = (size_t)nb * st->kv.block_size;
+            sh_per = sh_fast ? 2 * vv_pad16(nq * hd) + vv_pad16(nq) + vv_attn_prefix_work((int)nq, hd, (int64_t)Lp)
+                             : nq * (Lp + 2 * hd);
+            const size_t need = nth * sh_per;
             const size_t need_o = (size_t)st->n_batch * q_dim; // indexed by chunk row
+            if (sh_fast && 2 * nth * (size_t)nb > st->sh_ptr_n) {
+                free(st->sh_ptr);
+                st->sh_ptr = malloc(2 * nth * (size_t)nb * sizeof(*st->sh_ptr));
+                st->sh_ptr_n = st->sh_ptr ? 2 * nth * (size_t)nb : 0;
+            }
             if (need > st->sh_buf_n) {
                 vv_afree(st->sh_buf);
                 st->sh_buf = vv_aalloc(need * sizeof(float));
@@ -576,7 +618,8 @@ static int forward_chunk(vv_llama_state *st, const vv_llama_batch *b, int row0, 
                 st->sh_lse = vv_aalloc((size_t)st->n_batch * hp->n_head * sizeof(float));
                 st->sh_o_n = st->sh_o && st->sh_lse ? need_o : 0;
             }
-            if (st->sh_buf_n >= need && st->sh_o_n >= need_o) { // else (out of memory) the plain path
+            if (st->sh_buf_n >= need && st->sh_o_n >= need_o &&
+                (!sh_fast || st->sh_ptr_n >= 2 * nth * (size_t)nb)) { // else (out of memory) the plain path
                 n_sh = nb;
                 sh_blk = s0->blk;
             }
@@ -608,7 +651,7 @@ static int forward_chunk(vv_llama_state *st, const vv_llama_batch *b, int row0, 
         }
         // attention
         if (n_small) {
-            small_attn_task t = {st, il, small, n_small, scale, n_sh, sh_blk};
+            small_attn_task t = {st, il, small, n_small, scale, n_sh, sh_blk, sh_per, sh_fast};
             if (n_sh) vv_pool_run(st->pool, shared_attn_worker, &t);
             vv_pool_run(st->pool, small_attn_worker, &t);
         }

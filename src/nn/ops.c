@@ -177,6 +177,57 @@ void vv_attn_values(const float *P, int64_t lds, int g, const float *v, int64_t 
     g_attn_values(P, lds, g, v, ldk, n, hd, out, ldo);
 }
 
+size_t vv_attn_prefix_work(int nq, int hd, int64_t n_pos) {
+    const size_t nqp = (size_t)(nq + 15) / 16 * 16;
+    return nqp * ((size_t)hd + (size_t)n_pos) + 16;
+}
+
+// Scalar reference: scores and softmax per query as vv_softmax_ref does (libm
+// expf, double sums), then the weighted sum of V in double.
+void vv_attn_prefix_ref(const float *Q, int nq, int hd, float scale, const float *const *kb, const float *const *vb,
+                        int n_blk, int bs, int64_t ldkv, float *O, float *lse, float *work) {
+    const int64_t L = (int64_t)n_blk * bs;
+    float *S = work; // [L]
+    for (int i = 0; i < nq; i++) {
+        const float *q = Q + (size_t)i * hd;
+        float mx = -INFINITY;
+        for (int64_t j = 0; j < L; j++) {
+            S[j] = scale * vv_dot_f32(q, kb[j / bs] + (j % bs) * ldkv, hd);
+            mx = S[j] > mx ? S[j] : mx;
+        }
+        double sum = 0;
+        for (int64_t j = 0; j < L; j++) sum += (S[j] = expf(S[j] - mx));
+        lse[i] = mx + (float)log(sum);
+        for (int d = 0; d < hd; d++) {
+            double acc = 0;
+            for (int64_t j = 0; j < L; j++) acc += (double)S[j] * vb[j / bs][(j % bs) * ldkv + d];
+            O[(size_t)i * hd + d] = (float)(acc / sum);
+        }
+    }
+}
+
+typedef void (*attn_prefix_fn)(const float *, int, int, float, const float *const *, const float *const *, int, int,
+                               int64_t, float *, float *, float *);
+static attn_prefix_fn g_attn_prefix;
+static pthread_once_t g_prefix_once = PTHREAD_ONCE_INIT;
+static void prefix_pick(void) {
+    g_attn_prefix = vv_attn_prefix_ref;
+#if defined(VISVM_HAVE_X86)
+    if (vv_cpu()->avx512f) g_attn_prefix = vv_attn_prefix_avx512;
+#endif
+}
+
+bool vv_attn_prefix_fast(int hd, int bs) {
+    pthread_once(&g_prefix_once, prefix_pick);
+    return g_attn_prefix != vv_attn_prefix_ref && (hd == 32 || hd == 64 || hd == 128) && bs % 8 == 0;
+}
+
+void vv_attn_prefix(const float *Q, int nq, int hd, float scale, const float *const *kb, const float *const *vb,
+                    int n_blk, int bs, int64_t ldkv, float *O, float *lse, float *work) {
+    pthread_once(&g_prefix_once, prefix_pick);
+    g_attn_prefix(Q, nq, hd, scale, kb, vb, n_blk, bs, ldkv, O, lse, work);
+}
+
 // theta_i = pos * base^(-2i/n_rot), computed as ggml does: theta *= theta_scale per pair.
 void vv_rope_norm(float *x, const int32_t *pos, int64_t n_tok, int n_head, int head_dim, int n_rot, float base,
                   float freq_scale) {

@@ -31,6 +31,13 @@ void vv_attn_values(const float *P, int64_t lds, int g, const float *v, int64_t 
 // C [M, N] = alpha A [M, K] . B (B [K, N], or B^T with B [N, K] when trans_b),
 // row-major with leading dimensions; BLAS, one thread per call (callers run it
 // from their own pool's workers).
+// Shared-prefix attention of nq query heads over one KV head's cached blocks
+// (ops_simd.h: vv_attn_prefix_ref), the best ISA picked once. _fast: whether
+// a SIMD version takes this shape (else callers may prefer a BLAS path).
+void vv_attn_prefix(const float *Q, int nq, int hd, float scale, const float *const *kb, const float *const *vb,
+                    int n_blk, int bs, int64_t ldkv, float *O, float *lse, float *work);
+bool vv_attn_prefix_fast(int hd, int bs);
+size_t vv_attn_prefix_work(int nq, int hd, int64_t n_pos); // floats
 void vv_gemm_f32(bool trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
                  float *C, int ldc);
 

@@ -138,3 +138,125 @@ void vv_attn_values_avx512(const float *P, int64_t lds, int g, const float *v, i
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// Shared-prefix attention (see ops_simd.h). The queries lie along the vector
+// lanes: Q is transposed once into Qt [hd, nqp] (scaled, zero-padded to 16),
+// so a score tile is 8 keys x up to 48 queries of FMAs with one broadcast K
+// value each (no horizontal sums), the softmax runs down the columns of St
+// [L, nqp], and the value tile is up to 24 accumulators of QN queries x hd
+// with one broadcast P value per query and key.
+
+#define PF_UNROLL _Pragma("GCC unroll 8")
+static inline __attribute__((always_inline)) void prefix_scores(const float *Qt, int nqp, int hd, const float *K,
+                                                                int64_t ldkv, float *S, const int NZ) {
+    __m512 acc[8][3];
+    PF_UNROLL
+    for (int kk = 0; kk < 8; kk++)
+        for (int z = 0; z < NZ; z++) acc[kk][z] = _mm512_setzero_ps();
+    for (int d = 0; d < hd; d++) {
+        __m512 qv[3];
+        for (int z = 0; z < NZ; z++) qv[z] = _mm512_loadu_ps(Qt + (size_t)d * nqp + 16 * z);
+        PF_UNROLL
+        for (int kk = 0; kk < 8; kk++) {
+            const __m512 kv = _mm512_set1_ps(K[kk * ldkv + d]);
+            for (int z = 0; z < NZ; z++) acc[kk][z] = _mm512_fmadd_ps(kv, qv[z], acc[kk][z]);
+        }
+    }
+    PF_UNROLL
+    for (int kk = 0; kk < 8; kk++)
+        for (int z = 0; z < NZ; z++) _mm512_storeu_ps(S + (size_t)kk * nqp + 16 * z, acc[kk][z]);
+}
+
+// Queries q0 .. q0 + QN of the output: O = (sum_j P[j][q] v_j) / sum.
+static inline __attribute__((always_inline)) void prefix_values(const float *St, int nqp, int q0, int n_blk, int bs,
+                                                                const float *const *vb, int64_t ldkv, const float *inv,
+                                                                float *O, int hd, const int HZ, const int QN) {
+    __m512 acc[8][8];
+    PF_UNROLL
+    for (int q = 0; q < QN; q++)
+        for (int j = 0; j < HZ; j++) acc[q][j] = _mm512_setzero_ps();
+    for (int b = 0; b < n_blk; b++)
+        for (int k = 0; k < bs; k++) {
+            const float *v = vb[b] + (int64_t)k * ldkv;
+            const float *p = St + ((size_t)b * bs + k) * nqp + q0;
+            __m512 vv[8];
+            for (int j = 0; j < HZ; j++) vv[j] = _mm512_loadu_ps(v + 16 * j);
+            PF_UNROLL
+            for (int q = 0; q < QN; q++) {
+                const __m512 pq = _mm512_set1_ps(p[q]);
+                for (int j = 0; j < HZ; j++) acc[q][j] = _mm512_fmadd_ps(pq, vv[j], acc[q][j]);
+            }
+        }
+    PF_UNROLL
+    for (int q = 0; q < QN; q++) {
+        const __m512 s = _mm512_set1_ps(inv[q0 + q]);
+        for (int j = 0; j < HZ; j++) _mm512_storeu_ps(O + (size_t)(q0 + q) * hd + 16 * j, _mm512_mul_ps(acc[q][j], s));
+    }
+}
+
+#define PV_CASE(HZ, QN, n)                                                                          \
+    switch (n) {                                                                                      \
+    case 1: prefix_values(St, nqp, q0, n_blk, bs, vb, ldkv, inv, O, hd, HZ, 1); break;               \
+    case 2: prefix_values(St, nqp, q0, n_blk, bs, vb, ldkv, inv, O, hd, HZ, (QN) < 2 ? (QN) : 2); break; \
+    case 3: prefix_values(St, nqp, q0, n_blk, bs, vb, ldkv, inv, O, hd, HZ, (QN) < 3 ? (QN) : 3); break; \
+    case 4: prefix_values(St, nqp, q0, n_blk, bs, vb, ldkv, inv, O, hd, HZ, (QN) < 4 ? (QN) : 4); break; \
+    case 5: prefix_values(St, nqp, q0, n_blk, bs, vb, ldkv, inv, O, hd, HZ, (QN) < 5 ? (QN) : 5); break; \
+    case 6: prefix_values(St, nqp, q0, n_blk, bs, vb, ldkv, inv, O, hd, HZ, (QN) < 6 ? (QN) : 6); break; \
+    case 7: prefix_values(St, nqp, q0, n_blk, bs, vb, ldkv, inv, O, hd, HZ, (QN) < 7 ? (QN) : 7); break; \
+    default: prefix_values(St, nqp, q0, n_blk, bs, vb, ldkv, inv, O, hd, HZ, (QN) < 8 ? (QN) : 8); break; \
+    }
+
+void vv_attn_prefix_avx512(const float *Q, int nq, int hd, float scale, const float *const *kb, const float *const *vb,
+                           int n_blk, int bs, int64_t ldkv, float *O, float *lse, float *work) {
+    if (!(hd == 32 || hd == 64 || hd == 128) || bs % 8) {
+        vv_attn_prefix_ref(Q, nq, hd, scale, kb, vb, n_blk, bs, ldkv, O, lse, work);
+        return;
+    }
+    const int nqp = (nq + 15) / 16 * 16, nz = nqp / 16;
+    const int64_t L = (int64_t)n_blk * bs;
+    float *Qt = work;                    // [hd, nqp]
+    float *St = Qt + (size_t)hd * nqp;   // [L, nqp]
+    float inv[nqp];
+    for (int d = 0; d < hd; d++)
+        for (int i = 0; i < nqp; i++) Qt[(size_t)d * nqp + i] = i < nq ? scale * Q[(size_t)i * hd + d] : 0.0f;
+    for (int z0 = 0; z0 < nz; z0 += 3)
+        for (int b = 0; b < n_blk; b++)
+            for (int k0 = 0; k0 < bs; k0 += 8) {
+                const float *K = kb[b] + (int64_t)k0 * ldkv;
+                float *S = St + ((size_t)b * bs + k0) * nqp + 16 * z0;
+                switch (nz - z0) {
+                case 1: prefix_scores(Qt + 16 * z0, nqp, hd, K, ldkv, S, 1); break;
+                case 2: prefix_scores(Qt + 16 * z0, nqp, hd, K, ldkv, S, 2); break;
+                default: prefix_scores(Qt + 16 * z0, nqp, hd, K, ldkv, S, 3); break;
+                }
+            }
+    // softmax down each column (query): max, exp and sum; lse = max + log(sum)
+    for (int z = 0; z < nz; z++) {
+        __m512 m = _mm512_set1_ps(-INFINITY);
+        for (int64_t j = 0; j < L; j++) m = _mm512_max_ps(m, _mm512_loadu_ps(St + (size_t)j * nqp + 16 * z));
+        __m512 sum = _mm512_setzero_ps();
+        for (int64_t j = 0; j < L; j++) {
+            float *sp = St + (size_t)j * nqp + 16 * z;
+            const __m512 e = exp_neg(_mm512_sub_ps(_mm512_loadu_ps(sp), m));
+            _mm512_storeu_ps(sp, e);
+            sum = _mm512_add_ps(sum, e);
+        }
+        float ms[16], ss[16];
+        _mm512_storeu_ps(ms, m);
+        _mm512_storeu_ps(ss, sum);
+        for (int l = 0; l < 16; l++) {
+            const int i = 16 * z + l;
+            inv[i] = 1.0f / ss[l];
+            if (i < nq) lse[i] = ms[l] + logf(ss[l]);
+        }
+    }
+    const int HZ = hd / 16;
+    const int QN = HZ == 2 ? 8 : HZ == 4 ? 6 : 3; // QN * HZ <= 24 accumulators
+    for (int q0 = 0; q0 < nq; q0 += QN) {
+        const int n = nq - q0 < QN ? nq - q0 : QN;
+        if (HZ == 2) PV_CASE(2, 8, n)
+        else if (HZ == 4) PV_CASE(4, 6, n)
+        else PV_CASE(8, 3, n)
+    }
+}

@@ -33,4 +33,17 @@ void vv_attn_values_avx512(const float *P, int64_t lds, int g, const float *v, i
                            int64_t ldo);
 #endif
 
+// Attention of nq query heads Q [nq, hd] (row-major) over one KV head's
+// cached positions, given as n_blk blocks of bs rows ldkv floats apart
+// (kb[i], vb[i]: the head's first K / V row of block i): O [nq, hd] =
+// softmax(scale * Q K^T) V, and lse[i] = log sum_j exp(scale * q_i . k_j).
+// work: vv_attn_prefix_work(nq, hd, n_blk * bs) floats.
+void vv_attn_prefix_ref(const float *Q, int nq, int hd, float scale, const float *const *kb, const float *const *vb,
+                        int n_blk, int bs, int64_t ldkv, float *O, float *lse, float *work);
+#if defined(VISVM_HAVE_X86)
+// hd 32, 64 or 128 and bs a multiple of 8 (else the reference)
+void vv_attn_prefix_avx512(const float *Q, int nq, int hd, float scale, const float *const *kb, const float *const *vb,
+                           int n_blk, int bs, int64_t ldkv, float *O, float *lse, float *work);
+#endif
+
 #endif
