@@ -311,6 +311,51 @@ static void test_repack(void) {
         vv_matmul_repack_free(&t); // twice is fine
         free(W), free(W0), free(xw), free(x), free(y0), free(y1), free(yref), free(mag);
     }
+    // F16 panels (32 rows x the input, rows along the vector lanes): within the
+    // reference bound, and bit-identical whatever the batch size and thread
+    // count (one FMA chain per row and token); 96 rows = 3 panels over 2 threads
+    {
+        const int64_t n_in = 1024, n_out = 96, NT = 40;
+        const int64_t ntoks[] = {1, 2, 6, 12, 13, 25, 40}; // chunks of 12 tokens with tails
+        const size_t rs = vv_row_size(VV_TYPE_F16, n_in);
+        const vv_mm_ops *o16 = vv_get_mm_ops(VV_TYPE_F16, VV_ISA_BEST);
+        uint8_t *W = malloc(rs * n_out), *W0 = malloc(rs * n_out);
+        float *xw = malloc(sizeof(float) * n_in * n_out), *x = malloc(sizeof(float) * n_in * NT);
+        float *y1 = malloc(sizeof(float) * n_out * NT), *yt = malloc(sizeof(float) * n_out * NT);
+        double *yref = malloc(sizeof(double) * n_out * NT), *mag = malloc(sizeof(double) * n_out * NT);
+        fill_normal(&r, xw, n_in * n_out, 0.2f);
+        fill_normal(&r, x, n_in * NT, 1.0f);
+        vv_quantize_row(VV_TYPE_F16, xw, W, n_in * n_out);
+        memcpy(W0, W, rs * n_out);
+        vv_tensor t = {"w", VV_TYPE_F16, 2, {n_in, n_out, 1, 1}, {0}, W, NULL};
+        vv_tensor_set_strides(&t);
+        CHECK(vv_matmul_repack(p2, &t) == VISVM_OK);
+        CHECKF((t.repacked != NULL) == (o16 && o16->repack != NULL), "f16: repacked %d", t.repacked != NULL);
+        CHECK(memcmp(W, W0, rs * n_out) == 0);
+        reference(VV_TYPE_F16, W, n_in, n_out, x, NT, yref, mag);
+        // each token alone: the per-token result every batch must reproduce
+        for (int64_t tk = 0; tk < NT; tk++)
+            CHECK(vv_matmul(p1, &t, x + tk * n_in, 1, yt + tk * n_out, n_out, &ws, VV_ISA_BEST) == VISVM_OK);
+        int bad = 0;
+        for (int64_t e = 0; e < n_out * NT; e++)
+            if (!(fabs(yt[e] - yref[e]) <= (n_in + 32) * 1.2e-7 * mag[e])) bad++;
+        CHECKF(bad == 0, "f16 repacked: %d results outside the bound", bad);
+        for (size_t i = 0; i < sizeof(ntoks) / sizeof(ntoks[0]); i++)
+            for (int th = 1; th <= 2; th++) {
+                const int64_t nt = ntoks[i];
+                memset(y1, 0, sizeof(float) * n_out * nt);
+                CHECK(vv_matmul(th == 1 ? p1 : p2, &t, x, nt, y1, n_out, &ws, VV_ISA_BEST) == VISVM_OK);
+                CHECKF(memcmp(y1, yt, sizeof(float) * n_out * nt) == 0,
+                       "f16 repacked n_tok %lld threads %d: differs from the tokens alone", (long long)nt, th);
+            }
+        // narrower inputs and rows not a multiple of 32 stay raw
+        vv_tensor nar = {"n", VV_TYPE_F16, 2, {512, 96, 1, 1}, {0}, W, NULL}, odd = {"o", VV_TYPE_F16, 2, {1024, 40, 1, 1}, {0}, W, NULL};
+        vv_tensor_set_strides(&nar);
+        vv_tensor_set_strides(&odd);
+        CHECK(vv_matmul_repack_size(&nar) == 0 && vv_matmul_repack_size(&odd) == 0);
+        vv_matmul_repack_free(&t);
+        free(W), free(W0), free(xw), free(x), free(y1), free(yt), free(yref), free(mag);
+    }
     // no repacked kernel: rows not a multiple of 512, other types
     {
         const int64_t n = 256;

@@ -13,6 +13,7 @@
 // alignment, written through vv_atomic_* (temp file + rename).
 #include "gguf.h"
 
+#include "../base/threadpool.h"
 #include "../tensor/matmul.h"
 
 #include <float.h>
@@ -589,16 +590,21 @@ int vv_gguf_repack_tensors(vv_gguf *g, const vv_tensor *const *ts, int n) {
     g->arena = vv_aalloc_huge(total);
     if (!g->arena) return VISVM_ERR_NOMEM;
     g->arena_size = total;
+    vv_pool *pool = vv_pool_create(0); // all cores for the rewrite (NULL: this thread alone)
     size_t off = 0;
     for (int i = 0; i < n; i++) {
         vv_tensor *w = &g->tensors[ts[i] - g->tensors];
         const size_t bytes = vv_matmul_repack_size(w);
         if (!bytes) continue; // not repackable, or listed twice
-        int rc = vv_matmul_repack_into(NULL, w, g->arena + off);
-        if (rc) return rc;
+        int rc = vv_matmul_repack_into(pool, w, g->arena + off);
+        if (rc) {
+            vv_pool_free(pool);
+            return rc;
+        }
         vv_mmap_release(&g->map, w->data, vv_tensor_nbytes(w));
         off += (bytes + 63) & ~(size_t)63;
     }
+    vv_pool_free(pool);
     return VISVM_OK;
 }
 

@@ -383,6 +383,27 @@ int vv_clip_load(vv_gguf *g, int mode, vv_clip **out, vv_error *e) {
         goto fail;
     if (c->post_ln_w && ((rc = check_vec(c->post_ln_w, D, e)) || (c->post_ln_b && (rc = check_vec(c->post_ln_b, D, e)))))
         goto fail;
+    // matrices into the SIMD kernels' layout, once (as the decoder; VISVM_REPACK=0: off)
+    if (!getenv("VISVM_REPACK") || strcmp(getenv("VISVM_REPACK"), "0") != 0) {
+        const vv_tensor **mats = malloc(((size_t)6 * c->n_layer + 2) * sizeof(*mats));
+        int nm = 0;
+        for (int il = 0; mats && il < c->n_layer; il++) {
+            const vv_clip_layer *L = &c->layers[il];
+            const vv_tensor *lm[6] = {L->q_w, L->k_w, L->v_w, L->o_w, L->fc1_w, L->fc2_w};
+            for (int j = 0; j < 6; j++)
+                if (lm[j]) mats[nm++] = lm[j];
+        }
+        if (mats && c->has_projector) {
+            mats[nm++] = c->mm0_w;
+            mats[nm++] = c->mm2_w;
+        }
+        rc = mats ? vv_gguf_repack_tensors(g, mats, nm) : VISVM_ERR_NOMEM;
+        free(mats);
+        if (rc) {
+            rc = vv_err(e, rc, "out of memory repacking the weights (VISVM_REPACK=0 skips it)");
+            goto fail;
+        }
+    }
     *out = c;
     return VISVM_OK;
 fail:

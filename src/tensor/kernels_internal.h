@@ -144,13 +144,16 @@ typedef void (*vv_tile_fn)(int64_t n, const void *w, size_t ldw, int nr, const v
 // Packs one f32 activation row of length n into the private layout.
 typedef void (*vv_pack_fn)(const float *x, void *dst, int64_t n);
 
+#define VV_RP_ROWS 32 // row granularity of repacked products (F16 panels)
 typedef struct vv_mm_ops {
     vv_pack_fn pack;
     size_t (*act_size)(int64_t n);     // bytes of one packed token (multiple of 64)
     vv_tile_fn tile;
     size_t (*scratch_size)(int64_t n); // per-thread scratch of the tile kernel
     // Optional (NULL: none): rewrite raw rows into the layout tile_rp reads
-    // (same size and row stride; n a multiple of 512), once at model load.
+    // (same size and row stride), once at model load. Shapes: Q4_0 / Q8_0 n a
+    // multiple of 512; F16 rows (n_out) a multiple of 32, and tile_rp then gets
+    // row ranges that start at and span multiples of 32 (VV_RP_ROWS).
     void (*repack)(const void *w, size_t ldw, int64_t n, int64_t nrows, void *dst);
     vv_tile_fn tile_rp;
 } vv_mm_ops;

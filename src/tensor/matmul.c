@@ -67,12 +67,14 @@ typedef struct mm_ctx {
     size_t scratch_bytes; // per thread
 } mm_ctx;
 
-// Output rows of thread ith, in groups of 4 so tiles stay full.
+// Output rows of thread ith, in groups of 4 so tiles stay full (repacked
+// weights: of VV_RP_ROWS, the F16 panel height).
 static void row_range(const mm_ctx *c, int ith, int nth, int64_t *r0, int64_t *r1) {
+    const int64_t q = c->tile && c->tile == (c->ops ? c->ops->tile_rp : NULL) ? VV_RP_ROWS : 4;
     int64_t g0, g1;
-    vv_split((c->n_out + 3) / 4, ith, nth, &g0, &g1);
-    *r0 = VV_MIN(g0 * 4, c->n_out);
-    *r1 = VV_MIN(g1 * 4, c->n_out);
+    vv_split((c->n_out + q - 1) / q, ith, nth, &g0, &g1);
+    *r0 = VV_MIN(g0 * q, c->n_out);
+    *r1 = VV_MIN(g1 * q, c->n_out);
 }
 
 static void task_pack(void *vc, int ith, int nth) {
@@ -93,7 +95,7 @@ static void task_tiles(void *vc, int ith, int nth) {
     tb = VV_MAX(16, tb - tb % 16); // the tile kernels take 8 or 16 tokens per pass
     for (int64_t t0 = 0; t0 < c->n_tok; t0 += tb) {
         const int64_t nt = VV_MIN(tb, c->n_tok - t0);
-        for (int64_t r = r0; r < r1; r += 256) { // int-sized calls
+        for (int64_t r = r0; r < r1; r += 256) { // int-sized calls (256: a multiple of VV_RP_ROWS)
             const int nr = (int)VV_MIN(256, r1 - r);
             c->tile(c->n_in, c->w + (size_t)r * c->ldw, c->ldw, nr, c->act + (size_t)t0 * c->act_bytes,
                          c->act_bytes, (int)nt, c->y + t0 * c->ldy + r, (size_t)c->ldy,
@@ -197,7 +199,9 @@ static int matmul_impl(vv_pool *pool, int type, const void *W, const void *rp, s
     const bool is_float = type == VV_TYPE_F32 || type == VV_TYPE_F16 || type == VV_TYPE_BF16;
     int rc = VISVM_OK;
 
-    if (!scalar && is_float && n_tok >= VV_BLAS_MIN_TOK) {
+    // repacked F16 panels beat OpenBLAS at every batch size (its AVX2 kernels here)
+    const bool rp_tiles = !scalar && rp && c.ops && c.ops->tile_rp;
+    if (!scalar && is_float && n_tok >= VV_BLAS_MIN_TOK && !rp_tiles) {
         pthread_once(&g_blas_once, blas_init);
         size_t xbytes = 0;
         if (type != VV_TYPE_F32) {
@@ -268,8 +272,9 @@ typedef struct {
 
 static void task_repack(void *vc, int ith, int nth) {
     rp_ctx *c = (rp_ctx *)vc;
-    int64_t r0, r1;
-    vv_split(c->W->ne[1], ith, nth, &r0, &r1);
+    int64_t g0, g1; // whole F16 panels per thread
+    vv_split((c->W->ne[1] + VV_RP_ROWS - 1) / VV_RP_ROWS, ith, nth, &g0, &g1);
+    const int64_t r0 = VV_MIN(g0 * VV_RP_ROWS, c->W->ne[1]), r1 = VV_MIN(g1 * VV_RP_ROWS, c->W->ne[1]);
     if (r1 > r0)
         c->ops->repack((const uint8_t *)c->W->data + (size_t)r0 * c->rs, c->rs, c->W->ne[0], r1 - r0,
                        c->dst + (size_t)r0 * c->rs);
@@ -279,7 +284,10 @@ size_t vv_matmul_repack_size(const vv_tensor *W) {
     if (!W || !W->data || W->repacked) return 0;
     const vv_mm_ops *ops = vv_get_mm_ops(W->type, VV_ISA_BEST);
     if (!ops || !ops->repack || !ops->tile_rp) return 0;
-    if (W->ne[0] % 512 || W->ne[1] <= 0 || W->ne[2] != 1 || W->ne[3] != 1) return 0;
+    if (W->ne[1] <= 0 || W->ne[2] != 1 || W->ne[3] != 1) return 0;
+    // F16: whole panels, and only matrices of real-model width (n_in >= 1024): the
+    // world's 128-wide models keep the row kernels (and their exact results)
+    if (W->type == VV_TYPE_F16 ? W->ne[1] % VV_RP_ROWS != 0 || W->ne[0] < 1024 : W->ne[0] % 512 != 0) return 0;
     const size_t rs = vv_row_size(W->type, W->ne[0]);
     if (W->nb[1] && W->nb[1] != rs) return 0;
     return rs * (size_t)W->ne[1];

@@ -760,6 +760,87 @@ DEFINE_TILE(tile_q4_K, R_Q4_K)
 DEFINE_TILE(tile_q6_K, R_Q6_K)
 
 // ---------------------------------------------------------------------------
+// Repacked F16 (vv_mm_ops.repack, n_out a multiple of 32): each panel of 32
+// rows stored as [n][32] f16, the 32 rows' weights at one input index next to
+// each other (same bytes as the 32 raw rows). The tile kernel then puts output
+// rows along the vector lanes: per input index, two weight loads and one
+// broadcast activation per token feed 2 x T FMAs, with no horizontal sums.
+// Each (row, token) is one FMA chain over the input in order, whatever the
+// batch, so results do not depend on the batch size or the thread count.
+#define F16P 32
+static void repack_f16(const void *w, size_t ldw, int64_t n, int64_t nrows, void *dst) {
+    for (int64_t p = 0; p * F16P < nrows; p++) {
+        const uint8_t *src = (const uint8_t *)w + (size_t)p * F16P * ldw;
+        uint16_t *o = (uint16_t *)((uint8_t *)dst + (size_t)p * F16P * ldw);
+        for (int64_t k0 = 0; k0 < n; k0 += 64) { // 64 inputs x 32 rows: a 4 KiB block stays in L1
+            const int64_t k1 = VV_MIN(n, k0 + 64);
+            for (int i = 0; i < F16P; i++) {
+                const uint16_t *r = (const uint16_t *)(src + (size_t)i * ldw);
+                for (int64_t k = k0; k < k1; k++) o[(size_t)k * F16P + i] = r[k];
+            }
+        }
+    }
+}
+
+// One panel x T tokens (activations: f32, lda bytes apart).
+VV_INLINE void f16p_tile(int64_t n, const uint8_t *pw, const uint8_t *act, size_t lda, float *y, size_t ldy,
+                         const int T, const bool pf) {
+    __m512 a0[12], a1[12];
+    UNROLL
+    for (int t = 0; t < T; t++) a0[t] = a1[t] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < n; k++) {
+        const uint8_t *wk = pw + (size_t)k * (2 * F16P);
+        if (pf && (k & 1) == 0) _mm_prefetch((const char *)wk + VV_PF_DIST, _MM_HINT_T0);
+        const __m512 w0 = _mm512_cvtph_ps(load256(wk)), w1 = _mm512_cvtph_ps(load256(wk + 32));
+        UNROLL
+        for (int t = 0; t < T; t++) {
+            const __m512 x = _mm512_set1_ps(((const float *)(act + (size_t)t * lda))[k]);
+            a0[t] = _mm512_fmadd_ps(w0, x, a0[t]);
+            a1[t] = _mm512_fmadd_ps(w1, x, a1[t]);
+        }
+    }
+    UNROLL
+    for (int t = 0; t < T; t++) {
+        _mm512_storeu_ps(y + (size_t)t * ldy, a0[t]);
+        _mm512_storeu_ps(y + (size_t)t * ldy + 16, a1[t]);
+    }
+}
+
+#define F16P_SWITCH(T, CALL) \
+    switch (T) {             \
+    case 1: CALL(1); break;  \
+    case 2: CALL(2); break;  \
+    case 3: CALL(3); break;  \
+    case 4: CALL(4); break;  \
+    case 5: CALL(5); break;  \
+    case 6: CALL(6); break;  \
+    case 7: CALL(7); break;  \
+    case 8: CALL(8); break;  \
+    case 9: CALL(9); break;  \
+    case 10: CALL(10); break; \
+    case 11: CALL(11); break; \
+    default: CALL(12); break; \
+    }
+
+// Panels of the nr rows (a multiple of 32, w at a panel start) swept by chunks
+// of 12 tokens; the first chunk streams the panel from memory, the others
+// find it in L2.
+static void tile_rp_f16(int64_t n, const void *w, size_t ldw, int nr, const void *act, size_t lda, int nt, float *y,
+                        size_t ldy, void *scratch) {
+    (void)scratch;
+    for (int r0 = 0; r0 < nr; r0 += F16P) {
+        const uint8_t *pw = (const uint8_t *)w + (size_t)r0 * ldw;
+        for (int t0 = 0; t0 < nt; t0 += 12) {
+            const uint8_t *ap = (const uint8_t *)act + (size_t)t0 * lda;
+            float *yp = y + (size_t)t0 * ldy + r0;
+#define CALL(TT) f16p_tile(n, pw, ap, lda, yp, ldy, TT, t0 == 0)
+            F16P_SWITCH(VV_MIN(nt - t0, 12), CALL)
+#undef CALL
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Tables.
 
 static const vv_kernels k_f32 = {dot_f32, vv_ref_quant_f32, VV_TYPE_F32};
@@ -784,7 +865,7 @@ const vv_kernels *vv_kernels_avx512(int type) {
 }
 
 static const vv_mm_ops m_f32 = {vv_pack_f32, vv_act_size_f, tile_f32, vv_scratch_none, NULL, NULL};
-static const vv_mm_ops m_f16 = {vv_pack_f16, vv_act_size_f, tile_f16, vv_scratch_none, NULL, NULL};
+static const vv_mm_ops m_f16 = {vv_pack_f16, vv_act_size_f, tile_f16, vv_scratch_none, repack_f16, tile_rp_f16};
 static const vv_mm_ops m_bf16 = {vv_pack_bf16, vv_act_size_f, tile_bf16, vv_scratch_none, NULL, NULL};
 static const vv_mm_ops m_q8_0 = {vv_pack_q8t_q8_0, vv_act_size_q8t, tile_q8_0, vv_scratch_q8t, repack_q8_0, tile_rp_q8_0};
 static const vv_mm_ops m_q4_0 = {vv_pack_q8t_q4_0, vv_act_size_q8t, tile_q4_0, vv_scratch_q8t, repack_q4_0, tile_rp_q4_0};
