@@ -227,10 +227,10 @@ static double max_err(const float *a, const double *b, size_t n) {
 }
 
 
-// A 1-layer model wide enough (512) for the load-time repack, matrices in
-// `type`, written to memory with the test's vocabulary.
+// A 1-layer model wide enough for the load-time repack (512; F16 panels need
+// 1024 inputs), matrices in `type`, written to memory with the test's vocabulary.
 static void *write_wide(int type, size_t *size, void ***bufs, int *n_bufs) {
-    enum { WE = 512, WF = 1024, WH = 8, WKV = 4 };
+    const int WE = type == VV_TYPE_F16 ? 1024 : 512, WF = 2 * WE, WH = 8, WKV = 4;
     vv_gguf_writer *g = start_model(256, WE, 1, WF, WH, WKV);
     vv_rng r;
     vv_rng_seed(&r, 4242);
@@ -272,8 +272,8 @@ static void wide_logits(const void *mem, size_t size, bool repack, vv_pool *pool
     CHECKF(vv_llama_load(g, &m, &e) == VISVM_OK, "%s", e.msg);
     unsetenv("VISVM_REPACK");
     if (!m) return;
-    *packed = m->layers[0].wq->repacked && m->layers[0].w_down->repacked && m->output->repacked &&
-              !m->tok_embd->repacked;
+    *packed = m->layers[0].wq->repacked && m->layers[0].w_down->repacked && !m->tok_embd->repacked &&
+              (m->output->repacked || m->output->ne[1] % 32); // F16 panels: whole 32-row panels (V = 300)
     vv_llama_state *st = NULL;
     vv_llama_state_params sp = {64, 1, 16, pool};
     CHECK(vv_llama_state_create(m, &sp, &st, &e) == VISVM_OK);
@@ -308,6 +308,37 @@ static void test_repack_model(vv_pool *pool) {
         free(bufs);
         free(mem);
     }
+    free(a);
+    free(b);
+}
+
+// F16 panels: logits close to the raw path's. Not bit for bit: the summation
+// order differs, and the activations are rounded to f16 before each product
+// (as ggml does), so a last-bit difference upstream can move an activation by
+// one f16 step (2^-11 relative) downstream; bound: 4 such steps.
+static void test_repack_f16_model(vv_pool *pool) {
+    const vv_mm_ops *ops = vv_get_mm_ops(VV_TYPE_F16, VV_ISA_BEST);
+    const bool have = ops && ops->repack;
+    float *a = calloc((size_t)12 * V, sizeof(float)), *b = calloc((size_t)12 * V, sizeof(float));
+    void **bufs;
+    int n_bufs;
+    size_t size;
+    void *mem = write_wide(VV_TYPE_F16, &size, &bufs, &n_bufs);
+    bool pa = false, pb = true;
+    wide_logits(mem, size, true, pool, a, &pa);
+    wide_logits(mem, size, false, pool, b, &pb);
+    CHECKF(pa == have, "f16: matrices repacked %d, repack kernel available %d", pa, have);
+    CHECKF(!pb, "f16: VISVM_REPACK=0 still repacked");
+    double mx = 0, diff = 0;
+    for (int i = 0; i < 12 * V; i++) {
+        mx = fmax(mx, fabs(b[i]));
+        diff = fmax(diff, fabs(a[i] - b[i]));
+    }
+    CHECKF(mx > 1e-3 && isfinite(mx) && diff <= 4 * 4.9e-4 * mx, "f16 panels: logits off by %g (max |l| %g)", diff, mx);
+    printf("f16 panels: worst logit difference %.2e of max |logit| %.2e\n", diff, mx);
+    for (int i = 0; i < n_bufs; i++) free(bufs[i]);
+    free(bufs);
+    free(mem);
     free(a);
     free(b);
 }
@@ -498,6 +529,7 @@ int main(void) {
     free(got);
     free_weights(&w);
     test_repack_model(pool);
+    test_repack_f16_model(pool);
     vv_pool_free(pool);
     return tc_result("test_llama");
 }
