@@ -524,12 +524,9 @@ static int run_blocks(const vv_clip *c, vv_pool *pool, const vv_clip_layer *laye
         vv_add(x, q, (int64_t)n * D);
         vv_layernorm(x, vecp(L->ln2_w, tmp), vecp(L->ln2_b, tmp + D), h, n, D, eps);
         if ((rc = linear(pool, L->fc1_w, L->fc1_b, h, n, f, w, tmp))) return vv_err(e, rc, "mlp failed");
-        if (c->use_gelu) {
-            if (c->mode == VISVM_VISION_LLAMACPP) vv_gelu_tanh(f, (int64_t)n * n_ff);
-            else vv_gelu_erf(f, (int64_t)n * n_ff);
-        } else {
-            vv_quick_gelu(f, (int64_t)n * n_ff);
-        }
+        // elementwise, over the pool (on one thread, its erf / exp calls left the other idle)
+        vv_map_par(pool, !c->use_gelu ? vv_quick_gelu : c->mode == VISVM_VISION_LLAMACPP ? vv_gelu_tanh : vv_gelu_erf, f,
+                   (int64_t)n * n_ff);
         if ((rc = linear(pool, L->fc2_w, L->fc2_b, f, n, q, w, tmp))) return vv_err(e, rc, "mlp failed");
         vv_add(x, q, (int64_t)n * D);
     }
@@ -635,8 +632,7 @@ int vv_clip_encode(const vv_clip *c, vv_pool *pool, const float *img, float *out
     // projector on the patch tokens (class token dropped): [np, D] -> [np, mid] -> [np, n_embd_out]
     const float *xp = B.x + (size_t)off * D;
     if ((rc = linear(pool, c->mm0_w, c->mm0_b, xp, np, B.f, w, B.tmp))) return vv_err(e, rc, "projector failed");
-    if (c->mode == VISVM_VISION_LLAMACPP) vv_gelu_tanh(B.f, (int64_t)np * proj_mid);
-    else vv_gelu_erf(B.f, (int64_t)np * proj_mid);
+    vv_map_par(pool, c->mode == VISVM_VISION_LLAMACPP ? vv_gelu_tanh : vv_gelu_erf, B.f, (int64_t)np * proj_mid);
     if ((rc = linear(pool, c->mm2_w, c->mm2_b, B.f, np, out, w, B.tmp))) return vv_err(e, rc, "projector failed");
     return VISVM_OK;
 }

@@ -277,6 +277,19 @@ void vv_rope_neox(float *x, const int32_t *pos, int64_t n_tok, int n_head, int h
     }
 }
 
+typedef struct { void (*fn)(float *, int64_t); float *x; int64_t n; } map_task;
+static void map_worker(void *ctx, int ith, int nth) {
+    const map_task *t = (const map_task *)ctx;
+    int64_t i0, i1;
+    vv_split(t->n, ith, nth, &i0, &i1);
+    if (i1 > i0) t->fn(t->x + i0, i1 - i0);
+}
+void vv_map_par(vv_pool *pool, void (*fn)(float *, int64_t), float *x, int64_t n) {
+    map_task t = {fn, x, n};
+    if (!pool || n < 16384) map_worker(&t, 0, 1); // small: not worth a parallel section
+    else vv_pool_run(pool, map_worker, &t);
+}
+
 // ---------------------------------------------------------------------------
 // attention
 
