@@ -128,9 +128,24 @@ static int add_weight(vv_pool *pool, model_out *mo, int n_out_files, const char 
     return VISVM_OK;
 }
 
+// Cached random models whose general.name differs are made again: v2 gives
+// the chat template's words LLaMA's pieces (v1 spelled them in bytes).
+#define BENCH_MODEL_NAME "visvm-bench-random-1.1b-v2"
+
+bool bench_model_current(const char *path, const char *name) {
+    vv_gguf *g = NULL;
+    vv_error e = {0};
+    if (!vv_file_exists(path) || vv_gguf_open(path, &g, &e)) return false;
+    const char *n = NULL;
+    const bool ok = vv_gguf_find_key(g, "general.name") >= 0 && vv_gguf_get_str(g, "general.name", &n, NULL) == 0 &&
+                    n && strcmp(n, name) == 0;
+    vv_gguf_close(g);
+    return ok;
+}
+
 static int set_hparams(vv_gguf_writer *w, const shape *s, int type, char **toks, float *scores, int32_t *ttype) {
     vv_gguf_set_str(w, "general.architecture", "llama");
-    vv_gguf_set_str(w, "general.name", "visvm-bench-random-1.1b");
+    vv_gguf_set_str(w, "general.name", BENCH_MODEL_NAME);
     vv_gguf_set_u32(w, "general.file_type", type == VV_TYPE_F16 ? 1 : type == VV_TYPE_Q8_0 ? 7 : type == VV_TYPE_Q4_0 ? 2 : 0);
     if (type != VV_TYPE_F16 && type != VV_TYPE_F32) vv_gguf_set_u32(w, "general.quantization_version", 2);
     vv_gguf_set_u32(w, "llama.context_length", 2048);
@@ -163,12 +178,20 @@ static int make_models(vv_pool *pool, const shape *s, const int *types, char **p
         rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
         goto done;
     }
+    // LLaMA's pieces for the LLaVA template's words ("USER:" -> US ER :, " ASSISTANT:" -> A SS IST ANT :,
+    // "\n" -> <0x0A> after a bare space piece) and the merges leading to them, so the template costs
+    // what it costs with a real vocabulary; every other piece ("t<i>") never matches text
+#define SP "\xe2\x96\x81" // the SentencePiece space
+    static const char *const k_pieces[] = {SP, SP "U", SP "US", "ER", ":", SP "A", "SS", "IS", "IST", "AN", "ANT"};
+#undef SP
+    const int n_pieces = (int)(sizeof(k_pieces) / sizeof(k_pieces[0]));
     for (int i = 0; i < s->n_vocab; i++) {
         char b[32];
         if (i == 0) snprintf(b, sizeof(b), "<unk>");
         else if (i == 1) snprintf(b, sizeof(b), "<s>");
         else if (i == 2) snprintf(b, sizeof(b), "</s>");
         else if (i < 3 + 256) snprintf(b, sizeof(b), "<0x%02X>", i - 3);
+        else if (i < 259 + n_pieces) snprintf(b, sizeof(b), "%s", k_pieces[i - 259]);
         else snprintf(b, sizeof(b), "\xe2\x96\x81t%d", i);
         toks[i] = vv_strdup(b);
         scores[i] = -(float)i;
@@ -274,6 +297,7 @@ int bench_search(const char *dir, const char *label, const char *policy, const c
                  const char *value_mm, const char *head, int threads, int cand, int sentences, int sent_tokens,
                  bool json);
 int bench_search_random(const char *dir, const char *policy, const char *type_name, int threads, bool json, bool regen);
+bool bench_model_current(const char *path, const char *name);
 
 int cmd_bench(int argc, char **argv) {
     const char *dir = NULL, *types_s = "f16,q8_0,q4_0";
@@ -342,7 +366,7 @@ int cmd_bench(int argc, char **argv) {
         vv_buf b = {0};
         vv_buf_printf(&b, "%s/random-1.1b-%s.gguf", dir, vv_type_name(types[k]));
         paths[k] = b.v;
-        if (regen || !vv_file_exists(paths[k])) {
+        if (regen || !bench_model_current(paths[k], BENCH_MODEL_NAME)) {
             need[n_need] = types[k];
             need_paths[n_need++] = paths[k];
         }

@@ -100,6 +100,9 @@ static int make_mmproj(const char *path, int n_embd, uint64_t seed, vv_pool *poo
     return rc;
 }
 
+bool bench_model_current(const char *path, const char *name); // cmd_bench.c
+#define BENCH_VALUE_NAME "visvm-bench-random-value-v2" // v2: made from the v2 policy (its vocabulary)
+
 // Value model file: the policy's tensors (referenced from its mapping) plus a head.
 static int make_value(const char *policy, const char *path, vv_error *e) {
     vv_gguf *g = NULL;
@@ -107,7 +110,7 @@ static int make_value(const char *policy, const char *path, vv_error *e) {
     if (rc) return rc;
     vv_gguf_writer *w = vv_gguf_writer_create();
     vv_gguf_copy_kv(w, g);
-    vv_gguf_set_str(w, "general.name", "visvm-bench-random-value");
+    vv_gguf_set_str(w, "general.name", BENCH_VALUE_NAME);
     vv_gguf_set_str(w, "visvm.value.head", "last_token");
     for (int64_t i = 0; i < vv_gguf_n_tensors(g) && !rc; i++) {
         const vv_tensor *t = vv_gguf_tensor(g, i);
@@ -388,7 +391,7 @@ int bench_search_random(const char *dir, const char *policy, const char *type_na
     }
     if ((regen || !vv_file_exists(mm)) && make_mmproj(mm, n_embd, 11, NULL, &e)) goto fail;
     if ((regen || !vv_file_exists(vmm)) && make_mmproj(vmm, n_embd, 12, NULL, &e)) goto fail;
-    if ((regen || !vv_file_exists(val)) && make_value(policy, val, &e)) goto fail;
+    if ((regen || !bench_model_current(val, BENCH_VALUE_NAME)) && make_value(policy, val, &e)) goto fail;
     return bench_search(dir, label, policy, mm, val, vmm, NULL, threads, 6, 6, 20, json);
 fail:
     fprintf(stderr, "visvm bench: %s\n", e.msg);
