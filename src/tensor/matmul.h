@@ -25,10 +25,12 @@ int vv_wbuf_reserve(vv_wbuf *w, size_t size);
 //
 // Results never depend on the thread count. On SIMD levels every output
 // equals that level's vec_dot of the row and the converted token bit for bit,
-// so a batch gives exactly the per-token results; the one exception is F32 /
-// F16 / BF16 weights with n_tok >= 256 (prefill), which use OpenBLAS sgemm on
+// so a batch gives exactly the per-token results. Exceptions: F32 / F16 /
+// BF16 weights with n_tok >= 256 (prefill), which use OpenBLAS sgemm on
 // activations rounded through the vec_dot_type (same products, different
-// summation order). Returns VISVM_ERR_UNSUPPORTED for types without kernels,
+// summation order); and repacked F16 matrices (vv_matmul_repack), whose
+// panels sum each (row, token) in one FMA chain over the inputs: the same
+// result at every batch size and thread count, but not vec_dot's. Returns VISVM_ERR_UNSUPPORTED for types without kernels,
 // VISVM_ERR_INVALID for bad shapes / pointers (n_in not a multiple of the
 // block sizes, ldy < n_out, a W with ne[2] or ne[3] != 1), VISVM_ERR_RANGE for
 // dimensions beyond INT32_MAX, VISVM_ERR_NOMEM if ws cannot grow.
@@ -45,7 +47,9 @@ int vv_matmul_raw(vv_pool *pool, int type, const void *W, int64_t n_in, int64_t 
 // shuffles (AVX-512: the per-group transposes done at load instead of per
 // token), stored in W->repacked (64-byte aligned, as many bytes as the raw
 // data); vv_matmul then reads it at VV_ISA_BEST, with bit-identical results.
-// A no-op (VISVM_OK, repacked stays NULL) for other types, shapes or CPUs.
+// AVX-512 also repacks F16 matrices with n_in >= 1024 and n_out a multiple of
+// 32 into 32-row panels (results within float rounding of the raw path, see
+// above). A no-op (VISVM_OK, repacked stays NULL) for other types, shapes or CPUs.
 // The raw data stays valid and is still used by vv_get_row and other ISAs.
 int vv_matmul_repack(vv_pool *pool, vv_tensor *W);
 void vv_matmul_repack_free(vv_tensor *W); // frees W->repacked (NULL ok), sets it NULL
