@@ -1,7 +1,8 @@
 // quants_avx512.c - AVX-512 (F, BW, VL, DQ, VNNI) vec_dot and tile kernels.
 //
 // Same float semantics as quants_avx2.c (see its header), so both levels give
-// bit-identical results; one zmm holds a 16-lane accumulator. Integer parts:
+// bit-identical results (on raw rows; the repacked F16 panels, AVX-512 only,
+// sum in another order); one zmm holds a 16-lane accumulator. Integer parts:
 //  * Q4_0/Q8_0: 16 blocks are transposed in registers so that vpdpbusd lane p
 //    accumulates block p (8 instructions per 16 blocks and token); Q4_0 uses
 //    the unsigned nibbles with a -8 * sum(a) correction, Q8_0 uses w + 128
