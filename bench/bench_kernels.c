@@ -6,13 +6,16 @@
 //   gcc $F -mavx2 -mfma -mf16c -mbmi2 -c src/tensor/quants_avx2.c -o $B/qa2.o
 //   gcc $F -mavx2 -mfma -mf16c -mbmi2 -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512bf16 -c src/tensor/quants_avx512.c -o $B/qa5.o
 //   gcc $F bench/bench_kernels.c src/base/base.c src/base/cpu.c src/base/threadpool.c src/tensor/types.c src/tensor/quants.c src/tensor/quants_ref.c src/tensor/matmul.c $B/qa2.o $B/qa5.o -lopenblas -lm -lpthread -o $B/bench_kernels
-//   $B/bench_kernels [threads] [sections] [types]
+//   $B/bench_kernels [threads] [sections] [types] [layout]
 //     sections: any of b (bandwidth), s (shapes), d (1.1B decode); default "bsd"
 //     types: comma list, default q4_0,q8_0,q4_k,q6_k,f16
+//     layout: raw (default) or repacked (vv_matmul_repack where the type and
+//     shape have one: Q4_0 / Q8_0, F16 with n_in >= 1024 -- what models use)
 //
-// It times vv_matmul_raw, the raw GGUF layout; models repack their Q4_0/Q8_0
-// matrices at load (vv_matmul_repack), which bench/decode_prefix.c and
-// `visvm bench` time.
+// By default it times the raw GGUF layout; models repack their Q4_0 / Q8_0
+// (and wide F16) matrices at load, which the `repacked` layout argument times,
+// as bench/decode_prefix.c and `visvm bench` do. Conclusions about the models'
+// kernels need that argument.
 //
 // Prints: streaming-read bandwidth with 1 and N threads; per type and shape,
 // the time of one product for n_tok = 1, 6, 16, 512 with the weight GB/s it
@@ -123,10 +126,33 @@ typedef struct {
     uint8_t *w; // n_copies consecutive copies
     int n_copies;
     size_t bytes; // one copy
+    vv_tensor *t; // repacked layout: one tensor per copy (NULL: raw)
 } mat;
 
-static mat mat_new(int type, int64_t n_in, int64_t n_out, size_t min_total) {
-    mat m = {type, n_in, n_out, NULL, 1, vv_row_size(type, n_in) * (size_t)n_out};
+static bool g_repacked; // layout argument
+
+// Tensor view of raw weights, repacked when the layout asks for it (and the type / shape allow).
+static void tensor_view(vv_pool *pool, int type, int64_t n_in, int64_t n_out, uint8_t *w, vv_tensor *t) {
+    memset(t, 0, sizeof(*t));
+    t->name = "w";
+    t->type = type;
+    t->n_dims = 2;
+    t->ne[0] = n_in, t->ne[1] = n_out, t->ne[2] = t->ne[3] = 1;
+    t->data = w;
+    vv_tensor_set_strides(t);
+    if (g_repacked && vv_matmul_repack(pool, t) != VISVM_OK) {
+        fprintf(stderr, "out of memory\n");
+        exit(1);
+    }
+}
+static int mm_any(vv_pool *pool, int type, const uint8_t *w, const vv_tensor *t, int64_t n_in, int64_t n_out,
+                  const float *x, int64_t nt, float *y, vv_wbuf *ws) {
+    if (t) return vv_matmul(pool, t, x, nt, y, n_out, ws, VV_ISA_BEST);
+    return vv_matmul_raw(pool, type, w, n_in, n_out, x, nt, y, n_out, ws, VV_ISA_BEST);
+}
+
+static mat mat_new(vv_pool *pool, int type, int64_t n_in, int64_t n_out, size_t min_total) {
+    mat m = {type, n_in, n_out, NULL, 1, vv_row_size(type, n_in) * (size_t)n_out, NULL};
     m.n_copies = (int)VV_MAX(1, (min_total + m.bytes - 1) / m.bytes);
     m.w = vv_aalloc(m.bytes * m.n_copies);
     if (!m.w) {
@@ -135,7 +161,16 @@ static mat mat_new(int type, int64_t n_in, int64_t n_out, size_t min_total) {
     }
     fill_weights(type, n_in, n_out, m.w);
     for (int c = 1; c < m.n_copies; c++) memcpy(m.w + c * m.bytes, m.w, m.bytes);
+    if (g_repacked) {
+        m.t = calloc((size_t)m.n_copies, sizeof(vv_tensor));
+        for (int c = 0; m.t && c < m.n_copies; c++) tensor_view(pool, type, n_in, n_out, m.w + c * m.bytes, &m.t[c]);
+    }
     return m;
+}
+static void mat_free(mat *m) {
+    for (int c = 0; m->t && c < m->n_copies; c++) vv_matmul_repack_free(&m->t[c]);
+    free(m->t);
+    vv_afree(m->w);
 }
 
 // Seconds per product (median of passes over the copies).
@@ -146,12 +181,11 @@ static double time_matmul(vv_pool *pool, const mat *m, int64_t n_tok, const floa
     double t_start = vv_time_s();
     // warm-up pass
     for (int c = 0; c < m->n_copies; c++)
-        vv_matmul_raw(pool, m->type, m->w + c * m->bytes, m->n_in, m->n_out, x, n_tok, y, m->n_out, ws, VV_ISA_BEST);
+        mm_any(pool, m->type, m->w + c * m->bytes, m->t ? &m->t[c] : NULL, m->n_in, m->n_out, x, n_tok, y, ws);
     while (n < 64 && (n < 3 || vv_time_s() - t_start < budget_s)) {
         double t0 = vv_time_s();
         for (int c = 0; c < m->n_copies; c++)
-            vv_matmul_raw(pool, m->type, m->w + c * m->bytes, m->n_in, m->n_out, x, n_tok, y, m->n_out, ws,
-                          VV_ISA_BEST);
+            mm_any(pool, m->type, m->w + c * m->bytes, m->t ? &m->t[c] : NULL, m->n_in, m->n_out, x, n_tok, y, ws);
         times[n++] = (vv_time_s() - t0) / m->n_copies;
     }
     for (int i = 1; i < n; i++) // insertion sort for the median
@@ -171,6 +205,11 @@ int main(int argc, char **argv) {
     const int nth = argc > 1 ? atoi(argv[1]) : 2;
     const char *sections = argc > 2 ? argv[2] : "bsd";
     const char *type_list = argc > 3 ? argv[3] : "q4_0,q8_0,q4_k,q6_k,f16";
+    g_repacked = argc > 4 && strcmp(argv[4], "repacked") == 0;
+    if (argc > 4 && !g_repacked && strcmp(argv[4], "raw") != 0) {
+        fprintf(stderr, "layout: raw or repacked\n");
+        return 2;
+    }
     int types[16], n_types = 0;
     {
         char buf[256];
@@ -222,7 +261,7 @@ int main(int argc, char **argv) {
                "tok/s", "GFLOP/s");
     for (int ti = 0; strchr(sections, 's') && ti < n_types; ti++) {
         for (int si = 0; si < 3; si++) {
-            mat m = mat_new(types[ti], shapes[si][0], shapes[si][1], (size_t)384 << 20);
+            mat m = mat_new(pool, types[ti], shapes[si][0], shapes[si][1], (size_t)384 << 20);
             double t1 = 0;
             for (int ni = 0; ni < 4; ni++) {
                 const int64_t nt = ntoks[ni];
@@ -237,7 +276,7 @@ int main(int argc, char **argv) {
                 if (nt > 1) printf("   x%.1f tok/s vs n_tok=1", (nt / t) / (1 / t1));
                 printf("\n");
             }
-            vv_afree(m.w);
+            mat_free(&m);
         }
     }
 
@@ -257,16 +296,20 @@ int main(int argc, char **argv) {
         uint8_t *model = vv_aalloc(total);
         if (!model) return 1;
         uint8_t *ptr[23][8];
+        static vv_tensor tv[23][8];
         size_t off = 0;
         for (int l = 0; l < L; l++)
             for (int k = 0; k < 7; k++) {
                 ptr[l][k] = model + off;
                 memcpy(model + off, proto[k], sz[k]);
+                tensor_view(pool, type, shp[k][0], shp[k][1], ptr[l][k], &tv[l][k]);
                 off += sz[k];
             }
         ptr[0][7] = model + off;
         memcpy(model + off, proto[7], sz[7]);
-        printf("\n1.1B decode step, %s weights (%.0f MB):\n", vv_type_name(type), total / 1e6);
+        tensor_view(pool, type, E, V, ptr[0][7], &tv[0][7]);
+        printf("\n1.1B decode step, %s weights (%.0f MB, %s layout):\n", vv_type_name(type), total / 1e6,
+               g_repacked ? "repacked" : "raw");
         const int64_t batches[6] = {1, 2, 4, 6, 8, 16};
         double tok1 = 0;
         for (int bi = 0; bi < 6; bi++) {
@@ -276,9 +319,9 @@ int main(int argc, char **argv) {
                 double t0 = vv_time_s();
                 for (int l = 0; l < L; l++)
                     for (int k = 0; k < 7; k++)
-                        vv_matmul_raw(pool, type, ptr[l][k], shp[k][0], shp[k][1], x, nt, y, shp[k][1], &ws,
-                                      VV_ISA_BEST);
-                vv_matmul_raw(pool, type, ptr[0][7], E, V, x, nt, y, V, &ws, VV_ISA_BEST);
+                        mm_any(pool, type, ptr[l][k], g_repacked ? &tv[l][k] : NULL, shp[k][0], shp[k][1], x, nt, y,
+                               &ws);
+                mm_any(pool, type, ptr[0][7], g_repacked ? &tv[0][7] : NULL, E, V, x, nt, y, &ws);
                 best = VV_MIN(best, vv_time_s() - t0);
             }
             if (nt == 1) tok1 = 1 / best;
@@ -287,6 +330,9 @@ int main(int argc, char **argv) {
                    (long long)nt, best * 1e3, nt / best, nt / best / tok1, total / best / 1e9,
                    100 * total / best / 1e9 / bwn, nth);
         }
+        for (int l = 0; l < L; l++)
+            for (int k = 0; k < 8; k++)
+                if (k < 7 || l == 0) vv_matmul_repack_free(&tv[l][k]);
         vv_afree(model);
         for (int k = 0; k < 8; k++) vv_afree(proto[k]);
     }
