@@ -271,12 +271,14 @@ int main(void) {
                     CHECK_NEAR(y[(t * NH + h) * HD + i + HD / 2], a[i] * sin(th) + a[i + HD / 2] * cos(th), 1e-4);
                 }
     }
-    // attention: loop path (n_q < 8) and GEMM path (n_q >= 8), causal and full, GQA, threads 1 vs 3
+    // attention: loop path (n_q < 8) and GEMM path (n_q >= 8, blocks of 64 query rows over the keys
+    // the block's longest row sees: 150 rows = 3 blocks; 140 queries over 20 keys leave whole
+    // blocks masked), causal and full, GQA, threads 1 vs 3
     {
-        int cases[][4] = {{1, 7, 4, 2}, {5, 12, 4, 4}, {20, 20, 8, 2}, {33, 40, 4, 1}};
+        int cases[][4] = {{1, 7, 4, 2}, {5, 12, 4, 4}, {20, 20, 8, 2}, {33, 40, 4, 1}, {150, 150, 4, 2}, {140, 20, 4, 2}};
         vv_pool *p3 = vv_pool_create(3);
         vv_attn_scratch sc = {0};
-        for (int c = 0; c < 4; c++) {
+        for (int c = 0; c < 6; c++) {
             int nq = cases[c][0], nk = cases[c][1], nh = cases[c][2], nkv = cases[c][3], hd = 16;
             float *q = malloc((size_t)nq * nh * hd * 4), *k = malloc((size_t)nk * nkv * hd * 4),
                   *v = malloc((size_t)nk * nkv * hd * 4), *o1 = malloc((size_t)nq * nh * hd * 4),

@@ -323,6 +323,7 @@ static inline int64_t row_len(const attn_task *a, int64_t i) {
     return L < 0 ? 0 : (L > a->n_k ? a->n_k : L);
 }
 
+#define ATTN_QB 64 // query rows per block of the GEMM path
 static void attn_worker(void *ctx, int ith, int nth) {
     attn_task *a = (attn_task *)ctx;
     float *S = a->scratch + (size_t)ith * a->per_thread;
@@ -333,18 +334,30 @@ static void attn_worker(void *ctx, int ith, int nth) {
             const float *qh = a->q + (int64_t)h * a->hd;
             const float *kh = a->k + (int64_t)g * a->hd;
             const float *vh = a->v + (int64_t)g * a->hd;
-            // S[n_q, n_k] = scale * Q_h K_g^T
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)a->n_q, (int)a->n_k, a->hd, a->scale, qh,
-                        (int)a->ldq, kh, (int)a->ldk, 0.0f, S, (int)a->n_k);
-            for (int64_t i = 0; i < a->n_q; i++) {
-                float *row = S + i * a->n_k;
-                int64_t L = row_len(a, i);
-                for (int64_t j = L; j < a->n_k; j++) row[j] = -INFINITY;
-                vv_softmax(row, a->n_k);
+            // blocks of ATTN_QB query rows, each over the keys its longest row sees: a causal
+            // prefill skips the masked triangle (half its products)
+            for (int64_t i0 = 0; i0 < a->n_q; i0 += ATTN_QB) {
+                const int64_t nb = VV_MIN(ATTN_QB, a->n_q - i0);
+                int64_t Lb = 0;
+                for (int64_t i = i0; i < i0 + nb; i++) Lb = VV_MAX(Lb, row_len(a, i));
+                float *ob = a->out + i0 * a->ldo + (int64_t)h * a->hd;
+                if (Lb == 0) { // fully masked rows: zeros, as vv_softmax gives them
+                    for (int64_t i = 0; i < nb; i++) memset(ob + i * a->ldo, 0, (size_t)a->hd * sizeof(float));
+                    continue;
+                }
+                // S[nb, Lb] = scale * Q_h K_g^T
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)Lb, a->hd, a->scale,
+                            qh + i0 * a->ldq, (int)a->ldq, kh, (int)a->ldk, 0.0f, S, (int)Lb);
+                for (int64_t i = 0; i < nb; i++) {
+                    float *row = S + i * Lb;
+                    const int64_t L = row_len(a, i0 + i);
+                    for (int64_t j = L; j < Lb; j++) row[j] = -INFINITY;
+                    vv_softmax(row, Lb);
+                }
+                // out_h[nb, hd] = S V_g
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nb, a->hd, (int)Lb, 1.0f, S, (int)Lb,
+                            vh, (int)a->ldk, 0.0f, ob, (int)a->ldo);
             }
-            // out_h[n_q, hd] = S V_g
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)a->n_q, a->hd, (int)a->n_k, 1.0f, S,
-                        (int)a->n_k, vh, (int)a->ldk, 0.0f, a->out + (int64_t)h * a->hd, (int)a->ldo);
         }
     } else {
         const int64_t n_items = a->n_q * a->n_head;
@@ -372,7 +385,7 @@ int vv_attention(vv_pool *pool, const float *q, int64_t ldq, const float *k, con
     const int nth = vv_pool_size(pool);
     attn_task a = {q, k, v, out, ldq, ldk, ldo, n_q, n_k, n_head, n_head_kv, hd, scale, kv_len, NULL, 0, false};
     a.gemm = n_q >= 8 && n_k > 0 && n_q * n_k < (int64_t)1 << 31;
-    a.per_thread = a.gemm ? (size_t)(n_q * n_k) : (size_t)(n_k > 0 ? n_k : 1);
+    a.per_thread = a.gemm ? (size_t)(VV_MIN(n_q, ATTN_QB) * n_k) : (size_t)(n_k > 0 ? n_k : 1);
     a.per_thread = (a.per_thread + 15) & ~(size_t)15;
     size_t need = a.per_thread * (size_t)nth;
     if (scratch->size < need) {
