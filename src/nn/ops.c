@@ -277,17 +277,28 @@ void vv_rope_neox(float *x, const int32_t *pos, int64_t n_tok, int n_head, int h
     }
 }
 
-typedef struct { void (*fn)(float *, int64_t); float *x; int64_t n; } map_task;
+// Elementwise work over the pool in contiguous parts (x, and y for SwiGLU's up).
+#define MAP_PAR_MIN 16384 // fewer elements (a decode row): not worth a parallel section
+typedef struct { void (*fn)(float *, int64_t); float *x; const float *y; int64_t n; } map_task;
 static void map_worker(void *ctx, int ith, int nth) {
     const map_task *t = (const map_task *)ctx;
     int64_t i0, i1;
     vv_split(t->n, ith, nth, &i0, &i1);
-    if (i1 > i0) t->fn(t->x + i0, i1 - i0);
+    if (i1 <= i0) return;
+    if (t->fn) t->fn(t->x + i0, i1 - i0);
+    else vv_swiglu(t->x + i0, t->y + i0, i1 - i0);
+}
+static void map_run(vv_pool *pool, map_task *t) {
+    if (!pool || t->n < MAP_PAR_MIN) map_worker(t, 0, 1);
+    else vv_pool_run(pool, map_worker, t);
 }
 void vv_map_par(vv_pool *pool, void (*fn)(float *, int64_t), float *x, int64_t n) {
-    map_task t = {fn, x, n};
-    if (!pool || n < 16384) map_worker(&t, 0, 1); // small: not worth a parallel section
-    else vv_pool_run(pool, map_worker, &t);
+    map_task t = {fn, x, NULL, n};
+    map_run(pool, &t);
+}
+void vv_swiglu_par(vv_pool *pool, float *gate, const float *up, int64_t n) {
+    map_task t = {NULL, gate, up, n};
+    map_run(pool, &t);
 }
 
 // ---------------------------------------------------------------------------

@@ -68,6 +68,7 @@ typedef struct vv_attn_scratch {
 // fn(x, n) (an elementwise activation) over the pool in contiguous parts:
 // same result as one call, the split only spreads the work.
 void vv_map_par(vv_pool *pool, void (*fn)(float *, int64_t), float *x, int64_t n);
+void vv_swiglu_par(vv_pool *pool, float *gate, const float *up, int64_t n); // vv_swiglu, the same way
 int vv_attention(vv_pool *pool, const float *q, int64_t ldq, const float *k, const float *v, int64_t ldk, float *out,
                  int64_t ldo, int64_t n_q, int64_t n_k, int n_head, int n_head_kv, int hd, float scale,
                  const int32_t *kv_len, vv_attn_scratch *scratch);

@@ -789,7 +789,7 @@ static void repack_f16(const void *w, size_t ldw, int64_t n, int64_t nrows, void
 // One panel x T tokens (activations: f32, lda bytes apart).
 VV_INLINE void f16p_tile(int64_t n, const uint8_t *pw, const uint8_t *act, size_t lda, float *y, size_t ldy,
                          const int T, const bool pf) {
-    __m512 a0[12], a1[12];
+    __m512 a0[QTMAX], a1[QTMAX]; // T <= 12 in use (Q16_SWITCH instantiates up to 16)
     UNROLL
     for (int t = 0; t < T; t++) a0[t] = a1[t] = _mm512_setzero_ps();
     for (int64_t k = 0; k < n; k++) {
@@ -810,22 +810,6 @@ VV_INLINE void f16p_tile(int64_t n, const uint8_t *pw, const uint8_t *act, size_
     }
 }
 
-#define F16P_SWITCH(T, CALL) \
-    switch (T) {             \
-    case 1: CALL(1); break;  \
-    case 2: CALL(2); break;  \
-    case 3: CALL(3); break;  \
-    case 4: CALL(4); break;  \
-    case 5: CALL(5); break;  \
-    case 6: CALL(6); break;  \
-    case 7: CALL(7); break;  \
-    case 8: CALL(8); break;  \
-    case 9: CALL(9); break;  \
-    case 10: CALL(10); break; \
-    case 11: CALL(11); break; \
-    default: CALL(12); break; \
-    }
-
 // Panels of the nr rows (a multiple of 32, w at a panel start) swept by chunks
 // of 12 tokens; the first chunk streams the panel from memory, the others
 // find it in L2.
@@ -838,7 +822,7 @@ static void tile_rp_f16(int64_t n, const void *w, size_t ldw, int nr, const void
             const uint8_t *ap = (const uint8_t *)act + (size_t)t0 * lda;
             float *yp = y + (size_t)t0 * ldy + r0;
 #define CALL(TT) f16p_tile(n, pw, ap, lda, yp, ldy, TT, t0 == 0)
-            F16P_SWITCH(VV_MIN(nt - t0, 12), CALL)
+            Q16_SWITCH(VV_MIN(nt - t0, 12), CALL) // 13..16 never taken
 #undef CALL
         }
     }
