@@ -154,8 +154,9 @@ int cmd_eval(int argc, char **argv) {
         {"--mmproj", NULL, CLI_STR, &mmproj, "captioner vision model GGUF (not with an HF directory)", 0, -1},
         {"--reward", NULL, CLI_STR, &reward, "reward CLIP GGUF (clip-prm, bon-clip)", 0, -1},
         {"--value", NULL, CLI_STR, &value,
-         "value model (visvm, bon-visvm): text GGUF, or a Hugging Face VisVM directory (HF-exact, SDPA pad rows)", 0, -1},
-        {"--value-mmproj", NULL, CLI_STR, &value_mm, "value model vision GGUF (not with an HF directory)", 0, -1},
+         "value model (visvm, bon-visvm): text GGUF, a Hugging Face VisVM directory (HF-exact, SDPA pad rows), or a "
+         "value head fitted on a CLIP (train head --clip; --value-mmproj is then that CLIP)", 0, -1},
+        {"--value-mmproj", NULL, CLI_STR, &value_mm, "value model vision GGUF (not with an HF directory; the full CLIP for a CLIP-backbone head)", 0, -1},
         {"--value-head", NULL, CLI_STR, &value_head,
          "value head on the policy (visvm-shared; made by `visvm train head`)", 0, -1},
         {"--strategies", "-s", CLI_STR, &strategies,

@@ -309,13 +309,21 @@ static int train_head(int argc, char **argv) {
         {"--prompt", NULL, CLI_STR, &hp.prompt, "prompt for lines without \"text\"", 0, -1},
         {"--centre", NULL, CLI_FLAG, &hp.centre,
          "fit within-image differences only (each term minus its image's mean; a step's choice sees nothing else)", 0, -1},
+        {"--val-world", NULL, CLI_STR, &hp.val_world,
+         "world folder of --val's images: within-image AUC of V and of the reward (ground truth labels)", 0, -1},
+        {"--clip", NULL, CLI_STR, &hp.clip,
+         "fit a value model on this full CLIP's frozen features instead (phi = [i*t, t, i]; search with --value HEAD "
+         "--value-mmproj CLIP, strategy visvm)", 0, -1},
+        {"--ridge-to-reward", NULL, CLI_FLAG, &hp.ridge_to_reward,
+         "with --clip: the ridge pulls toward the reward's head (V = cosine), not toward zero", 0, -1},
         {"--threads", "-t", CLI_INT, &hp.threads, "threads; 0 = all cores", 0, 1024},
     };
     const char *pos[1];
     int n_pos;
     int rc = cli_parse("train head", "--rewards FILE [options]",
-                       "Fits a value head on the policy's own frozen hidden states (visvm-shared search) by "
-                       "least-squares TD: the TD(0) fixed point of target = (r - offset) + gamma V(s'), in one pass.",
+                       "Fits a value head on the policy's own frozen hidden states (visvm-shared search), or with "
+                       "--clip a value model on a CLIP's frozen features, by least-squares TD: the TD(0) fixed point "
+                       "of target = (r - offset) + gamma V(s'), in one pass.",
                        opts, (int)(sizeof(opts) / sizeof(opts[0])), argc, argv, 3, pos, 0, &n_pos);
     if (rc) return rc == 1 ? 0 : 2;
     if (!hp.train_rewards) {
@@ -332,6 +340,10 @@ static int train_head(int argc, char **argv) {
     printf("wrote %s (%.0f s)\n| set | TD pairs | TD loss | corr(V, discounted return) |\n|---|---|---|---|\n", out, m.seconds);
     printf("| train | %d | %.5f | %.3f |\n", m.n_train, m.td_loss_train, m.corr_train);
     if (m.n_val) printf("| held out | %d | %.5f | %.3f |\n", m.n_val, m.td_loss_val, m.corr_val);
+    if (m.auc_pairs)
+        printf("held out, within-image AUC (present-only vs absent-naming sentences, %ld pairs): V %.3f, reward %.3f; "
+               "siblings (%ld pairs): V %.3f, reward %.3f\n", m.auc_pairs, m.auc_v, m.auc_r, m.sib_pairs, m.sib_v,
+               m.sib_r);
     return 0;
 }
 

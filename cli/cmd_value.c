@@ -76,6 +76,8 @@ int cmd_value(int argc, char **argv) {
         if (verbose) {
             if (v->hf)
                 fprintf(stderr, "flattened head over max_length %d, %s pad rows; ", v->hf->max_length, attn);
+            else if (v->chead)
+                fprintf(stderr, "head on the CLIP's features; ");
             else
                 fprintf(stderr, "last_token head; ");
             fprintf(stderr, "load %.2f s, value %.2f s\n", t1 - t0, vv_time_s() - t1);

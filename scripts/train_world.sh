@@ -3,7 +3,7 @@
 # the exact recipe of models/world (2 cores; CLIP 2000 steps ~69 min while
 # sharing the cores + 1500 continued ~39 min alone, VLM 2000 steps on CLIP's frozen tower ~14 min while
 # sharing, value data: responses ~5 min while sharing + rewards ~40 s alone,
-# value model 4000 steps ~24 min alone), then
+# value model 4000 steps ~24 min alone, CLIP-backbone value head ~1 min), then
 # evaluates them. Usage: scripts/train_world.sh [OUT_DIR]   (default models/world)
 # Each stage logs to OUT_DIR/*.log, writes a loss curve (*.svg) and resumes
 # from its checkpoint when re-run with RESUME=1.
@@ -62,6 +62,9 @@ if stage 4; then
 $V train value --rewards "$WORK/rw-train.jsonl" --val "$WORK/rw-val.jsonl" --val-world "$WORK/value-val" --clip "$OUT/clip.gguf" \
    --policy "$OUT/vlm-text.gguf" --out "$OUT" --steps "${VALUE_STEPS:-4000}" |
     tee "$OUT/value-stdout.log"
+# 4b. a value model on the reward CLIP's own frozen features (phi = [i*t, t, i]), LSTD on the same TD pairs (~1 min)
+$V train head --clip "$OUT/clip.gguf" --rewards "$WORK/rw-train.jsonl" --val "$WORK/rw-val.jsonl" \
+   --val-world "$WORK/value-val" -o "$OUT/value-clip.gguf" | tee "$OUT/value-clip.log"
 fi
 # 5. the results table and the compute-scaling sweep (README "Results")
 if stage 5; then
@@ -73,5 +76,14 @@ $V eval -m "$OUT/vlm-text.gguf" --mmproj "$OUT/vlm-mmproj.gguf" --reward "$OUT/c
    --value "$OUT/value-text.gguf" --value-mmproj "$OUT/value-mmproj.gguf" \
    -s greedy -n 500 --split test -q --sweep 2,4,8,16 --svg "$OUT/scaling.svg" \
    --json "$OUT/eval-sweep.json" --markdown "$OUT/eval-sweep.md"
+# the same with the CLIP-backbone value model (stage 4b)
+$V eval -m "$OUT/vlm-text.gguf" --mmproj "$OUT/vlm-mmproj.gguf" --reward "$OUT/clip.gguf" \
+   --value "$OUT/value-clip.gguf" --value-mmproj "$OUT/clip.gguf" \
+   -s greedy,clip-prm,visvm,bon-visvm -n 500 --split test -q \
+   --json "$OUT/eval-value-clip.json" --markdown "$OUT/eval-value-clip.md"
+$V eval -m "$OUT/vlm-text.gguf" --mmproj "$OUT/vlm-mmproj.gguf" --reward "$OUT/clip.gguf" \
+   --value "$OUT/value-clip.gguf" --value-mmproj "$OUT/clip.gguf" \
+   -s greedy -n 500 --split test -q --sweep 2,4,8,16 --svg "$OUT/scaling-value-clip.svg" \
+   --json "$OUT/eval-sweep-value-clip.json" --markdown "$OUT/eval-sweep-value-clip.md"
 fi
 echo "models and results in $OUT"

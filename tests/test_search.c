@@ -595,6 +595,150 @@ int main(void) {
         }
         vv_value_head_free(fh);
         vt_td_free(&ts);
+        // train head --clip: a value model on the reward CLIP's frozen features phi = [i*t, t, i];
+        // the LSTD equation on features computed here, the engine's value equals w . phi + b, the
+        // reward's own head (w = [1, 0, 0]) gives the cosine, and the search scores with it
+        {
+            vt_head_hp hc = vt_head_default_hp();
+            hc.clip = cp;
+            hc.train_rewards = jp;
+            hc.reward_offset = 0.25f;
+            hc.ridge = 0.5f; // unit-length features: a larger ridge, so its term stands far above rounding
+            hc.threads = 1;
+            CHECKF(vt_head_train(&hc, hp2, &hm, &e) == VISVM_OK, "%s", e.msg);
+            vv_value_head *kh = NULL;
+            CHECK(vv_value_head_load(hp2, &kh, &e) == VISVM_OK);
+            CHECK(vt_td_load(jp, &ts, &e) == VISVM_OK);
+            const int Pj = rw->proj_dim, D = 3 * Pj;
+            if (kh && ts.n_pairs) {
+                CHECK(!strcmp(kh->backbone, "clip") && kh->n_embd == D && hm.n_train == ts.n_pairs);
+                float *im = malloc((size_t)Pj * sizeof(float)), *tx = malloc((size_t)Pj * sizeof(float));
+                float *ft = malloc((size_t)ts.n_pairs * D * sizeof(float));
+                vv_clip_work cw = {0};
+                vv_image_batch b = {0};
+                CHECK(vv_preprocess(&img, &rw->pre, &b, &e) == VISVM_OK);
+                CHECK(vv_clip_image_features(rw, pool, b.data, im, &cw, &e) == VISVM_OK);
+                vv_image_batch_free(&b);
+                vv_normalise(im, Pj);
+                for (int k = 0; k < ts.n_pairs; k++) {
+                    CHECK(vv_clip_text_features(rw, pool, ts.pairs[k].cur, tx, &cw, &e) == VISVM_OK);
+                    vv_normalise(tx, Pj);
+                    vv_value_clip_features(im, tx, Pj, ft + (size_t)k * D);
+                }
+                double *g = calloc((size_t)D + 1, sizeof(double)), msq = 0, scale = 0;
+                for (int k = 0; k < ts.n_pairs; k++) {
+                    const float *x = ft + (size_t)k * D;
+                    const double v = vv_value_head_apply(kh, x);
+                    const double vn = ts.pairs[k].terminal ? 0 : vv_value_head_apply(kh, x + D);
+                    const double delta = (ts.pairs[k].reward - 0.25) + 0.9 * vn - v;
+                    for (int d = 0; d < D; d++) {
+                        g[d] += x[d] * delta;
+                        msq += (double)x[d] * x[d];
+                    }
+                    g[D] += delta;
+                    scale += fabs(ts.pairs[k].reward - 0.25) + fabs(v) + fabs(vn);
+                }
+                msq /= (double)ts.n_pairs * D;
+                double worst = 0, rmax = 0;
+                for (int d = 0; d <= D; d++) {
+                    const double want = d < D ? 0.5 * msq * ts.n_pairs * kh->w[d] : 0;
+                    worst = fmax(worst, fabs(g[d] - want));
+                    rmax = fmax(rmax, fabs(want));
+                }
+                CHECKF(worst <= 1e-5 * scale && rmax > 100 * 1e-5 * scale, "CLIP LSTD residual %g (scale %g, ridge %g)",
+                       worst, scale, rmax);
+                // --ridge-to-reward: the ridge term is lam (w - w0), w0 = 1 on the i*t block
+                hc.ridge_to_reward = true;
+                vv_value_head *kr = NULL;
+                CHECKF(vt_head_train(&hc, hp2, &hm, &e) == VISVM_OK, "%s", e.msg);
+                CHECK(vv_value_head_load(hp2, &kr, &e) == VISVM_OK);
+                if (kr) {
+                    double *g2 = calloc((size_t)D + 1, sizeof(double)), w2 = 0, dev = 0;
+                    for (int k = 0; k < ts.n_pairs; k++) {
+                        const float *x = ft + (size_t)k * D;
+                        const double vn = ts.pairs[k].terminal ? 0 : vv_value_head_apply(kr, x + D);
+                        const double delta = (ts.pairs[k].reward - 0.25) + 0.9 * vn - vv_value_head_apply(kr, x);
+                        for (int d = 0; d < D; d++) g2[d] += x[d] * delta;
+                        g2[D] += delta;
+                    }
+                    for (int d = 0; d <= D; d++) {
+                        const double want = d < D ? 0.5 * msq * ts.n_pairs * (kr->w[d] - (d < Pj ? 1.0 : 0.0)) : 0;
+                        w2 = fmax(w2, fabs(g2[d] - want));
+                        if (d < D) dev = fmax(dev, fabs(kr->w[d] - kh->w[d]));
+                    }
+                    CHECKF(w2 <= 1e-5 * scale && dev > 1e-3, "ridge-to-reward residual %g (heads differ by %g)", w2, dev);
+                    free(g2);
+                }
+                vv_value_head_free(kr);
+                hc.ridge_to_reward = false;
+                CHECKF(vt_head_train(&hc, hp2, &hm, &e) == VISVM_OK, "%s", e.msg);
+                // the engine: vv_value_load(head, clip) scores w . phi + b
+                vv_value *cv = NULL;
+                vv_value_state *cs = NULL;
+                CHECKF(vv_value_load(hp2, cp, &cv, &e) == VISVM_OK, "%s", e.msg);
+                if (cv) {
+                    CHECK(cv->lm == NULL && cv->reward_offset == 0.25f && fabsf(cv->gamma - 0.9f) < 1e-7f);
+                    CHECK(vv_value_state_create(cv, pool, 4, &cs, &e) == VISVM_OK);
+                    CHECK(vv_value_set_image(cs, &img, &e) == VISVM_OK);
+                    const char *three[3] = {ts.pairs[0].cur, ts.pairs[1].cur, ts.pairs[2].cur};
+                    float got[3];
+                    CHECK(vv_value_score(cs, three, 3, "ignored prefix.", got, &e) == VISVM_OK);
+                    for (int k = 0; k < 3; k++)
+                        CHECKF(fabs(got[k] - vv_value_head_apply(kh, ft + (size_t)k * D)) < 1e-5, "value %g vs %g", got[k],
+                               vv_value_head_apply(kh, ft + (size_t)k * D));
+                    int32_t one_id = 1, n1 = 1;
+                    const int32_t *idp[1] = {&one_id};
+                    CHECK(vv_value_score_ids(cs, idp, &n1, 1, got, &e) == VISVM_ERR_UNSUPPORTED);
+                    // step search with it: each candidate's score is its value
+                    vv_searcher *s4 = NULL;
+                    vv_search_models m4 = {pm, pv, NULL, cv, NULL};
+                    CHECK(vv_searcher_create(&m4, pool, 8, &s4, &e) == VISVM_OK);
+                    vv_search_params p4 = vv_search_default_params();
+                    p4.strategy = VV_STRAT_VISVM;
+                    p4.max_sentences = 2;
+                    p4.max_sentence_tokens = 12;
+                    vv_search_result r4;
+                    CHECKF(vv_search_caption(s4, &img, &sc, &p4, &r4, &e) == VISVM_OK, "%s", e.msg);
+                    int checked = 0;
+                    for (int st = 0; st < r4.n_steps; st++)
+                        for (int c = 0; c < r4.steps[st].n; c++) {
+                            const vv_candidate *cd = &r4.steps[st].cand[c];
+                            if (cd->end || !cd->text) continue;
+                            const char *t1[1] = {cd->text};
+                            float v1 = 0;
+                            CHECK(vv_value_score(cs, t1, 1, NULL, &v1, &e) == VISVM_OK);
+                            CHECKF(fabsf(v1 - cd->score) < 1e-6f, "candidate score %g vs value %g", cd->score, v1);
+                            checked++;
+                        }
+                    CHECK(checked > 0);
+                    vv_search_result_free(&r4);
+                    vv_searcher_free(s4);
+                    // the reward's own head: V = cosine, the CLIP reward
+                    for (int d = 0; d < D; d++) cv->chead->w[d] = d < Pj ? 1.0f : 0.0f;
+                    cv->chead->bias = 0;
+                    float rr[3];
+                    CHECK(vv_value_score(cs, three, 3, NULL, got, &e) == VISVM_OK);
+                    CHECK(vv_searcher_rewards(s, &img, three, 3, rr, &e) == VISVM_OK);
+                    for (int k = 0; k < 3; k++) CHECKF(fabsf(got[k] - rr[k]) < 1e-5f, "reward head %g vs cosine %g", got[k], rr[k]);
+                }
+                vv_value_state_free(cs);
+                vv_value_free(cv);
+                // clear errors: no CLIP, a CLIP without a text encoder, a CLIP head as visvm-shared's
+                cv = NULL;
+                CHECK(vv_value_load(hp2, NULL, &cv, &e) == VISVM_ERR_INVALID && strstr(e.msg, "--value-mmproj") && !cv);
+                CHECK(vv_value_load(hp2, mp, &cv, &e) == VISVM_ERR_FORMAT && strstr(e.msg, "text encoder") && !cv);
+                vv_searcher *s5 = NULL;
+                vv_search_models m5 = {pm, pv, NULL, NULL, kh};
+                CHECK(vv_searcher_create(&m5, pool, 8, &s5, &e) == VISVM_ERR_INVALID && strstr(e.msg, "CLIP") && !s5);
+                vv_clip_work_free(&cw);
+                free(g);
+                free(ft);
+                free(im);
+                free(tx);
+            }
+            vv_value_head_free(kh);
+            vt_td_free(&ts);
+        }
         unlink(ip);
         unlink(jp);
         unlink(hp2);

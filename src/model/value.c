@@ -14,8 +14,51 @@ void vv_value_free(vv_value *v) {
     if (v->hf) vv_hf_free(v->hf); // owns lm
     else vv_llama_free(v->lm);
     vv_clip_free(v->vision);
+    vv_value_head_free(v->chead);
     free(v->head);
     free(v);
+}
+
+void vv_value_clip_features(const float *img_n, const float *txt_n, int P, float *phi) {
+    for (int k = 0; k < P; k++) {
+        phi[k] = img_n[k] * txt_n[k];
+        phi[P + k] = txt_n[k];
+        phi[2 * P + k] = img_n[k];
+    }
+}
+
+// general.architecture of a GGUF ("" when absent).
+static int peek_arch(const char *path, char *arch, size_t n, vv_error *e) {
+    vv_gguf *g = NULL;
+    int rc = vv_gguf_open(path, &g, e);
+    if (rc) return rc;
+    const char *a = "";
+    if (vv_gguf_find_key(g, "general.architecture") >= 0) rc = vv_gguf_get_str(g, "general.architecture", &a, e);
+    if (!rc) snprintf(arch, n, "%s", a);
+    vv_gguf_close(g);
+    return rc;
+}
+
+// A value head on a full CLIP: head_path (visvm-value-head, backbone clip) + the CLIP GGUF.
+static int load_clip_backbone(vv_value *v, const char *head_path, const char *clip_path, vv_error *e) {
+    int rc = vv_value_head_load(head_path, &v->chead, e);
+    if (rc) return rc;
+    if (strcmp(v->chead->backbone, "clip") != 0)
+        return vv_err(e, VISVM_ERR_INVALID, "%s is a value head on the policy (visvm-shared search: --value-head), "
+                      "not a value model", head_path);
+    if (!clip_path) return vv_err(e, VISVM_ERR_INVALID, "%s is a value head on a CLIP: give that CLIP's GGUF as the "
+                                  "value model's mmproj (--value-mmproj)", head_path);
+    if ((rc = vv_clip_load_file(clip_path, VISVM_VISION_REFERENCE, &v->vision, e))) return rc;
+    if (!v->vision->has_text)
+        return vv_err(e, VISVM_ERR_FORMAT, "%s has no text encoder: a CLIP-backbone value head needs a full CLIP",
+                      clip_path);
+    if (v->chead->n_embd != 3 * v->vision->proj_dim)
+        return vv_err(e, VISVM_ERR_FORMAT, "%s reads %d features but %s gives 3 x %d", head_path, v->chead->n_embd,
+                      clip_path, v->vision->proj_dim);
+    v->gamma = v->chead->gamma;
+    v->reward_offset = v->chead->reward_offset;
+    snprintf(v->terminal, sizeof(v->terminal), "%s", v->chead->terminal);
+    return VISVM_OK;
 }
 
 // The GGUF's visvm.value.head ("last_token" when absent).
@@ -50,7 +93,13 @@ int vv_value_load(const char *text_path, const char *mmproj_path, vv_value **out
     vv_value *v = calloc(1, sizeof(*v));
     if (!v) return vv_err(e, VISVM_ERR_NOMEM, "out of memory");
     int rc;
-    char head_kind[32] = "last_token";
+    char head_kind[32] = "last_token", arch[32] = "";
+    if (!vv_hf_is_dir(text_path) && (rc = peek_arch(text_path, arch, sizeof(arch), e))) goto fail;
+    if (!strcmp(arch, "visvm-value-head")) {
+        if ((rc = load_clip_backbone(v, text_path, mmproj_path, e))) goto fail;
+        *out = v;
+        return VISVM_OK;
+    }
     if (!vv_hf_is_dir(text_path) && (rc = peek_head(text_path, head_kind, sizeof(head_kind), e))) goto fail;
     if (vv_hf_is_dir(text_path) || !strcmp(head_kind, "flattened")) {
         if ((rc = load_flattened(v, text_path, mmproj_path, e))) goto fail;
@@ -115,6 +164,9 @@ struct vv_value_state {
     float *hidden; // [max_batch, n_embd]
     float *feats;  // flattened head: image features of the current image [n_img, n_embd]
     int n_img;
+    // CLIP backbone: normalised image features, one sentence's, phi; encoder scratch
+    float *cimg, *ctxt, *cphi;
+    vv_clip_work cw;
 };
 
 void vv_value_state_free(vv_value_state *s) {
@@ -122,6 +174,10 @@ void vv_value_state_free(vv_value_state *s) {
     vv_llama_state_free(s->st);
     free(s->hidden);
     free(s->feats);
+    free(s->cimg);
+    free(s->ctxt);
+    free(s->cphi);
+    vv_clip_work_free(&s->cw);
     free(s);
 }
 
@@ -134,6 +190,18 @@ int vv_value_state_create(const vv_value *v, vv_pool *pool, int max_batch, vv_va
     s->pool = pool;
     s->max_batch = max_batch;
     if (v->hf) { // one full masked forward per sentence: no KV state
+        *out = s;
+        return VISVM_OK;
+    }
+    if (v->chead) { // CLIP backbone: features only
+        const int P = v->vision->proj_dim;
+        s->cimg = malloc((size_t)P * sizeof(float));
+        s->ctxt = malloc((size_t)P * sizeof(float));
+        s->cphi = malloc((size_t)3 * P * sizeof(float));
+        if (!s->cimg || !s->ctxt || !s->cphi) {
+            vv_value_state_free(s);
+            return vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+        }
         *out = s;
         return VISVM_OK;
     }
@@ -151,8 +219,27 @@ int vv_value_state_create(const vv_value *v, vv_pool *pool, int max_batch, vv_va
     return VISVM_OK;
 }
 
+void vv_normalise(float *x, int n) {
+    double ss = 0;
+    for (int i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    if (ss > 0) {
+        const float inv = (float)(1.0 / sqrt(ss));
+        for (int i = 0; i < n; i++) x[i] *= inv;
+    }
+}
+
 int vv_value_set_image(vv_value_state *s, const vv_image *img, vv_error *e) {
     const vv_value *v = s->v;
+    if (v->chead) {
+        vv_image_batch b = {0};
+        s->has_image = false;
+        int rc = vv_preprocess(img, &v->vision->pre, &b, e);
+        if (!rc) rc = vv_clip_image_features(v->vision, s->pool, b.data, s->cimg, &s->cw, e);
+        vv_image_batch_free(&b);
+        if (!rc) vv_normalise(s->cimg, v->vision->proj_dim);
+        s->has_image = rc == VISVM_OK;
+        return rc;
+    }
     if (v->hf) {
         s->has_image = false;
         free(s->feats);
@@ -192,6 +279,7 @@ int vv_value_score(vv_value_state *s, const char *const *sentences, int n, const
 
 int vv_value_score_ids(vv_value_state *s, const int32_t *const *ids, const int *n_ids, int n, float *out, vv_error *e) {
     if (s->v->hf) return vv_err(e, VISVM_ERR_UNSUPPORTED, "vv_value_score_ids: flattened-head models score text only");
+    if (s->v->chead) return vv_err(e, VISVM_ERR_UNSUPPORTED, "vv_value_score_ids: CLIP-backbone models score text only");
     if (s->v->with_prefix) return vv_err(e, VISVM_ERR_UNSUPPORTED, "vv_value_score_ids: models with a caption prefix score text only");
     return score_impl(s, NULL, ids, n_ids, n, NULL, out, e);
 }
@@ -208,6 +296,17 @@ static int score_impl(vv_value_state *s, const char *const *sentences, const int
             int rc = vv_hf_value_feats(v->hf, s->pool, s->feats, s->n_img, sd, v->pad_mode, &out[i], NULL, NULL, NULL, e);
             free(sd);
             if (rc) return rc;
+        }
+        return VISVM_OK;
+    }
+    if (v->chead) { // the sentence alone, as the CLIP reward reads it; prefix unused
+        const int P = v->vision->proj_dim;
+        for (int i = 0; i < n; i++) {
+            int rc = vv_clip_text_features(v->vision, s->pool, sentences[i], s->ctxt, &s->cw, e);
+            if (rc) return rc;
+            vv_normalise(s->ctxt, P);
+            vv_value_clip_features(s->cimg, s->ctxt, P, s->cphi);
+            out[i] = (float)vv_value_head_apply(v->chead, s->cphi);
         }
         return VISVM_OK;
     }
@@ -298,11 +397,12 @@ int vv_value_head_load(const char *path, vv_value_head **out, vv_error *e) {
     if (!h) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
     if (!rc && (vv_gguf_find_key(g, "general.architecture") < 0 || vv_gguf_get_str(g, "general.architecture", &arch, e) ||
                 strcmp(arch, "visvm-value-head") != 0))
-        rc = vv_err(e, VISVM_ERR_FORMAT, "%s is not a value head on the policy (general.architecture must be "
+        rc = vv_err(e, VISVM_ERR_FORMAT, "%s is not a value head (general.architecture must be "
                     "visvm-value-head; a full value model loads with --value)", path);
     if (!rc && (vv_gguf_find_key(g, "visvm.value.backbone") < 0 || vv_gguf_get_str(g, "visvm.value.backbone", &bb, e) ||
-                strcmp(bb, "policy") != 0))
-        rc = vv_err(e, VISVM_ERR_FORMAT, "%s: visvm.value.backbone must be \"policy\"", path);
+                (strcmp(bb, "policy") != 0 && strcmp(bb, "clip") != 0)))
+        rc = vv_err(e, VISVM_ERR_FORMAT, "%s: visvm.value.backbone must be \"policy\" or \"clip\"", path);
+    if (!rc) snprintf(h->backbone, sizeof(h->backbone), "%s", bb);
     if (!rc) rc = vv_gguf_get_u32(g, "visvm.value.n_embd", &n, e);
     if (!rc && (n < 1 || n > (1u << 20))) rc = vv_err(e, VISVM_ERR_FORMAT, "%s: visvm.value.n_embd %u out of range", path, n);
     const vv_tensor *hw = rc ? NULL : vv_gguf_find_tensor(g, "value_head.weight");
@@ -344,8 +444,9 @@ int vv_value_head_save(const vv_value_head *h, const char *path, vv_error *e) {
     vv_gguf_writer *w = vv_gguf_writer_create();
     if (!w) return vv_err(e, VISVM_ERR_NOMEM, "out of memory");
     vv_gguf_set_str(w, "general.architecture", "visvm-value-head");
-    vv_gguf_set_str(w, "general.name", "visvm value head on the policy");
-    vv_gguf_set_str(w, "visvm.value.backbone", "policy");
+    const bool clip = !strcmp(h->backbone, "clip");
+    vv_gguf_set_str(w, "general.name", clip ? "visvm value head on a CLIP" : "visvm value head on the policy");
+    vv_gguf_set_str(w, "visvm.value.backbone", clip ? "clip" : "policy");
     vv_gguf_set_str(w, "visvm.value.head", "last_token");
     vv_gguf_set_u32(w, "visvm.value.n_embd", (uint32_t)h->n_embd);
     vv_gguf_set_f32(w, "visvm.value.gamma", h->gamma);

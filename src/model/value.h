@@ -37,9 +37,12 @@
 
 struct vv_hf_llava;
 
+struct vv_value_head;
+
 typedef struct vv_value {
-    vv_llama *lm;       // the decoder (owned by hf when hf != NULL)
-    vv_clip *vision;    // NULL for flattened heads
+    vv_llama *lm;       // the decoder (owned by hf when hf != NULL); NULL for a CLIP backbone
+    vv_clip *vision;    // NULL for flattened heads; the full CLIP (both towers) for a CLIP backbone
+    struct vv_value_head *chead; // CLIP backbone: the head over vv_value_clip_features, else NULL
     struct vv_hf_llava *hf; // flattened head: the HF-exact model (hf.h), else NULL
     int pad_mode;       // flattened head: enum vv_hf_pad_mode (default VV_HF_PAD_SDPA)
     float *head;        // [n_embd] (last_token head)
@@ -89,16 +92,37 @@ typedef struct vv_value_head {
     float *w;     // [n_embd]
     float bias;
     int n_embd;
+    char backbone[16]; // "policy" (visvm-shared) or "clip" (a value model on a full CLIP, below)
     float gamma, reward_offset;
     char terminal[16];
     char policy[128];
 } vv_value_head;
 
+// Loads either backbone; the caller checks h->backbone.
 int vv_value_head_load(const char *path, vv_value_head **out, vv_error *e);
 // Writes atomically (temp file + rename).
 int vv_value_head_save(const vv_value_head *h, const char *path, vv_error *e);
 void vv_value_head_free(vv_value_head *h);
 // w . hidden + b (double accumulation), hidden [n_embd].
 double vv_value_head_apply(const vv_value_head *h, const float *hidden);
+
+// ---------------------------------------------------------------------------
+// A value model on a full CLIP (both towers): V(image, sentence) = w . phi + b
+// with phi = [i * t, t, i] (3 x proj_dim; i, t the L2-normalised projected image
+// and sentence features, * elementwise). The CLIP reward is the special case
+// w = [1, 0, 0], b = 0 (its cosine), so the head can keep the reward's
+// grounding and add what TD sees: per-feature weighting, and sentence kinds
+// (t) that lead to later hallucination. Fitted by LSTD on frozen towers
+// (`visvm train head --clip`). This is not the paper's VisVM (a VLM backbone);
+// it is reported beside it: on the world, the VLM backbone did not learn to
+// verify a sentence (README "Results").
+//
+// Files: the head GGUF (general.architecture = "visvm-value-head",
+// visvm.value.backbone = "clip", visvm.value.n_embd = 3 x proj_dim, the
+// other keys as above) loads as a value model with vv_value_load(head, clip):
+// the second path is the CLIP GGUF whose features it was fitted on.
+void vv_value_clip_features(const float *img_n, const float *txt_n, int proj_dim, float *phi); // phi [3 proj_dim]
+// Scales x [n] to unit length (left as is when zero).
+void vv_normalise(float *x, int n);
 
 #endif

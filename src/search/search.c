@@ -119,6 +119,9 @@ int vv_searcher_create(const vv_search_models *m, vv_pool *pool, int max_candida
     s->batch_logits = malloc((size_t)max_candidates * s->n_vocab * sizeof(float));
     s->hidden = malloc((size_t)max_candidates * m->policy->hp.n_embd * sizeof(float));
     if (!rc && (!s->logits || !s->batch_logits || !s->hidden)) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    if (!rc && m->head && !strcmp(m->head->backbone, "clip"))
+        rc = vv_err(e, VISVM_ERR_INVALID, "the value head is fitted on a CLIP, not on the policy: it loads as a value "
+                    "model (--value HEAD --value-mmproj CLIP, strategy visvm)");
     if (!rc && m->head && m->head->n_embd != m->policy->hp.n_embd)
         rc = vv_err(e, VISVM_ERR_INVALID, "the value head reads %d-dimensional states but the policy's are %d-dimensional "
                     "(a head fitted on another policy)", m->head->n_embd, m->policy->hp.n_embd);
@@ -581,7 +584,7 @@ static int step_search(vv_searcher *s, const vv_world_scene *scene, const vv_sea
                 }
             if (!m) continue;
             double ts = vv_time_s();
-            if (s->fixed && p->strategy == VV_STRAT_VISVM && s->m.value && !s->m.value->hf && !s->m.value->with_prefix &&
+            if (s->fixed && p->strategy == VV_STRAT_VISVM && s->m.value && s->m.value->lm && !s->m.value->hf && !s->m.value->with_prefix &&
                 s->m.value->lm->hp.n_vocab == s->n_vocab) {
                 // benchmark: the value model reads the candidates' own ids (random-weight vocabularies
                 // re-tokenize 20 sampled tokens into ~9x more; real sentences round-trip)

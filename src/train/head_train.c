@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../base/threadpool.h"
+#include "../eval/world_eval.h"
 #include "../model/image.h"
 #include "../search/search.h"
 
@@ -99,6 +100,43 @@ static int extract(vv_searcher *s, const vt_td_set *set, const char *def_prompt,
     return rc;
 }
 
+// CLIP-backbone features of every TD pair's sentence: feats [n_pairs, 3 P]; each image once.
+static int extract_clip(const vv_clip *c, vv_pool *pool, const vt_td_set *set, const char *what, float *feats,
+                        vv_error *e) {
+    const int P = c->proj_dim;
+    float *im = malloc((size_t)P * sizeof(float)), *tx = malloc((size_t)P * sizeof(float));
+    vv_clip_work cw = {0};
+    int rc = im && tx ? VISVM_OK : vv_err(e, VISVM_ERR_NOMEM, "out of memory"), loaded = -1;
+    const double t0 = vv_time_s();
+    for (int i = 0; i < set->n_pairs && !rc; i++) {
+        const vt_td_pair *p = &set->pairs[i];
+        if (p->image != loaded) {
+            vv_image img = {0};
+            vv_image_batch b = {0};
+            rc = vv_image_load_file(set->images[p->image], &img, e);
+            if (!rc) rc = vv_preprocess(&img, &c->pre, &b, e);
+            if (!rc) rc = vv_clip_image_features(c, pool, b.data, im, &cw, e);
+            vv_image_batch_free(&b);
+            vv_image_free(&img);
+            if (rc) break;
+            vv_normalise(im, P);
+            loaded = p->image;
+        }
+        if ((rc = vv_clip_text_features(c, pool, p->cur, tx, &cw, e))) break;
+        vv_normalise(tx, P);
+        vv_value_clip_features(im, tx, P, feats + (size_t)i * 3 * P);
+        if ((i + 1) % 20000 == 0 || i + 1 == set->n_pairs) {
+            fprintf(stderr, "\r%s: %d/%d sentences, %.0f s", what, i + 1, set->n_pairs, vv_time_s() - t0);
+            fflush(stderr);
+        }
+    }
+    fputc('\n', stderr);
+    vv_clip_work_free(&cw);
+    free(im);
+    free(tx);
+    return rc;
+}
+
 // The LSTD terms of pair i of response r: phi = [h, 1], dn = phi - gamma phi' (phi' = 0
 // after the last sentence); returns its reward - off.
 static double pair_terms(const vt_td_set *set, const float *ft, int D, float gamma, int r, int i, double off,
@@ -144,9 +182,71 @@ static void evaluate(const vt_td_set *set, const float *feats, const vv_value_he
     *corr = vx > 0 && vy > 0 ? cv / sqrt(vx * vy) : 0;
 }
 
+// Within-image AUCs of V (the fitted head) and of the reward over a held-out set:
+// every image's distinct sentences, and siblings (same position in its responses).
+static int head_auc(const char *world, const vt_td_set *set, const float *feats, const vv_value_head *h,
+                    vt_head_metrics *m, vv_error *e) {
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/scenes.jsonl", world);
+    vv_world_scene *sc = NULL;
+    int n_sc = 0, hint = 0;
+    vv_chair *ch = NULL;
+    const size_t n = (size_t)(set->n_pairs ? set->n_pairs : 1);
+    int *keep = malloc(n * sizeof(int)), *sel = malloc(n * sizeof(int)), *pos = malloc(n * sizeof(int));
+    float *bv = malloc(n * sizeof(float)), *br = malloc(n * sizeof(float));
+    signed char *lab = malloc(n);
+    const char **sent = malloc(n * sizeof(char *));
+    int rc = keep && sel && pos && bv && br && lab && sent ? VISVM_OK : vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    if (!rc) rc = vv_world_read_jsonl(path, &sc, &n_sc, e);
+    if (!rc) rc = vv_world_chair(&ch, e);
+    vv_auc av = {0}, ar = {0}, sv = {0}, sr = {0};
+    for (int r = 0; r < set->n_resp; r++)
+        for (int i = 0; i < set->resp_len[r]; i++) pos[set->resp_first[r] + i] = i;
+    for (int i0 = 0, i1; i0 < set->n_pairs && !rc; i0 = i1) {
+        const int im = set->pairs[i0].image;
+        for (i1 = i0; i1 < set->n_pairs && set->pairs[i1].image == im;) i1++;
+        const vv_world_scene *s = vv_world_find_scene(sc, n_sc, set->images[im], &hint);
+        if (!s) {
+            rc = vv_err(e, VISVM_ERR_INVALID, "held-out image %s is not in %s", set->images[im], path);
+            break;
+        }
+        int max_pos = 0;
+        for (int i = i0; i < i1; i++) max_pos = VV_MAX(max_pos, pos[i]);
+        for (int p = -1; p <= max_pos; p++) { // -1: all of the image's sentences
+            int k = 0;
+            for (int i = i0; i < i1; i++)
+                if (p < 0 || pos[i] == p) sel[k++] = i;
+            for (int j = 0; j < k; j++) sent[j] = set->pairs[sel[j]].cur;
+            const int ns = vv_world_label_distinct(ch, s, sent, k, keep, lab);
+            for (int j = 0; j < ns; j++) {
+                const int i = sel[keep[j]];
+                bv[j] = (float)vv_value_head_apply(h, feats + (size_t)i * h->n_embd);
+                br[j] = set->pairs[i].reward;
+            }
+            vv_auc_add_image(p < 0 ? &av : &sv, bv, lab, ns);
+            vv_auc_add_image(p < 0 ? &ar : &sr, br, lab, ns);
+        }
+    }
+    if (!rc) {
+        m->auc_v = vv_auc_value(&av);
+        m->auc_r = vv_auc_value(&ar);
+        m->sib_v = vv_auc_value(&sv);
+        m->sib_r = vv_auc_value(&sr);
+        m->auc_pairs = av.pairs;
+        m->sib_pairs = sv.pairs;
+    }
+    vv_world_scenes_free(sc, n_sc);
+    vv_chair_free(ch);
+    free(keep), free(sel), free(pos), free(bv), free(br), free(lab), free(sent);
+    return rc;
+}
+
 int vt_head_train(const vt_head_hp *hp, const char *out_path, vt_head_metrics *metrics, vv_error *e) {
-    if (!hp->policy_text || !hp->policy_mmproj || !hp->train_rewards)
-        return vv_err(e, VISVM_ERR_INVALID, "train head needs the policy (text and mmproj) and --rewards");
+    if (!hp->train_rewards) return vv_err(e, VISVM_ERR_INVALID, "train head needs --rewards");
+    if (!hp->clip && (!hp->policy_text || !hp->policy_mmproj))
+        return vv_err(e, VISVM_ERR_INVALID, "train head needs the policy (text and mmproj), or --clip");
+    if (hp->ridge_to_reward && !hp->clip)
+        return vv_err(e, VISVM_ERR_INVALID, "--ridge-to-reward applies to a CLIP backbone (--clip) only");
     if (!(hp->gamma >= 0 && hp->gamma <= 1)) return vv_err(e, VISVM_ERR_INVALID, "gamma %g out of [0, 1]", hp->gamma);
     if (!(hp->ridge >= 0 && hp->ridge < 1e6)) return vv_err(e, VISVM_ERR_INVALID, "ridge %g out of range", hp->ridge);
     const double t0 = vv_time_s();
@@ -155,7 +255,7 @@ int vt_head_train(const vt_head_hp *hp, const char *out_path, vt_head_metrics *m
     memset(&tr, 0, sizeof(tr));
     memset(&va, 0, sizeof(va));
     vv_llama *pm = NULL;
-    vv_clip *pv = NULL;
+    vv_clip *pv = NULL, *cb = NULL;
     vv_searcher *s = NULL;
     vv_pool *pool = vv_pool_create(hp->threads);
     float *ft = NULL, *fv = NULL;
@@ -165,14 +265,18 @@ int vt_head_train(const vt_head_hp *hp, const char *out_path, vt_head_metrics *m
     int rc = pool ? VISVM_OK : vv_err(e, VISVM_ERR_NOMEM, "cannot create threads");
     if (!rc) rc = vt_td_load(hp->train_rewards, &tr, e);
     if (!rc && hp->val_rewards) rc = vt_td_load(hp->val_rewards, &va, e);
-    if (!rc) rc = vv_llama_load_file(hp->policy_text, &pm, e);
-    if (!rc) rc = vv_clip_load_file(hp->policy_mmproj, VISVM_VISION_REFERENCE, &pv, e);
+    if (!rc && hp->clip) {
+        rc = vv_clip_load_file(hp->clip, VISVM_VISION_REFERENCE, &cb, e);
+        if (!rc && !cb->has_text) rc = vv_err(e, VISVM_ERR_FORMAT, "%s has no text encoder (--clip needs a full CLIP)", hp->clip);
+    }
+    if (!rc && !hp->clip) rc = vv_llama_load_file(hp->policy_text, &pm, e);
+    if (!rc && !hp->clip) rc = vv_clip_load_file(hp->policy_mmproj, VISVM_VISION_REFERENCE, &pv, e);
     const int batch = 8;
-    if (!rc) {
+    if (!rc && !hp->clip) {
         vv_search_models sm = {pm, pv, NULL, NULL, NULL};
         rc = vv_searcher_create(&sm, pool, batch, &s, e);
     }
-    const int D = pm ? pm->hp.n_embd : 0, P = D + 1;
+    const int D = cb ? 3 * cb->proj_dim : pm ? pm->hp.n_embd : 0, P = D + 1;
     if (!rc) {
         ft = malloc((size_t)tr.n_pairs * D * sizeof(float));
         fv = va.n_pairs ? malloc((size_t)va.n_pairs * D * sizeof(float)) : NULL;
@@ -182,8 +286,10 @@ int vt_head_train(const vt_head_hp *hp, const char *out_path, vt_head_metrics *m
         h.n_embd = D;
         if (!ft || (va.n_pairs && !fv) || !A || !bv || !h.w) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
     }
-    if (!rc) rc = extract(s, &tr, def_prompt, D, batch, "training states", ft, e);
-    if (!rc && va.n_pairs) rc = extract(s, &va, def_prompt, D, batch, "held-out states", fv, e);
+    if (!rc && cb) rc = extract_clip(cb, pool, &tr, "training sentences", ft, e);
+    if (!rc && cb && va.n_pairs) rc = extract_clip(cb, pool, &va, "held-out sentences", fv, e);
+    if (!rc && !cb) rc = extract(s, &tr, def_prompt, D, batch, "training states", ft, e);
+    if (!rc && !cb && va.n_pairs) rc = extract(s, &va, def_prompt, D, batch, "held-out states", fv, e);
     double off = hp->reward_offset;
     if (!rc && isnan(off)) {
         off = 0;
@@ -241,7 +347,13 @@ int vt_head_train(const vt_head_hp *hp, const char *out_path, vt_head_metrics *m
         for (int i = 0; i < tr.n_pairs && !rc; i++)
             for (int d = 0; d < D; d++) msq += (double)ft[(size_t)i * D + d] * ft[(size_t)i * D + d];
         msq /= (double)tr.n_pairs * D;
-        for (int d = 0; d < D && !rc; d++) A[(size_t)d * Pc + d] += hp->ridge * msq * tr.n_pairs;
+        // toward zero, or (ridge_to_reward) toward the reward's head w0 = [1 (i*t), 0 (t), 0 (i)]:
+        // lam (w - w0) added to the normal equations
+        const double lam = hp->ridge * msq * tr.n_pairs;
+        for (int d = 0; d < D && !rc; d++) {
+            A[(size_t)d * Pc + d] += lam;
+            if (hp->ridge_to_reward && d < D / 3) bv[d] += lam;
+        }
         if (!rc) rc = vt_solve(A, bv, Pc, e);
         if (!rc) {
             for (int d = 0; d < D; d++) h.w[d] = (float)bv[d];
@@ -273,7 +385,12 @@ int vt_head_train(const vt_head_hp *hp, const char *out_path, vt_head_metrics *m
         h.gamma = hp->gamma;
         h.reward_offset = (float)off;
         snprintf(h.terminal, sizeof(h.terminal), "done_mask");
-        snprintf(h.policy, sizeof(h.policy), "%s", pm->name ? pm->name : "");
+        snprintf(h.backbone, sizeof(h.backbone), "%s", cb ? "clip" : "policy");
+        if (cb) { // the CLIP's file name (informational)
+            const char *b = strrchr(hp->clip, '/');
+            snprintf(h.policy, sizeof(h.policy), "%s", b ? b + 1 : hp->clip);
+        }
+        else snprintf(h.policy, sizeof(h.policy), "%s", pm->name ? pm->name : "");
         rc = vv_value_head_save(&h, out_path, e);
     }
     if (!rc && metrics) {
@@ -283,6 +400,7 @@ int vt_head_train(const vt_head_hp *hp, const char *out_path, vt_head_metrics *m
         evaluate(&tr, ft, &h, hp->gamma, (float)off, &metrics->td_loss_train, &metrics->corr_train);
         if (va.n_pairs)
             evaluate(&va, fv, &h, hp->gamma, (float)off, &metrics->td_loss_val, &metrics->corr_val);
+        if (va.n_pairs && hp->val_world) rc = head_auc(hp->val_world, &va, fv, &h, metrics, e);
         metrics->seconds = vv_time_s() - t0;
     }
     free(h.w);
@@ -292,6 +410,7 @@ int vt_head_train(const vt_head_hp *hp, const char *out_path, vt_head_metrics *m
     free(fv);
     vv_searcher_free(s);
     vv_clip_free(pv);
+    vv_clip_free(cb);
     vv_llama_free(pm);
     vv_pool_free(pool);
     vt_td_free(&tr);

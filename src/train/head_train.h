@@ -22,6 +22,11 @@ typedef struct vt_head_hp {
     float reward_offset;       // NAN = mean training reward
     float ridge;               // x the mean squared feature: L2 on the weights (not the bias)
     bool centre;               // fit within-image differences only (each term minus its image's mean)
+    const char *val_world;     // world folder of the held-out images: within-image AUCs (optional)
+    const char *clip;          // a full CLIP GGUF: fit a value model on its frozen features (value.h,
+                               // vv_value_clip_features) instead of a head on the policy
+    bool ridge_to_reward;      // CLIP backbone: the ridge pulls toward the reward's own head (w on i*t = 1,
+                               // the rest 0: V = cosine) instead of toward zero
     int threads;
 } vt_head_hp;
 
@@ -32,9 +37,15 @@ typedef struct vt_head_metrics {
     double td_loss_train, td_loss_val; // mean squared TD error of the fitted head
     double corr_val;                  // correlation of V(s) with the realised discounted return, held out
     double corr_train;
+    // with val_world: within-image AUC (present-only vs absent-naming sentences) of V and of the
+    // reward over each held-out image's distinct sentences, and over siblings (same position)
+    double auc_v, auc_r, sib_v, sib_r;
+    long auc_pairs, sib_pairs;
     double seconds;
 } vt_head_metrics;
 
+// The features phi = [h, 1] are the policy's hidden states, or with clip set
+// vv_value_clip_features of that CLIP's normalised image and sentence features.
 // Fits and writes the head to out_path (atomically). metrics may be NULL.
 int vt_head_train(const vt_head_hp *hp, const char *out_path, vt_head_metrics *metrics, vv_error *e);
 
