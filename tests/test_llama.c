@@ -393,8 +393,8 @@ int main(void) {
         }
 
         // forks: prefix of 37 positions (a partly filled shared block), then three
-        // continuations decoded as one multi-sequence batch; sequence 3 gets a long
-        // segment (gathered attention path)
+        // continuations decoded as one multi-sequence batch; sequence 3 gets a 20-row
+        // segment (gathered attention path: the prefix is shorter than VISVM_SHARED_MIN_PREFIX)
         {
             vv_llama_state *st = NULL;
             vv_llama_state_params sp = {512, 4, 64, pool};
@@ -461,6 +461,54 @@ int main(void) {
             for (int s = 0; s < 4; s++) vv_llama_seq_clear(st, s);
             CHECK(vv_kv_blocks_in_use(vv_llama_state_kv(st)) == 0);
             vv_llama_state_free(st);
+        }
+        // segments of 8..63 rows take the shared-prefix path only when they share a long
+        // enough prefix (here >= 32 positions, one block):
+        // (a) a 43-row and a 20-row segment of forks of one prefix (both over the shared
+        // blocks), (b) two 20-row forks beside an 80-row segment of a new sequence (gathered
+        // GEMM path), (c) two unrelated sequences (nothing shared: both gathered); with the
+        // shared path on and off, every row against the float64 reference
+        {
+            int32_t other[80];
+            other[0] = 1;
+            for (int i = 1; i < 80; i++) other[i] = 3 + (int32_t)((i * 7919) % (V - 3));
+            double *r2 = malloc((size_t)80 * V * sizeof(double));
+            ref_forward(&w, tied, other, 80, r2);
+            setenv("VISVM_SHARED_MIN_PREFIX", "32", 1); // the 37-token prefix counts as long (default 256)
+            for (int sh = 0; sh < 2; sh++) {
+                if (!sh) setenv("VISVM_SHARED_ATTN", "0", 1);
+                vv_llama_state_params sp = {512, 3, 128, pool};
+                for (int cs = 0; cs < 3; cs++) {
+                    vv_llama_state *st = NULL;
+                    CHECK(vv_llama_state_create(m, &sp, &st, &e) == VISVM_OK);
+                    const int pre = 37, n0 = cs == 0 ? 43 : 20, n1 = 20, n2 = cs == 1 ? 80 : 0, nt = n0 + n1 + n2;
+                    CHECK(vv_llama_decode_seq(st, 0, toks, NULL, pre, false, got, &e) == VISVM_OK);
+                    if (cs < 2) CHECK(vv_llama_seq_fork(st, 0, 1, &e) == VISVM_OK);
+                    else CHECK(vv_llama_decode_seq(st, 1, other, NULL, pre, false, got, &e) == VISVM_OK);
+                    int32_t bt[128];
+                    memcpy(bt, toks + pre, (size_t)n0 * sizeof(int32_t));
+                    memcpy(bt + n0, cs < 2 ? toks + pre : other + pre, (size_t)n1 * sizeof(int32_t));
+                    memcpy(bt + n0 + n1, other, (size_t)n2 * sizeof(int32_t));
+                    int sq[3] = {0, 1, 2}, sl[3] = {n0, n1, n2};
+                    bool outv[128];
+                    for (int i = 0; i < nt; i++) outv[i] = true;
+                    vv_llama_batch b = {nt, bt, NULL, n2 ? 3 : 2, sq, sl, outv};
+                    float *lg = malloc((size_t)nt * V * sizeof(float));
+                    CHECKF(vv_llama_decode(st, &b, lg, NULL, &e) == VISVM_OK, "%s", e.msg);
+                    CHECKF(max_err(lg, ref + (size_t)pre * V, (size_t)n0 * V) < tol, "case %d seq 0 (shared path %s)",
+                           cs, sh ? "on" : "off");
+                    CHECKF(max_err(lg + (size_t)n0 * V, (cs < 2 ? ref : r2) + (size_t)pre * V, (size_t)n1 * V) < tol,
+                           "case %d seq 1 (shared path %s)", cs, sh ? "on" : "off");
+                    if (n2)
+                        CHECKF(max_err(lg + (size_t)(n0 + n1) * V, r2, (size_t)n2 * V) < tol, "case 1 seq 2 (shared path %s)",
+                               sh ? "on" : "off");
+                    free(lg);
+                    vv_llama_state_free(st);
+                }
+                unsetenv("VISVM_SHARED_ATTN");
+            }
+            unsetenv("VISVM_SHARED_MIN_PREFIX");
+            free(r2);
         }
         // shared-prefix attention over blocks that are not stored one after another: seq 1's
         // block sits between seq 0's, so seq 0 holds blocks 0, 2, 3; a fork of it and seq 0
