@@ -1,5 +1,6 @@
 // cmd_demo.c - `visvm demo`: new synthetic scenes captioned by greedy decoding,
-// CLIP-PRM search and VisVM search with the shipped models, side by side with
+// CLIP-PRM search and VisVM search with the shipped models (the paper's VLM value
+// model, and where the folder has it the value model on CLIP's features), side by side with
 // hallucinated objects marked, the CHAIR table, and an HTML report with the
 // images and every caption's search tree.
 #include <ctype.h>
@@ -13,9 +14,9 @@
 #include "search/search.h"
 #include "train/data.h"
 
-#define N_SHOW 3
-static const int k_strats[N_SHOW] = {VV_STRAT_GREEDY, VV_STRAT_CLIP_PRM, VV_STRAT_VISVM};
-static const char *k_labels[N_SHOW] = {"greedy", "CLIP-PRM", "VisVM"};
+#define N_SHOW 4 // the last one only with DIR/value-clip.gguf
+static const int k_strats[N_SHOW] = {VV_STRAT_GREEDY, VV_STRAT_CLIP_PRM, VV_STRAT_VISVM, VV_STRAT_VISVM};
+static const char *k_labels[N_SHOW] = {"greedy", "CLIP-PRM", "VisVM", "VisVM-CLIP"};
 
 static void b64(vv_buf *out, const unsigned char *d, size_t n) {
     static const char *t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -97,18 +98,19 @@ int cmd_demo(int argc, char **argv) {
                        opts, (int)(sizeof(opts) / sizeof(opts[0])), argc, argv, 2, pos, 0, &n_pos);
     if (rc) return rc == 1 ? 0 : 2;
     bool color = !no_color && isatty(1);
-    char p1[4096], p2[4096], p3[4096], p4[4096], p5[4096];
+    char p1[4096], p2[4096], p3[4096], p4[4096], p5[4096], p6[4096];
     snprintf(p1, sizeof(p1), "%s/vlm-text.gguf", dir);
     snprintf(p2, sizeof(p2), "%s/vlm-mmproj.gguf", dir);
     snprintf(p3, sizeof(p3), "%s/clip.gguf", dir);
     snprintf(p4, sizeof(p4), "%s/value-text.gguf", dir);
     snprintf(p5, sizeof(p5), "%s/value-mmproj.gguf", dir);
+    snprintf(p6, sizeof(p6), "%s/value-clip.gguf", dir);
     vv_error e = {0};
     vv_llama *pm = NULL;
     vv_clip *pv = NULL, *rw = NULL;
-    vv_value *vm = NULL;
+    vv_value *vm = NULL, *vm2 = NULL;
     vv_pool *pool = vv_pool_create(threads);
-    vv_searcher *s = NULL;
+    vv_searcher *s = NULL, *s2 = NULL;
     vv_chair *ch = NULL;
     vv_buf html = {0}, txt = {0};
     int status = 1;
@@ -118,8 +120,14 @@ int cmd_demo(int argc, char **argv) {
         fprintf(stderr, "visvm demo: %s\n", e.msg);
         goto done;
     }
-    vv_search_models sm = {pm, pv, rw, vm, NULL};
-    if (vv_searcher_create(&sm, pool, cand, &s, &e)) {
+    // the value model on the reward CLIP's features (README "Results"), where the folder has it
+    if (access(p6, R_OK) == 0 && vv_value_load(p6, p3, &vm2, &e)) {
+        fprintf(stderr, "visvm demo: %s\n", e.msg);
+        goto done;
+    }
+    const int n_show = vm2 ? N_SHOW : N_SHOW - 1;
+    vv_search_models sm = {pm, pv, rw, vm, NULL}, sm2 = {pm, pv, rw, vm2, NULL};
+    if (vv_searcher_create(&sm, pool, cand, &s, &e) || (vm2 && vv_searcher_create(&sm2, pool, cand, &s2, &e))) {
         fprintf(stderr, "visvm demo: %s\n", e.msg);
         goto done;
     }
@@ -133,11 +141,13 @@ int cmd_demo(int argc, char **argv) {
                          "img{width:192px;image-rendering:pixelated}mark{background:#f99}.c{color:#080;font-weight:bold}"
                          "details{font-size:13px}table.t td,table.t th{border:1px solid #ccc;padding:4px 8px}"
                          "</style></head><body><h1>visvm demo</h1><p>New scenes from the <i>fresh</i> split, captioned by "
-                         "the tiny VLM with greedy decoding, CLIP-PRM search and VisVM search (%d candidates per step). "
+                         "the tiny VLM with greedy decoding, CLIP-PRM search and VisVM search (%d candidates per step; "
+                         "VisVM: the paper's design, a VLM with a value head; VisVM-CLIP: a value model on the reward "
+                         "CLIP's features, fitted by TD on the same data). "
                          "Hallucinated objects (absent from the scene) are <mark>marked</mark>. Open a search tree to "
                          "see every candidate sentence and its score; the chosen one is green.</p>",
                   cand);
-    progress(0, n * N_SHOW, t0);
+    progress(0, n * n_show, t0);
     for (int i = 0; i < n; i++) {
         vv_world_scene sc;
         vv_image img = {0};
@@ -165,14 +175,14 @@ int cmd_demo(int argc, char **argv) {
         }
         vv_buf_printf(&html, "<br>prompt: %s</small></td><td>", prompt);
         vv_buf_printf(&txt, "\n   prompt: %s\n", prompt);
-        for (int si = 0; si < N_SHOW; si++) {
+        for (int si = 0; si < n_show; si++) {
             vv_search_params p = vv_search_default_params();
             vv_search_set_budget(&p, cand);
             p.strategy = k_strats[si];
             p.prompt = prompt;
             p.seed = 1000003u + (uint64_t)i; // the same for every strategy
             vv_search_result r;
-            if (vv_search_caption(s, &img, &sc, &p, &r, &e)) {
+            if (vv_search_caption(si == 3 ? s2 : s, &img, &sc, &p, &r, &e)) {
                 fprintf(stderr, "\nvisvm demo: %s\n", e.msg);
                 vv_image_free(&img);
                 vv_world_scene_free(&sc);
@@ -181,7 +191,7 @@ int cmd_demo(int argc, char **argv) {
             vv_caption_stats cs;
             vv_world_score_caption(ch, &sc, r.caption, &cs, NULL, &e);
             vv_world_totals_add(&tot[si], &sc, &cs);
-            vv_buf_printf(&txt, "   %-9s (%d hallucinated) ", k_labels[si], cs.chair.n_halluc);
+            vv_buf_printf(&txt, "   %-10s (%d hallucinated) ", k_labels[si], cs.chair.n_halluc);
             marked(&sc, r.caption, false, color, &txt);
             vv_buf_printf(&txt, "\n");
             vv_buf_printf(&html, "<p><b>%s</b> (%d hallucinated of %d mentions, %.2f s): ", k_labels[si],
@@ -209,7 +219,7 @@ int cmd_demo(int argc, char **argv) {
                 vv_buf_printf(&html, "</ol></details>");
             }
             vv_search_result_free(&r);
-            progress(i * N_SHOW + si + 1, n * N_SHOW, t0);
+            progress(i * n_show + si + 1, n * n_show, t0);
         }
         vv_buf_printf(&html, "</td></tr></table>");
         vv_image_free(&img);
@@ -221,7 +231,7 @@ int cmd_demo(int argc, char **argv) {
     vv_buf_printf(&tab, "| strategy | CHAIRs | CHAIRi | recall | sentences |\n|---|---|---|---|---|\n");
     vv_buf_printf(&html, "<h2>CHAIR on these %d scenes</h2><table class=\"t\"><tr><th>strategy</th><th>CHAIRs</th>"
                          "<th>CHAIRi</th><th>recall</th><th>sentences</th></tr>", n);
-    for (int si = 0; si < N_SHOW; si++) {
+    for (int si = 0; si < n_show; si++) {
         vv_buf_printf(&tab, "| %s | %.1f | %.1f | %.1f | %.2f |\n", k_labels[si], vv_chair_s(&tot[si].chair),
                       vv_chair_i(&tot[si].chair), vv_chair_recall(&tot[si].chair), (double)tot[si].sentences / n);
         vv_buf_printf(&html, "<tr><td>%s</td><td>%.1f</td><td>%.1f</td><td>%.1f</td><td>%.2f</td></tr>", k_labels[si],
@@ -241,8 +251,10 @@ done:
     vv_buf_free(&html);
     vv_buf_free(&txt);
     vv_searcher_free(s);
+    vv_searcher_free(s2);
     vv_chair_free(ch);
     vv_value_free(vm);
+    vv_value_free(vm2);
     vv_clip_free(rw);
     vv_clip_free(pv);
     vv_llama_free(pm);
