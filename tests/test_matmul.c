@@ -265,8 +265,9 @@ static void test_repack(void) {
     vv_pool *p1 = vv_pool_create(1), *p2 = vv_pool_create(2);
     const int64_t n_out = 37; // odd rows over 2 threads
     // 17, 23, 40 tokens: register blocks of 4 rows x 5 tokens with tails; with 3 groups of 16
-    // blocks per row (n_in 1536) 16 tokens take the row path, with 5 (2560) the blocks
-    const int64_t ntok[] = {1, 2, 6, 16, 17, 23, 40};
+    // blocks per row (n_in 1536) 16 tokens take the row path, with 5 (2560) the blocks;
+    // 4-8 tokens: Q4_0 rows in passes of up to 3 tokens (3+1, 3+2, 3+3, 3+3+1, 3+3+2)
+    const int64_t ntok[] = {1, 2, 4, 5, 6, 7, 8, 16, 17, 23, 40};
     const int types[2] = {VV_TYPE_Q8_0, VV_TYPE_Q4_0};
     const vv_mm_ops *ops = vv_get_mm_ops(VV_TYPE_Q8_0, VV_ISA_BEST);
     const bool have = ops && ops->repack;

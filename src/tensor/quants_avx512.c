@@ -21,6 +21,7 @@
 #endif
 
 #include <immintrin.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels_internal.h"
@@ -425,6 +426,14 @@ VV_INLINE void q_row_rp(int64_t ng, const uint8_t *w, const uint8_t *act, size_t
     for (int t = 0; t < T; t++) y[t * ldy] = hsum16(acc[t]);
 }
 
+#define Q4_CHUNK 3 // Q4_0 row path: tokens per pass over a row (q_tile_rp)
+// VISVM_Q4_CHUNK=0 turns the passes off (for A/B timing), read once.
+static bool q4_chunked(void) {
+    static int on = -1;
+    if (on < 0) on = !(getenv("VISVM_Q4_CHUNK") && !strcmp(getenv("VISVM_Q4_CHUNK"), "0"));
+    return on;
+}
+
 #define MK_R 4 // rows x tokens of the register block (prefill-sized products)
 #define MK_T 5
 // R repacked rows x T tokens, register-blocked: each weight load serves T
@@ -522,6 +531,25 @@ VV_INLINE void q_tile_rp(int64_t n, const uint8_t *w, size_t ldw, int nr, const 
     const int64_t ng = n / 512;
     // the row path while its tokens' records (640 bytes per group) stay in L1
     if (nt <= 8 || (nt <= QTMAX && (int64_t)nt * ng <= 64)) {
+        if (QT == 0 && nt > Q4_CHUNK && nt <= 8 && q4_chunked()) {
+            // Q4_0, 4-8 tokens: each row in passes of up to 3 tokens (the later passes read it from L1).
+            // One pass over 4-8 tokens ran at half the speed the weight stream allows
+            // (bench_kernels: a 1.1B batch-6 step 25 -> 20 ms, batch 4 22 -> 16 ms); Q8_0 got
+            // slower this way (29 -> 35 ms), and so did 9-16 Q4_0 tokens (batch 16 41 -> 46 ms),
+            // so they keep one pass. Same q_tok arithmetic per
+            // (row, token), exact integer sums: results are unchanged bit for bit.
+            for (int r = 0; r < nr; r++)
+                for (int t0 = 0; t0 < nt; t0 += Q4_CHUNK) {
+#define CALL(TT) q_row_rp(ng, w + (size_t)r * ldw, act + (size_t)t0 * lda, lda, y + (size_t)t0 * ldy + r, ldy, TT, QT)
+                    switch (VV_MIN(Q4_CHUNK, nt - t0)) {
+                    case 1: CALL(1); break;
+                    case 2: CALL(2); break;
+                    default: CALL(3); break;
+                    }
+#undef CALL
+                }
+            return;
+        }
         for (int r = 0; r < nr; r++) {
 #define CALL(TT) q_row_rp(ng, w + (size_t)r * ldw, act, lda, y + r, ldy, TT, QT)
             Q16_SWITCH(nt, CALL)
