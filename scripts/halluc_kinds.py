@@ -10,7 +10,11 @@ Each distinct (image, sentence) that names a class absent from the scene is
 sorted by what the scene has: an object of the same colour at the same place
 (a real object given the wrong class: a visual confusion), one of the same
 colour elsewhere, one at the same place in another colour, or none of these
-(an invented object, e.g. from the theme's language prior).
+(an invented object, e.g. from the theme's language prior). Also: how often a
+response names the scene's setting (theme) wrongly, and the mean number of
+absent-class mentions per response after a right and after a wrong setting
+(a wrong global sentence that the rest of the caption follows is the long
+horizon a value model could foresee).
 """
 import json
 import re
@@ -20,6 +24,7 @@ from collections import defaultdict
 COLOURS = ["red", "orange", "yellow", "green", "blue", "purple", "black", "white", "pink", "brown", "gray"]
 PLACES = ["top left", "top right", "bottom left", "bottom right", "top", "bottom", "left", "right", "center"]
 KEYS = ["temp_02", "temp_04", "temp_06", "temp_08", "greedy"]
+THEMES = ["kitchen", "beach", "park", "office", "street", "bathroom"]
 
 
 def main():
@@ -36,6 +41,7 @@ def main():
         s = json.loads(line)
         scenes[s["image"]] = s
     counts, rewards = defaultdict(int), defaultdict(list)
+    setting = defaultdict(lambda: [0, 0])  # responses, absent-class mentions
     for n, line in enumerate(open(resp), 1):
         d = json.loads(line)
         sc = scenes.get(d.get("image"))
@@ -50,6 +56,16 @@ def main():
                     sents.setdefault(s.strip(), None)
         objs = sc["objects"]
         present = {o["class"] for o in objs}
+        for k in KEYS:  # whole responses (generate's layout; reward files keep it too)
+            text = d.get(k, "")
+            if not isinstance(text, str) or not text:
+                continue
+            low = text.lower()
+            named_th = [t for t in THEMES if re.search(rf"\b{t}\b", low)]
+            key = "names no setting" if not named_th else "right setting" if named_th == [sc["theme"]] else "wrong setting"
+            absent = sum(syn[w] not in present for w in re.findall(r"[a-z]+", low) if w in syn)
+            setting[key][0] += 1
+            setting[key][1] += absent
         for s, r in sents.items():
             low = s.lower()
             named = [syn[w] for w in re.findall(r"[a-z]+", low) if w in syn]
@@ -75,6 +91,9 @@ def main():
     for k in sorted(counts, key=lambda k: -counts[k]):
         extra = f", mean reward {sum(rewards[k]) / len(rewards[k]):.4f}" if rewards[k] else ""
         print(f"  {counts[k]:6d}  {k}{extra}")
+    print("responses by the setting they name:")
+    for k, (n, a) in sorted(setting.items()):
+        print(f"  {n:6d}  {k}, {a / n:.2f} absent-class mentions per response")
 
 
 if __name__ == "__main__":
