@@ -171,6 +171,11 @@ static int train_vlm(int argc, char **argv) {
         {"--init-vision", NULL, CLI_STR, &init_vision,
          "CLIP GGUF whose vision tower starts the VLM's (LLaVA-style; its shape replaces the tower options)", 0, -1},
         {"--freeze-vision", NULL, CLI_FLAG, &freeze_vision, "do not train the tower (LLaVA; with --init-vision)", 0, -1},
+        {"--world-tint-jitter", NULL, CLI_FLOAT, &hp.world.tint_jitter,
+         "world knob (training scenes): per-scene jitter of the theme's background tint", 0, 255},
+        {"--world-p-theme", NULL, CLI_FLOAT, &hp.world.p_theme,
+         "world knob (training scenes): probability an object is one of the theme's classes", 0, 1},
+        {"--world-max-objects", NULL, CLI_INT, &hp.world.max_objects, "world knob (training scenes): most objects per scene", 1, 9},
         {"--verify-frac", NULL, CLI_FLOAT, &hp.verify_frac,
          "share of samples that ask a yes/no question about one sentence of the scene (true or a hard negative; "
          "LLaVA-style instruction data; held-out accuracy printed at the end)", 0, 1},

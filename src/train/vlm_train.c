@@ -19,6 +19,7 @@
 vt_vlm_hp vt_vlm_default_hp(void) {
     vt_vlm_hp h;
     memset(&h, 0, sizeof(h));
+    h.world = vv_world_default_params();
     h.image_size = 32;
     h.patch = 4;
     h.stem_ch = 32;
@@ -595,7 +596,7 @@ int vt_vlm_train(const vt_vlm_hp *hp, const char *out_dir, bool resume, vv_error
     }
     int n_prompts = 0;
     const char *const *prompts = vt_detail_prompts(&n_prompts);
-    vv_world_params wp = vv_world_default_params();
+    const vv_world_params wp = hp->world;
     vt_adamw opt = vt_adamw_default();
     opt.weight_decay = hp->weight_decay;
     vt_lr_sched sched = {hp->lr, hp->lr_min, hp->warmup, hp->steps};

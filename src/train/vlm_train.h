@@ -44,6 +44,7 @@ typedef struct vt_vlm_hp {
     bool verify_short;   // ... asked as "There is a CLASS." (no colour, size or place)
     bool verify_late;    // yes/no answered "The answer is yes/no" (the decision three tokens later)
     float verify_where;  // share of those asking "Where is the CLASS?" instead (vt_vlm_where_question)
+    vv_world_params world; // training scenes (default: vv_world_default_params(); the verify probes keep the default)
 } vt_vlm_hp;
 
 vt_vlm_hp vt_vlm_default_hp(void);
