@@ -182,7 +182,7 @@ int cmd_demo(int argc, char **argv) {
             p.prompt = prompt;
             p.seed = 1000003u + (uint64_t)i; // the same for every strategy
             vv_search_result r;
-            if (vv_search_caption(si == 3 ? s2 : s, &img, &sc, &p, &r, &e)) {
+            if (vv_search_caption(si == N_SHOW - 1 ? s2 : s, &img, &sc, &p, &r, &e)) {
                 fprintf(stderr, "\nvisvm demo: %s\n", e.msg);
                 vv_image_free(&img);
                 vv_world_scene_free(&sc);

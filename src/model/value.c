@@ -27,18 +27,6 @@ void vv_value_clip_features(const float *img_n, const float *txt_n, int P, float
     }
 }
 
-// general.architecture of a GGUF ("" when absent).
-static int peek_arch(const char *path, char *arch, size_t n, vv_error *e) {
-    vv_gguf *g = NULL;
-    int rc = vv_gguf_open(path, &g, e);
-    if (rc) return rc;
-    const char *a = "";
-    if (vv_gguf_find_key(g, "general.architecture") >= 0) rc = vv_gguf_get_str(g, "general.architecture", &a, e);
-    if (!rc) snprintf(arch, n, "%s", a);
-    vv_gguf_close(g);
-    return rc;
-}
-
 // A value head on a full CLIP: head_path (visvm-value-head, backbone clip) + the CLIP GGUF.
 static int load_clip_backbone(vv_value *v, const char *head_path, const char *clip_path, vv_error *e) {
     int rc = vv_value_head_load(head_path, &v->chead, e);
@@ -61,14 +49,19 @@ static int load_clip_backbone(vv_value *v, const char *head_path, const char *cl
     return VISVM_OK;
 }
 
-// The GGUF's visvm.value.head ("last_token" when absent).
-static int peek_head(const char *path, char *head, size_t n, vv_error *e) {
+// The GGUF's general.architecture ("" when absent) and visvm.value.head ("last_token" when
+// absent), read in one opening.
+static int peek_kind(const char *path, char *arch, size_t na, char *head, size_t nh, vv_error *e) {
     vv_gguf *g = NULL;
     int rc = vv_gguf_open(path, &g, e);
     if (rc) return rc;
-    const char *h = "last_token";
-    if (vv_gguf_find_key(g, "visvm.value.head") >= 0) rc = vv_gguf_get_str(g, "visvm.value.head", &h, e);
-    if (!rc) snprintf(head, n, "%s", h);
+    const char *a = "", *h = "last_token";
+    if (vv_gguf_find_key(g, "general.architecture") >= 0) rc = vv_gguf_get_str(g, "general.architecture", &a, e);
+    if (!rc && vv_gguf_find_key(g, "visvm.value.head") >= 0) rc = vv_gguf_get_str(g, "visvm.value.head", &h, e);
+    if (!rc) {
+        snprintf(arch, na, "%s", a);
+        snprintf(head, nh, "%s", h);
+    }
     vv_gguf_close(g);
     return rc;
 }
@@ -94,13 +87,13 @@ int vv_value_load(const char *text_path, const char *mmproj_path, vv_value **out
     if (!v) return vv_err(e, VISVM_ERR_NOMEM, "out of memory");
     int rc;
     char head_kind[32] = "last_token", arch[32] = "";
-    if (!vv_hf_is_dir(text_path) && (rc = peek_arch(text_path, arch, sizeof(arch), e))) goto fail;
+    if (!vv_hf_is_dir(text_path) && (rc = peek_kind(text_path, arch, sizeof(arch), head_kind, sizeof(head_kind), e)))
+        goto fail;
     if (!strcmp(arch, "visvm-value-head")) {
         if ((rc = load_clip_backbone(v, text_path, mmproj_path, e))) goto fail;
         *out = v;
         return VISVM_OK;
     }
-    if (!vv_hf_is_dir(text_path) && (rc = peek_head(text_path, head_kind, sizeof(head_kind), e))) goto fail;
     if (vv_hf_is_dir(text_path) || !strcmp(head_kind, "flattened")) {
         if ((rc = load_flattened(v, text_path, mmproj_path, e))) goto fail;
         *out = v;

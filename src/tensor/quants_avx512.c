@@ -21,6 +21,7 @@
 #endif
 
 #include <immintrin.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -427,11 +428,16 @@ VV_INLINE void q_row_rp(int64_t ng, const uint8_t *w, const uint8_t *act, size_t
 }
 
 #define Q4_CHUNK 3 // Q4_0 row path: tokens per pass over a row (q_tile_rp)
-// VISVM_Q4_CHUNK=0 turns the passes off (for A/B timing), read once.
+// VISVM_Q4_CHUNK=0 turns the passes off (for A/B timing), read once (the pool's
+// threads may race to set it; atomic, and they all compute the same value).
 static bool q4_chunked(void) {
-    static int on = -1;
-    if (on < 0) on = !(getenv("VISVM_Q4_CHUNK") && !strcmp(getenv("VISVM_Q4_CHUNK"), "0"));
-    return on;
+    static _Atomic int on = -1;
+    int v = atomic_load_explicit(&on, memory_order_relaxed);
+    if (v < 0) {
+        v = !(getenv("VISVM_Q4_CHUNK") && !strcmp(getenv("VISVM_Q4_CHUNK"), "0"));
+        atomic_store_explicit(&on, v, memory_order_relaxed);
+    }
+    return v;
 }
 
 #define MK_R 4 // rows x tokens of the register block (prefill-sized products)
