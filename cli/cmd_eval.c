@@ -17,6 +17,7 @@ typedef struct {
     vv_world_totals tot;
     double seconds;
     long tokens, forwards;
+    unsigned char *hal; // [n_scenes]: 1 where the caption has a hallucinated object (paired tests)
 } strat_result;
 
 // Loads scenes: from DIR/scenes.jsonl (images rendered from the file's PNGs) or generated in memory.
@@ -83,6 +84,7 @@ static int run_strategy(eval_ctx *ec, const vv_search_params *base, const char *
     const char *const *prompts = vt_detail_prompts(&n_prompts);
     memset(r, 0, sizeof(*r));
     r->name = label;
+    if (!(r->hal = calloc((size_t)VV_MAX(ec->n_sc, 1), 1))) return vv_err(e, VISVM_ERR_NOMEM, "out of memory");
     double t0 = vv_time_s();
     for (int i = 0; i < ec->n_sc; i++) {
         vv_image img = {0};
@@ -99,6 +101,7 @@ static int run_strategy(eval_ctx *ec, const vv_search_params *base, const char *
         vv_ivec hal = {0};
         vv_world_score_caption(ec->ch, &ec->scenes[i], res.caption, &cs, &hal, e);
         vv_world_totals_add(&r->tot, &ec->scenes[i], &cs);
+        r->hal[i] = cs.chair.n_halluc > 0;
         r->tokens += res.gen_tokens;
         r->forwards += res.policy_forwards;
         if (ec->capf) {
@@ -235,6 +238,7 @@ int cmd_eval(int argc, char **argv) {
     vv_value_head *vh = NULL;
     vv_pool *pool = vv_pool_create(threads);
     strat_result res[16 + 32];
+    memset(res, 0, sizeof(res));
     int n_res = 0, status = 1;
     bool failed = !pool || vv_world_chair(&ec.ch, &e) || vv_llama_load_file(model, &pm, &e) ||
                   vv_clip_load_file(mmproj, VISVM_VISION_REFERENCE, &pv, &e) ||
@@ -303,6 +307,40 @@ int cmd_eval(int argc, char **argv) {
                       st * t->counts_followed, (double)res[si].tokens / ec.n_sc, (double)res[si].forwards / ec.n_sc,
                       res[si].seconds / ec.n_sc);
     }
+    // paired comparisons on the same scenes: each strategy against greedy and against CLIP-PRM at its
+    // budget (and VisVM@K against CLIP-PRM@2K), exact sign test on the captions that differ
+    vv_buf js_pair = {0};
+    int n_pair = 0;
+    for (int si = 0; si < n_res; si++) {
+        const char *at = strchr(res[si].name, '@');
+        char want[3][40];
+        int nw = 0;
+        if (strcmp(res[si].name, "greedy") != 0) snprintf(want[nw++], sizeof(want[0]), "greedy");
+        if (strncmp(res[si].name, "clip-prm", 8) != 0 && strcmp(res[si].name, "greedy") != 0)
+            snprintf(want[nw++], sizeof(want[0]), "clip-prm%s", at ? at : "");
+        if (at && !strncmp(res[si].name, "visvm@", 6)) snprintf(want[nw++], sizeof(want[0]), "clip-prm@%d", 2 * atoi(at + 1));
+        for (int w = 0; w < nw; w++)
+            for (int bi = 0; bi < n_res; bi++) {
+                if (bi == si || strcmp(res[bi].name, want[w]) != 0) continue;
+                long only_b = 0, only_s = 0;
+                for (int i = 0; i < ec.n_sc; i++) {
+                    only_b += res[bi].hal[i] && !res[si].hal[i];
+                    only_s += res[si].hal[i] && !res[bi].hal[i];
+                }
+                const double pv = vv_sign_test_p(only_b, only_s);
+                if (!n_pair)
+                    vv_buf_printf(&tab, "\nPaired on the same scenes (captions with a hallucination under one of the two "
+                                        "only; exact sign test):\n\n| strategy | against | only against | only strategy | "
+                                        "CHAIRs change | p |\n|---|---|---|---|---|---|\n");
+                vv_buf_printf(&tab, "| %s | %s | %ld | %ld | %+.1f | %.3g |\n", res[si].name, res[bi].name, only_b, only_s,
+                              ec.n_sc ? 100.0 * (double)(only_s - only_b) / ec.n_sc : 0.0, pv);
+                vv_buf_printf(&js_pair, "%s{\"strategy\": \"%s\", \"against\": \"%s\", \"only_against\": %ld, "
+                                        "\"only_strategy\": %ld, \"p\": %.4g}",
+                              n_pair ? ", " : "", res[si].name, res[bi].name, only_b, only_s, pv);
+                n_pair++;
+                break;
+            }
+    }
     printf("%d scenes (%s), candidates per step %d, beam %d, seed %d\n\n%s", ec.n_sc, world ? world : split, cand, beam,
            seed, tab.v);
     if (md && vv_write_file_atomic(md, tab.v, tab.n, &e)) fprintf(stderr, "visvm eval: %s\n", e.msg);
@@ -318,7 +356,7 @@ int cmd_eval(int argc, char **argv) {
                           vv_chair_recall(&t->chair), (double)t->sentences / ec.n_sc, vv_chair_len(&t->chair),
                           (double)res[si].tokens / ec.n_sc, (double)res[si].forwards / ec.n_sc, res[si].seconds / ec.n_sc);
         }
-        vv_buf_printf(&js, "}}\n");
+        vv_buf_printf(&js, "}, \"paired\": [%s]}\n", js_pair.v ? js_pair.v : "");
         if (vv_write_file_atomic(json, js.v, js.n, &e)) fprintf(stderr, "visvm eval: %s\n", e.msg);
         vv_buf_free(&js);
     }
@@ -334,12 +372,14 @@ int cmd_eval(int argc, char **argv) {
             fprintf(stderr, "visvm eval: %s\n", e.msg);
     }
     vv_buf_free(&tab);
+    vv_buf_free(&js_pair);
     status = 0;
 done:
     if (ec.capf) fclose(ec.capf);
     vv_searcher_free(ec.searcher);
     vv_chair_free(ec.ch);
     vv_world_scenes_free(ec.scenes, ec.n_sc);
+    for (int i = 0; i < (int)(sizeof(res) / sizeof(res[0])); i++) free(res[i].hal);
     vv_value_free(vm);
     vv_value_head_free(vh);
     vv_clip_free(rw);

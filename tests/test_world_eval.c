@@ -1,6 +1,7 @@
 // test_world_eval.c - sentence splitting (decimals, abbreviations), and world
 // CHAIR on known answers: reference captions have no hallucination, full
 // recall and the right, followed count; a swapped class is one hallucination.
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,6 +89,15 @@ int main(void) {
     CHECK(vv_auc_value(&auc) == 0.5); // 2.5 / 5
     vv_auc none = {0};
     CHECK(vv_auc_value(&none) != vv_auc_value(&none)); // NaN without pairs
+    // exact sign test, hand-worked: 0 of 10 -> 2 / 2^10; 5 of 20 -> 2 (1+20+190+1140+4845+15504) / 2^20;
+    // 2 of 5 -> 2 x 16/32 = 1 (capped); symmetric; nothing discordant -> 1
+    CHECK(fabs(vv_sign_test_p(0, 10) - 2.0 / 1024) < 1e-12);
+    CHECK(fabs(vv_sign_test_p(5, 15) - 2.0 * 21700 / 1048576) < 1e-12);
+    CHECK(fabs(vv_sign_test_p(15, 5) - vv_sign_test_p(5, 15)) < 1e-15);
+    CHECK(fabs(vv_sign_test_p(2, 3) - 1.0) < 1e-12 && vv_sign_test_p(0, 0) == 1.0);
+    // large counts stay finite: 400 vs 600 -> about 2.7e-10 (normal approximation z = 6.3)
+    const double pl = vv_sign_test_p(400, 600);
+    CHECKF(pl > 1e-10 && pl < 1e-9, "sign test p %g", pl);
     vv_ivec_free(&hal);
     vv_world_scene_free(&sc);
     vv_chair_free(ch);

@@ -186,3 +186,15 @@ const vv_world_scene *vv_world_find_scene(const vv_world_scene *scenes, int n, c
     }
     return NULL;
 }
+
+double vv_sign_test_p(long only_a, long only_b) {
+    const long n = only_a + only_b, k = only_a < only_b ? only_a : only_b;
+    if (n <= 0) return 1.0;
+    // sum_{i <= k} C(n, i) / 2^n in logs (terms from the largest down, so no underflow of the sum)
+    const double lc = lgamma((double)n + 1) - (double)n * log(2.0);
+    double mx = -INFINITY, acc = 0;
+    for (long i = 0; i <= k; i++) mx = fmax(mx, lc - lgamma((double)i + 1) - lgamma((double)(n - i) + 1));
+    for (long i = 0; i <= k; i++) acc += exp(lc - lgamma((double)i + 1) - lgamma((double)(n - i) + 1) - mx);
+    const double p = 2.0 * exp(mx) * acc;
+    return p < 1.0 ? p : 1.0;
+}

@@ -38,6 +38,12 @@ typedef struct vv_auc {
 // Adds one image's sentences: label 1 good, 0 bad, anything else ignored.
 void vv_auc_add_image(vv_auc *a, const float *score, const signed char *label, int n);
 double vv_auc_value(const vv_auc *a); // NaN without pairs
+// Exact two-sided sign test (McNemar's exact test) for two strategies run on the
+// same scenes: only_a captions hallucinate under A alone, only_b under B alone;
+// p = min(1, 2 P(X <= min(only_a, only_b))), X ~ Binomial(only_a + only_b, 1/2).
+// 1 when both are 0.
+double vv_sign_test_p(long only_a, long only_b);
+
 // Label of one sentence against scene s: 1 all mentioned classes present,
 // 0 some absent, -1 no object mentioned.
 int vv_world_sentence_label(const vv_chair *ch, const vv_world_scene *s, const char *sentence);
