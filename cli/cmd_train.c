@@ -321,6 +321,9 @@ static int train_head(int argc, char **argv) {
          "--value-mmproj CLIP, strategy visvm)", 0, -1},
         {"--ridge-to-reward", NULL, CLI_FLAG, &hp.ridge_to_reward,
          "with --clip: the ridge pulls toward the reward's head (V = cosine), not toward zero", 0, -1},
+        {"--bilinear", NULL, CLI_INT, &hp.bilinear_rank,
+         "with --clip: add R^2 bilinear image x sentence terms on the top R principal directions of each (0 = none)",
+         0, 64},
         {"--threads", "-t", CLI_INT, &hp.threads, "threads; 0 = all cores", 0, 1024},
     };
     const char *pos[1];

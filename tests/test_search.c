@@ -623,7 +623,7 @@ int main(void) {
                 for (int k = 0; k < ts.n_pairs; k++) {
                     CHECK(vv_clip_text_features(rw, pool, ts.pairs[k].cur, tx, &cw, &e) == VISVM_OK);
                     vv_normalise(tx, Pj);
-                    vv_value_clip_features(im, tx, Pj, ft + (size_t)k * D);
+                    vv_value_clip_features(NULL, im, tx, Pj, ft + (size_t)k * D);
                 }
                 double *g = calloc((size_t)D + 1, sizeof(double)), msq = 0, scale = 0;
                 for (int k = 0; k < ts.n_pairs; k++) {
@@ -730,6 +730,119 @@ int main(void) {
                 vv_searcher *s5 = NULL;
                 vv_search_models m5 = {pm, pv, NULL, NULL, kh};
                 CHECK(vv_searcher_create(&m5, pool, 8, &s5, &e) == VISVM_ERR_INVALID && strstr(e.msg, "CLIP") && !s5);
+                // --bilinear 3: phi gains vec(a b^T), a = U_img i, b = U_txt t; U's rows are the top
+                // eigenvectors of the training features' second moments, the LSTD equation holds on the
+                // extended features, the engine scores w . phi + b, and the file says what it holds
+                hc.bilinear_rank = 3;
+                CHECKF(vt_head_train(&hc, hp2, &hm, &e) == VISVM_OK, "%s", e.msg);
+                vv_value_head *kb = NULL;
+                CHECK(vv_value_head_load(hp2, &kb, &e) == VISVM_OK);
+                const int Rb = 3, Db = 3 * Pj + Rb * Rb;
+                if (kb) {
+                    CHECK(kb->rank == Rb && kb->proj_dim == Pj && kb->n_embd == Db && kb->u_img && kb->u_txt);
+                    double *St = calloc((size_t)Pj * Pj, sizeof(double)), lam_prev = INFINITY;
+                    float *tf = malloc((size_t)ts.n_pairs * Pj * sizeof(float));
+                    float *fb = malloc((size_t)ts.n_pairs * Db * sizeof(float));
+                    for (int k = 0; k < ts.n_pairs; k++) {
+                        CHECK(vv_clip_text_features(rw, pool, ts.pairs[k].cur, tf + (size_t)k * Pj, &cw, &e) == VISVM_OK);
+                        vv_normalise(tf + (size_t)k * Pj, Pj);
+                        for (int a = 0; a < Pj; a++)
+                            for (int c = 0; c < Pj; c++) St[(size_t)a * Pj + c] += (double)tf[(size_t)k * Pj + a] * tf[(size_t)k * Pj + c];
+                        vv_value_clip_features(kb, im, tf + (size_t)k * Pj, Pj, fb + (size_t)k * Db);
+                    }
+                    for (int r = 0; r < Rb; r++) {
+                        const float *u = kb->u_txt + (size_t)r * Pj;
+                        double lam = 0, res = 0, su2 = 0;
+                        for (int a = 0; a < Pj; a++) {
+                            double su = 0;
+                            for (int c = 0; c < Pj; c++) su += St[(size_t)a * Pj + c] * u[c];
+                            lam += u[a] * su;
+                        }
+                        for (int a = 0; a < Pj; a++) {
+                            double su = 0;
+                            for (int c = 0; c < Pj; c++) su += St[(size_t)a * Pj + c] * u[c];
+                            res = fmax(res, fabs(su - lam * u[a]));
+                            su2 += su * su;
+                        }
+                        CHECKF(res <= 1e-4 * sqrt(su2) && lam <= lam_prev * (1 + 1e-6), "u_txt[%d]: residual %g, eigenvalue %g "
+                               "after %g", r, res, lam, lam_prev);
+                        lam_prev = lam;
+                        for (int q = 0; q <= r; q++) {
+                            double d = 0;
+                            for (int a = 0; a < Pj; a++) d += (double)u[a] * kb->u_txt[(size_t)q * Pj + a];
+                            CHECKF(fabs(d - (q == r)) < 1e-5, "u_txt rows %d, %d: dot %g", q, r, d);
+                        }
+                    }
+                    // one training image: its second moment is rank one, the top direction is +-i
+                    double di = 0;
+                    for (int a = 0; a < Pj; a++) di += (double)kb->u_img[a] * im[a];
+                    CHECKF(fabs(fabs(di) - 1) < 1e-5, "u_img[0] . i = %g", di);
+                    // features: the outer product of the projections
+                    double wb = 0;
+                    for (int r = 0; r < Rb; r++)
+                        for (int c = 0; c < Rb; c++) {
+                            double a = 0, b = 0;
+                            for (int q = 0; q < Pj; q++) {
+                                a += (double)kb->u_img[(size_t)r * Pj + q] * im[q];
+                                b += (double)kb->u_txt[(size_t)c * Pj + q] * tf[q];
+                            }
+                            wb = fmax(wb, fabs(fb[3 * Pj + r * Rb + c] - a * b));
+                        }
+                    CHECKF(wb < 1e-6, "bilinear feature off by %g", wb);
+                    double *gb = calloc((size_t)Db + 1, sizeof(double)), mb = 0, sb = 0, worstb = 0, rmb = 0;
+                    for (int k = 0; k < ts.n_pairs; k++) {
+                        const float *x = fb + (size_t)k * Db;
+                        const double v = vv_value_head_apply(kb, x);
+                        const double vn = ts.pairs[k].terminal ? 0 : vv_value_head_apply(kb, x + Db);
+                        const double delta = (ts.pairs[k].reward - 0.25) + 0.9 * vn - v;
+                        for (int d = 0; d < Db; d++) {
+                            gb[d] += x[d] * delta;
+                            mb += (double)x[d] * x[d];
+                        }
+                        gb[Db] += delta;
+                        sb += fabs(ts.pairs[k].reward - 0.25) + fabs(v) + fabs(vn);
+                    }
+                    mb /= (double)ts.n_pairs * Db;
+                    for (int d = 0; d <= Db; d++) {
+                        const double want = d < Db ? 0.5 * mb * ts.n_pairs * kb->w[d] : 0;
+                        worstb = fmax(worstb, fabs(gb[d] - want));
+                        rmb = fmax(rmb, fabs(want));
+                    }
+                    CHECKF(worstb <= 1e-5 * sb && rmb > 100 * 1e-5 * sb, "bilinear LSTD residual %g (scale %g, ridge %g)",
+                           worstb, sb, rmb);
+                    vv_value *bvm = NULL;
+                    vv_value_state *bst = NULL;
+                    CHECKF(vv_value_load(hp2, cp, &bvm, &e) == VISVM_OK, "%s", e.msg);
+                    if (bvm) {
+                        CHECK(vv_value_state_create(bvm, pool, 4, &bst, &e) == VISVM_OK);
+                        CHECK(vv_value_set_image(bst, &img, &e) == VISVM_OK);
+                        const char *three[3] = {ts.pairs[0].cur, ts.pairs[1].cur, ts.pairs[2].cur};
+                        float got[3];
+                        CHECK(vv_value_score(bst, three, 3, NULL, got, &e) == VISVM_OK);
+                        for (int k = 0; k < 3; k++)
+                            CHECKF(fabs(got[k] - vv_value_head_apply(kb, fb + (size_t)k * Db)) < 1e-5, "bilinear value %g vs %g",
+                                   got[k], vv_value_head_apply(kb, fb + (size_t)k * Db));
+                    }
+                    vv_value_state_free(bst);
+                    vv_value_free(bvm);
+                    // a head whose feature count does not match its rank: refused when saved, and when
+                    // loaded against the CLIP (rank 0 but 3 P + 9 weights)
+                    kb->rank = 2;
+                    CHECK(vv_value_head_save(kb, hp2, &e) == VISVM_ERR_INVALID && strstr(e.msg, "bilinear"));
+                    kb->rank = 0;
+                    CHECK(vv_value_head_save(kb, hp2, &e) == VISVM_OK);
+                    bvm = NULL;
+                    CHECK(vv_value_load(hp2, cp, &bvm, &e) == VISVM_ERR_FORMAT && strstr(e.msg, "rank 0") && !bvm);
+                    kb->rank = Rb;
+                    free(gb);
+                    free(St);
+                    free(tf);
+                    free(fb);
+                }
+                vv_value_head_free(kb);
+                hc.bilinear_rank = 65;
+                CHECK(vt_head_train(&hc, hp2, &hm, &e) == VISVM_ERR_INVALID && strstr(e.msg, "--bilinear"));
+                hc.bilinear_rank = 0;
                 vv_clip_work_free(&cw);
                 free(g);
                 free(ft);
@@ -742,6 +855,17 @@ int main(void) {
         unlink(ip);
         unlink(jp);
         unlink(hp2);
+        // eigenvectors of a known symmetric matrix: [[2,1,0],[1,2,0],[0,0,5]] -> 5: e3, 3: (1,1,0)/sqrt2
+        {
+            double S3[9] = {2, 1, 0, 1, 2, 0, 0, 0, 5};
+            float U3[6];
+            vt_top_eigvecs(S3, 3, 2, U3);
+            const float h2 = (float)(1 / sqrt(2.0));
+            CHECKF(fabsf(U3[0]) < 1e-6f && fabsf(U3[1]) < 1e-6f && fabsf(U3[2] - 1) < 1e-6f, "top eigenvector %g %g %g",
+                   U3[0], U3[1], U3[2]);
+            CHECKF(fabsf(U3[3] - h2) < 1e-6f && fabsf(U3[4] - h2) < 1e-6f && fabsf(U3[5]) < 1e-6f,
+                   "second eigenvector %g %g %g", U3[3], U3[4], U3[5]);
+        }
         // the solver on a known system: [[2,1,0],[1,3,1],[0,1,4]] x = [3,5,5] -> x = [1,1,1]
         double A3[9] = {2, 1, 0, 1, 3, 1, 0, 1, 4}, b3[3] = {3, 5, 5};
         CHECK(vt_solve(A3, b3, 3, &e) == VISVM_OK);

@@ -19,12 +19,29 @@ void vv_value_free(vv_value *v) {
     free(v);
 }
 
-void vv_value_clip_features(const float *img_n, const float *txt_n, int P, float *phi) {
+int vv_value_clip_n_features(int P, int rank) { return 3 * P + rank * rank; }
+
+void vv_value_clip_features(const vv_value_head *h, const float *img_n, const float *txt_n, int P, float *phi) {
     for (int k = 0; k < P; k++) {
         phi[k] = img_n[k] * txt_n[k];
         phi[P + k] = txt_n[k];
         phi[2 * P + k] = img_n[k];
     }
+    const int R = h ? h->rank : 0;
+    if (R <= 0) return;
+    float a[64], b[64]; // R <= 64 (checked at load and in training)
+    for (int r = 0; r < R; r++) {
+        double sa = 0, sb = 0;
+        for (int k = 0; k < P; k++) {
+            sa += (double)h->u_img[(size_t)r * P + k] * img_n[k];
+            sb += (double)h->u_txt[(size_t)r * P + k] * txt_n[k];
+        }
+        a[r] = (float)sa;
+        b[r] = (float)sb;
+    }
+    float *o = phi + 3 * P; // [R (image), R (sentence)]
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < R; c++) o[r * R + c] = a[r] * b[c];
 }
 
 // A value head on a full CLIP: head_path (visvm-value-head, backbone clip) + the CLIP GGUF.
@@ -40,9 +57,10 @@ static int load_clip_backbone(vv_value *v, const char *head_path, const char *cl
     if (!v->vision->has_text)
         return vv_err(e, VISVM_ERR_FORMAT, "%s has no text encoder: a CLIP-backbone value head needs a full CLIP",
                       clip_path);
-    if (v->chead->n_embd != 3 * v->vision->proj_dim)
-        return vv_err(e, VISVM_ERR_FORMAT, "%s reads %d features but %s gives 3 x %d", head_path, v->chead->n_embd,
-                      clip_path, v->vision->proj_dim);
+    const int P = v->vision->proj_dim, R = v->chead->rank;
+    if (v->chead->n_embd != vv_value_clip_n_features(P, R) || (R > 0 && v->chead->proj_dim != P))
+        return vv_err(e, VISVM_ERR_FORMAT, "%s reads %d features (bilinear rank %d) but %s gives 3 x %d%s", head_path,
+                      v->chead->n_embd, R, clip_path, P, R > 0 ? " + rank^2" : "");
     v->gamma = v->chead->gamma;
     v->reward_offset = v->chead->reward_offset;
     snprintf(v->terminal, sizeof(v->terminal), "%s", v->chead->terminal);
@@ -190,7 +208,7 @@ int vv_value_state_create(const vv_value *v, vv_pool *pool, int max_batch, vv_va
         const int P = v->vision->proj_dim;
         s->cimg = malloc((size_t)P * sizeof(float));
         s->ctxt = malloc((size_t)P * sizeof(float));
-        s->cphi = malloc((size_t)3 * P * sizeof(float));
+        s->cphi = malloc((size_t)v->chead->n_embd * sizeof(float));
         if (!s->cimg || !s->ctxt || !s->cphi) {
             vv_value_state_free(s);
             return vv_err(e, VISVM_ERR_NOMEM, "out of memory");
@@ -298,7 +316,7 @@ static int score_impl(vv_value_state *s, const char *const *sentences, const int
             int rc = vv_clip_text_features(v->vision, s->pool, sentences[i], s->ctxt, &s->cw, e);
             if (rc) return rc;
             vv_normalise(s->ctxt, P);
-            vv_value_clip_features(s->cimg, s->ctxt, P, s->cphi);
+            vv_value_clip_features(v->chead, s->cimg, s->ctxt, P, s->cphi);
             out[i] = (float)vv_value_head_apply(v->chead, s->cphi);
         }
         return VISVM_OK;
@@ -370,6 +388,8 @@ static int score_impl(vv_value_state *s, const char *const *sentences, const int
 void vv_value_head_free(vv_value_head *h) {
     if (!h) return;
     free(h->w);
+    free(h->u_img);
+    free(h->u_txt);
     free(h);
 }
 
@@ -423,6 +443,36 @@ int vv_value_head_load(const char *path, vv_value_head **out, vv_error *e) {
         snprintf(h->terminal, sizeof(h->terminal), "%s", t);
     if (!rc && vv_gguf_find_key(g, "visvm.value.policy") >= 0 && !(rc = vv_gguf_get_str(g, "visvm.value.policy", &t, e)))
         snprintf(h->policy, sizeof(h->policy), "%s", t);
+    uint32_t rank = 0;
+    if (!rc && vv_gguf_find_key(g, "visvm.value.rank") >= 0) rc = vv_gguf_get_u32(g, "visvm.value.rank", &rank, e);
+    if (!rc && rank > 0) { // bilinear terms: the two projections [rank, proj_dim]
+        const vv_tensor *ui = vv_gguf_find_tensor(g, "value_head.u_img"), *ut = vv_gguf_find_tensor(g, "value_head.u_txt");
+        const int64_t P = (int64_t)n - (int64_t)rank * rank;
+        if (strcmp(h->backbone, "clip") != 0)
+            rc = vv_err(e, VISVM_ERR_FORMAT, "%s: visvm.value.rank applies to a CLIP backbone only", path);
+        else if (rank > 64 || P <= 0 || P % 3 != 0)
+            rc = vv_err(e, VISVM_ERR_FORMAT, "%s: visvm.value.rank %u does not fit n_embd %u (3 x proj_dim + rank^2, "
+                        "rank <= 64)", path, rank, n);
+        else if (!ui || !ut || ui->type != VV_TYPE_F32 || ut->type != VV_TYPE_F32 || ui->n_dims != 2 || ut->n_dims != 2 ||
+                 ui->ne[0] != P / 3 || ui->ne[1] != rank || ut->ne[0] != P / 3 || ut->ne[1] != rank)
+            rc = vv_err(e, VISVM_ERR_FORMAT, "%s: a rank-%u head needs F32 tensors value_head.u_img and value_head.u_txt "
+                        "[%lld, %u]", path, rank, (long long)(P / 3), rank);
+        if (!rc) {
+            const size_t m = (size_t)rank * (size_t)(P / 3);
+            h->rank = (int)rank;
+            h->proj_dim = (int)(P / 3);
+            h->u_img = malloc(m * sizeof(float));
+            h->u_txt = malloc(m * sizeof(float));
+            if (!h->u_img || !h->u_txt) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+            if (!rc) {
+                memcpy(h->u_img, ui->data, m * sizeof(float));
+                memcpy(h->u_txt, ut->data, m * sizeof(float));
+                for (size_t i = 0; i < m && !rc; i++)
+                    if (!isfinite(h->u_img[i]) || !isfinite(h->u_txt[i]))
+                        rc = vv_err(e, VISVM_ERR_FORMAT, "%s: value_head.u_img/u_txt hold a value that is not finite", path);
+            }
+        }
+    }
     vv_gguf_close(g);
     if (rc) {
         vv_value_head_free(h);
@@ -449,6 +499,16 @@ int vv_value_head_save(const vv_value_head *h, const char *path, vv_error *e) {
     int64_t ne = h->n_embd, ne1 = 1;
     int rc = vv_gguf_add_tensor(w, "value_head.weight", VV_TYPE_F32, 1, &ne, h->w);
     if (!rc) rc = vv_gguf_add_tensor(w, "value_head.bias", VV_TYPE_F32, 1, &ne1, &h->bias);
+    if (!rc && h->rank > 0) {
+        if (!clip || !h->u_img || !h->u_txt || h->n_embd != vv_value_clip_n_features(h->proj_dim, h->rank)) {
+            vv_gguf_writer_free(w);
+            return vv_err(e, VISVM_ERR_INVALID, "vv_value_head_save: inconsistent bilinear head");
+        }
+        vv_gguf_set_u32(w, "visvm.value.rank", (uint32_t)h->rank);
+        int64_t nu[2] = {h->proj_dim, h->rank};
+        rc = vv_gguf_add_tensor(w, "value_head.u_img", VV_TYPE_F32, 2, nu, h->u_img);
+        if (!rc) rc = vv_gguf_add_tensor(w, "value_head.u_txt", VV_TYPE_F32, 2, nu, h->u_txt);
+    }
     if (!rc) rc = vv_gguf_writer_write(w, path, e);
     else vv_err(e, rc, "cannot build %s", path);
     vv_gguf_writer_free(w);

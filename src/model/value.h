@@ -96,6 +96,11 @@ typedef struct vv_value_head {
     float gamma, reward_offset;
     char terminal[16];
     char policy[128];
+    // CLIP backbone with bilinear terms (rank > 0): u_img, u_txt [rank, proj_dim]
+    // project the image and sentence features onto rank directions each, and phi
+    // gains their outer product (below); NULL / 0 otherwise
+    int rank, proj_dim;
+    float *u_img, *u_txt;
 } vv_value_head;
 
 // Loads either backbone; the caller checks h->backbone.
@@ -117,11 +122,22 @@ double vv_value_head_apply(const vv_value_head *h, const float *hidden);
 // it is reported beside it: on the world, the VLM backbone did not learn to
 // verify a sentence (README "Results").
 //
+// Bilinear terms (`train head --clip --bilinear R`): phi gains vec(a b^T),
+// a = U_img i and b = U_txt t [R] (U the top-R principal directions of the
+// training images' and sentences' features), so w can hold any rank-R
+// bilinear form a^T W b between what the image shows and what the sentence
+// says, beyond the diagonal i * t: e.g. that a setting sentence disagrees
+// with the image's objects though it matches its colours.
+//
 // Files: the head GGUF (general.architecture = "visvm-value-head",
-// visvm.value.backbone = "clip", visvm.value.n_embd = 3 x proj_dim, the
-// other keys as above) loads as a value model with vv_value_load(head, clip):
-// the second path is the CLIP GGUF whose features it was fitted on.
-void vv_value_clip_features(const float *img_n, const float *txt_n, int proj_dim, float *phi); // phi [3 proj_dim]
+// visvm.value.backbone = "clip", visvm.value.n_embd = 3 x proj_dim + R^2, the
+// other keys as above; with R > 0 also visvm.value.rank = R (u32) and F32
+// tensors value_head.u_img, value_head.u_txt [proj_dim, R] (ne0 = proj_dim))
+// loads as a value model with vv_value_load(head, clip): the second path is
+// the CLIP GGUF whose features it was fitted on.
+int vv_value_clip_n_features(int proj_dim, int rank); // 3 proj_dim + rank^2
+// phi [vv_value_clip_n_features] of normalised features; h NULL or h->rank 0: [i * t, t, i].
+void vv_value_clip_features(const vv_value_head *h, const float *img_n, const float *txt_n, int proj_dim, float *phi);
 // Scales x [n] to unit length (left as is when zero).
 void vv_normalise(float *x, int n);
 

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cblas.h>
+
 #include "../base/threadpool.h"
 #include "../eval/world_eval.h"
 #include "../model/image.h"
@@ -100,8 +102,9 @@ static int extract(vv_searcher *s, const vt_td_set *set, const char *def_prompt,
     return rc;
 }
 
-// CLIP-backbone features of every TD pair's sentence: feats [n_pairs, 3 P]; each image once.
-static int extract_clip(const vv_clip *c, vv_pool *pool, const vt_td_set *set, const char *what, float *feats,
+// Normalised CLIP image and sentence features of every TD pair: raw [n_pairs, 2 P]
+// (image, then sentence); each image encoded once.
+static int extract_clip(const vv_clip *c, vv_pool *pool, const vt_td_set *set, const char *what, float *raw,
                         vv_error *e) {
     const int P = c->proj_dim;
     float *im = malloc((size_t)P * sizeof(float)), *tx = malloc((size_t)P * sizeof(float));
@@ -124,7 +127,8 @@ static int extract_clip(const vv_clip *c, vv_pool *pool, const vt_td_set *set, c
         }
         if ((rc = vv_clip_text_features(c, pool, p->cur, tx, &cw, e))) break;
         vv_normalise(tx, P);
-        vv_value_clip_features(im, tx, P, feats + (size_t)i * 3 * P);
+        memcpy(raw + (size_t)i * 2 * P, im, (size_t)P * sizeof(float));
+        memcpy(raw + (size_t)i * 2 * P + P, tx, (size_t)P * sizeof(float));
         if ((i + 1) % 20000 == 0 || i + 1 == set->n_pairs) {
             fprintf(stderr, "\r%s: %d/%d sentences, %.0f s", what, i + 1, set->n_pairs, vv_time_s() - t0);
             fflush(stderr);
@@ -135,6 +139,96 @@ static int extract_clip(const vv_clip *c, vv_pool *pool, const vt_td_set *set, c
     free(im);
     free(tx);
     return rc;
+}
+
+void vt_top_eigvecs(double *S, int n, int k, float *U) {
+    double *V = calloc((size_t)n * n, sizeof(double)); // columns: eigenvectors
+    if (!V) return;
+    for (int i = 0; i < n; i++) V[(size_t)i * n + i] = 1;
+    for (int sweep = 0; sweep < 60; sweep++) {
+        double off = 0, tot = 0;
+        for (int p = 0; p < n; p++)
+            for (int q = 0; q < n; q++) {
+                const double x = S[(size_t)p * n + q] * S[(size_t)p * n + q];
+                tot += x;
+                if (p != q) off += x;
+            }
+        if (off <= 1e-26 * tot) break;
+        for (int p = 0; p < n - 1; p++)
+            for (int q = p + 1; q < n; q++) {
+                const double apq = S[(size_t)p * n + q];
+                if (fabs(apq) < 1e-300) continue;
+                const double th = (S[(size_t)q * n + q] - S[(size_t)p * n + p]) / (2 * apq);
+                const double t = (th >= 0 ? 1.0 : -1.0) / (fabs(th) + sqrt(th * th + 1));
+                const double c = 1 / sqrt(t * t + 1), sn = t * c;
+                for (int r = 0; r < n; r++) { // S <- S J (columns p, q)
+                    const double sp = S[(size_t)r * n + p], sq = S[(size_t)r * n + q];
+                    S[(size_t)r * n + p] = c * sp - sn * sq;
+                    S[(size_t)r * n + q] = sn * sp + c * sq;
+                }
+                for (int r = 0; r < n; r++) { // S <- J^T S (rows p, q)
+                    const double sp = S[(size_t)p * n + r], sq = S[(size_t)q * n + r];
+                    S[(size_t)p * n + r] = c * sp - sn * sq;
+                    S[(size_t)q * n + r] = sn * sp + c * sq;
+                }
+                for (int r = 0; r < n; r++) {
+                    const double vp = V[(size_t)r * n + p], vq = V[(size_t)r * n + q];
+                    V[(size_t)r * n + p] = c * vp - sn * vq;
+                    V[(size_t)r * n + q] = sn * vp + c * vq;
+                }
+            }
+    }
+    char *used = calloc((size_t)n, 1);
+    for (int j = 0; j < k && used; j++) { // the k largest diagonal entries, in order
+        int best = -1;
+        for (int i = 0; i < n; i++)
+            if (!used[i] && (best < 0 || S[(size_t)i * n + i] > S[(size_t)best * n + best])) best = i;
+        if (best < 0) break;
+        used[best] = 1;
+        int big = 0;
+        for (int r = 1; r < n; r++)
+            if (fabs(V[(size_t)r * n + best]) > fabs(V[(size_t)big * n + best])) big = r;
+        const double sg = V[(size_t)big * n + best] < 0 ? -1 : 1;
+        for (int r = 0; r < n; r++) U[(size_t)j * n + r] = (float)(sg * V[(size_t)r * n + best]);
+    }
+    free(used);
+    free(V);
+}
+
+// The bilinear head's projections: the top `rank` eigenvectors of the second moments
+// of the training pairs' image features and sentence features (raw [n, 2 P]).
+static int fit_projections(const float *raw, int n, int P, vv_value_head *h, vv_error *e) {
+    double *Si = calloc((size_t)P * P, sizeof(double)), *St = calloc((size_t)P * P, sizeof(double));
+    h->u_img = malloc((size_t)h->rank * P * sizeof(float));
+    h->u_txt = malloc((size_t)h->rank * P * sizeof(float));
+    if (!Si || !St || !h->u_img || !h->u_txt) {
+        free(Si), free(St);
+        return vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < n; i++) {
+        const float *x = raw + (size_t)i * 2 * P;
+        for (int a = 0; a < P; a++)
+            for (int b = 0; b < P; b++) {
+                Si[(size_t)a * P + b] += (double)x[a] * x[b];
+                St[(size_t)a * P + b] += (double)x[P + a] * x[P + b];
+            }
+    }
+    vt_top_eigvecs(Si, P, h->rank, h->u_img);
+    vt_top_eigvecs(St, P, h->rank, h->u_txt);
+    free(Si), free(St);
+    return VISVM_OK;
+}
+
+static void clip_phi(const vv_value_head *h, const float *raw, int n, int P, float *feats) {
+    const int D = h->n_embd;
+    for (int i = 0; i < n; i++)
+        vv_value_clip_features(h, raw + (size_t)i * 2 * P, raw + (size_t)i * 2 * P + P, P, feats + (size_t)i * D);
+}
+
+// A [m, m] += Phi^T Dn, b += Phi^T rr over n pairs (Phi, Dn [n, m] row-major).
+static void accumulate(double *A, double *b, const double *Phi, const double *Dn, const double *rr, int n, int m) {
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, m, n, 1.0, Phi, m, Dn, m, 1.0, A, m);
+    cblas_dgemv(CblasRowMajor, CblasTrans, n, m, 1.0, Phi, m, rr, 1, 1.0, b, 1);
 }
 
 // The LSTD terms of pair i of response r: phi = [h, 1], dn = phi - gamma phi' (phi' = 0
@@ -249,6 +343,10 @@ int vt_head_train(const vt_head_hp *hp, const char *out_path, vt_head_metrics *m
         return vv_err(e, VISVM_ERR_INVALID, "--ridge-to-reward applies to a CLIP backbone (--clip) only");
     if (!(hp->gamma >= 0 && hp->gamma <= 1)) return vv_err(e, VISVM_ERR_INVALID, "gamma %g out of [0, 1]", hp->gamma);
     if (!(hp->ridge >= 0 && hp->ridge < 1e6)) return vv_err(e, VISVM_ERR_INVALID, "ridge %g out of range", hp->ridge);
+    if (hp->bilinear_rank && !hp->clip)
+        return vv_err(e, VISVM_ERR_INVALID, "--bilinear applies to a CLIP backbone (--clip) only");
+    if (hp->bilinear_rank < 0 || hp->bilinear_rank > 64)
+        return vv_err(e, VISVM_ERR_INVALID, "--bilinear %d out of [0, 64]", hp->bilinear_rank);
     const double t0 = vv_time_s();
     const char *def_prompt = hp->prompt ? hp->prompt : "Describe the image in detail.";
     vt_td_set tr, va;
@@ -258,7 +356,7 @@ int vt_head_train(const vt_head_hp *hp, const char *out_path, vt_head_metrics *m
     vv_clip *pv = NULL, *cb = NULL;
     vv_searcher *s = NULL;
     vv_pool *pool = vv_pool_create(hp->threads);
-    float *ft = NULL, *fv = NULL;
+    float *ft = NULL, *fv = NULL, *rt = NULL, *rv = NULL;
     double *A = NULL, *bv = NULL;
     vv_value_head h;
     memset(&h, 0, sizeof(h));
@@ -276,7 +374,16 @@ int vt_head_train(const vt_head_hp *hp, const char *out_path, vt_head_metrics *m
         vv_search_models sm = {pm, pv, NULL, NULL, NULL};
         rc = vv_searcher_create(&sm, pool, batch, &s, e);
     }
-    const int D = cb ? 3 * cb->proj_dim : pm ? pm->hp.n_embd : 0, P = D + 1;
+    if (!rc && cb && hp->bilinear_rank > cb->proj_dim)
+        rc = vv_err(e, VISVM_ERR_INVALID, "--bilinear %d exceeds the CLIP's %d features", hp->bilinear_rank, cb->proj_dim);
+    const int D = cb ? vv_value_clip_n_features(cb->proj_dim, hp->bilinear_rank) : pm ? pm->hp.n_embd : 0, P = D + 1;
+    if (!rc && cb) {
+        h.rank = hp->bilinear_rank;
+        h.proj_dim = cb->proj_dim;
+        rt = malloc((size_t)tr.n_pairs * 2 * cb->proj_dim * sizeof(float));
+        rv = va.n_pairs ? malloc((size_t)va.n_pairs * 2 * cb->proj_dim * sizeof(float)) : NULL;
+        if (!rt || (va.n_pairs && !rv)) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    }
     if (!rc) {
         ft = malloc((size_t)tr.n_pairs * D * sizeof(float));
         fv = va.n_pairs ? malloc((size_t)va.n_pairs * D * sizeof(float)) : NULL;
@@ -286,8 +393,16 @@ int vt_head_train(const vt_head_hp *hp, const char *out_path, vt_head_metrics *m
         h.n_embd = D;
         if (!ft || (va.n_pairs && !fv) || !A || !bv || !h.w) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
     }
-    if (!rc && cb) rc = extract_clip(cb, pool, &tr, "training sentences", ft, e);
-    if (!rc && cb && va.n_pairs) rc = extract_clip(cb, pool, &va, "held-out sentences", fv, e);
+    if (!rc && cb) rc = extract_clip(cb, pool, &tr, "training sentences", rt, e);
+    if (!rc && cb && va.n_pairs) rc = extract_clip(cb, pool, &va, "held-out sentences", rv, e);
+    if (!rc && cb && h.rank > 0) rc = fit_projections(rt, tr.n_pairs, cb->proj_dim, &h, e);
+    if (!rc && cb) {
+        clip_phi(&h, rt, tr.n_pairs, cb->proj_dim, ft);
+        if (va.n_pairs) clip_phi(&h, rv, va.n_pairs, cb->proj_dim, fv);
+    }
+    free(rt);
+    free(rv);
+    rt = rv = NULL;
     if (!rc && !cb) rc = extract(s, &tr, def_prompt, D, batch, "training states", ft, e);
     if (!rc && !cb && va.n_pairs) rc = extract(s, &va, def_prompt, D, batch, "held-out states", fv, e);
     double off = hp->reward_offset;
@@ -301,10 +416,13 @@ int vt_head_train(const vt_head_hp *hp, const char *out_path, vt_head_metrics *m
         // every term minus its image's mean (only within-image differences count, which is
         // all a step's choice sees), w from the D x D system, then the bias that zeroes the
         // mean TD error
-        const int Pc = hp->centre ? D : P;
+        const int Pc = hp->centre ? D : P, CH = 256; // pairs per GEMM: A += Phi^T Dn, b += Phi^T rr
         double *phi = malloc((size_t)P * sizeof(double)), *dn = malloc((size_t)P * sizeof(double));
         double *mphi = calloc((size_t)P, sizeof(double)), *mdn = calloc((size_t)P, sizeof(double));
-        if (!phi || !dn || !mphi || !mdn) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+        double *cphi = malloc((size_t)CH * Pc * sizeof(double)), *cdn = malloc((size_t)CH * Pc * sizeof(double));
+        double *crr = malloc((size_t)CH * sizeof(double));
+        int nc = 0;
+        if (!phi || !dn || !mphi || !mdn || !cphi || !cdn || !crr) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
         for (int r0 = 0, r1; r0 < tr.n_resp && !rc; r0 = r1) { // responses r0..r1 share an image
             const int im = tr.pairs[tr.resp_first[r0]].image;
             for (r1 = r0 + 1; r1 < tr.n_resp && tr.pairs[tr.resp_first[r1]].image == im; r1++) {}
@@ -330,18 +448,21 @@ int vt_head_train(const vt_head_hp *hp, const char *out_path, vt_head_metrics *m
             for (int r = r0; r < r1; r++)
                 for (int i = 0; i < tr.resp_len[r]; i++) {
                     const double rr = pair_terms(&tr, ft, D, hp->gamma, r, i, off, phi, dn) - mr;
-                    for (int a = 0; a < P; a++) { // zero means unless centred
-                        phi[a] -= mphi[a];
-                        dn[a] -= mdn[a];
+                    for (int a = 0; a < Pc; a++) { // zero means unless centred
+                        cphi[(size_t)nc * Pc + a] = phi[a] - mphi[a];
+                        cdn[(size_t)nc * Pc + a] = dn[a] - mdn[a];
                     }
-                    for (int a = 0; a < Pc; a++) {
-                        double *row = A + (size_t)a * Pc;
-                        const double pa = phi[a];
-                        for (int c = 0; c < Pc; c++) row[c] += pa * dn[c];
-                        bv[a] += pa * rr;
+                    crr[nc++] = rr;
+                    if (nc == CH) {
+                        accumulate(A, bv, cphi, cdn, crr, nc, Pc);
+                        nc = 0;
                     }
                 }
         }
+        if (!rc && nc) accumulate(A, bv, cphi, cdn, crr, nc, Pc);
+        free(cphi);
+        free(cdn);
+        free(crr);
         // ridge relative to the mean squared feature, on the weights only
         double msq = 0;
         for (int i = 0; i < tr.n_pairs && !rc; i++)
@@ -404,6 +525,8 @@ int vt_head_train(const vt_head_hp *hp, const char *out_path, vt_head_metrics *m
         metrics->seconds = vv_time_s() - t0;
     }
     free(h.w);
+    free(h.u_img);
+    free(h.u_txt);
     free(A);
     free(bv);
     free(ft);

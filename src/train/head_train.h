@@ -27,6 +27,8 @@ typedef struct vt_head_hp {
                                // vv_value_clip_features) instead of a head on the policy
     bool ridge_to_reward;      // CLIP backbone: the ridge pulls toward the reward's own head (w on i*t = 1,
                                // the rest 0: V = cosine) instead of toward zero
+    int bilinear_rank;         // CLIP backbone: add rank^2 bilinear terms (value.h; 0 = none, <= 64) on
+                               // the top principal directions of the training images' and sentences' features
     int threads;
 } vt_head_hp;
 
@@ -48,6 +50,12 @@ typedef struct vt_head_metrics {
 // vv_value_clip_features of that CLIP's normalised image and sentence features.
 // Fits and writes the head to out_path (atomically). metrics may be NULL.
 int vt_head_train(const vt_head_hp *hp, const char *out_path, vt_head_metrics *metrics, vv_error *e);
+
+// The top k eigenvectors (largest eigenvalues first) of a symmetric n x n
+// matrix S (row-major, destroyed), as rows of U [k, n]; cyclic Jacobi, for the
+// small n (CLIP proj_dim) of the bilinear head. Each vector's largest
+// component is made positive so the result does not depend on rounding's sign.
+void vt_top_eigvecs(double *S, int n, int k, float *U);
 
 // Solves (A) x = b in place for an n x n row-major system (partial pivoting).
 // VISVM_ERR_INVALID if singular.
