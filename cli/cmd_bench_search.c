@@ -133,6 +133,7 @@ typedef struct {
     double seconds, encode_s, prefill_tok_s, tok_s_b[3];
     double t_prefill, t_decode, t_score; // parts of seconds
     long tokens, forwards;
+    long scored, candidates; // sentences scored (identical candidates once) / candidates that needed a score
     double added_kb; // peak resident memory the run added (VmHWM after - VmRSS at start), or -1
     int ok;
 } child_out;
@@ -277,6 +278,10 @@ static void child_run(const bench_cfg *bc, int what, child_out *o) {
             o->t_decode = r.sec_decode;
             o->t_score = r.sec_score;
             o->forwards = r.policy_forwards;
+            o->scored = r.scored;
+            o->candidates = 0;
+            for (int k = 0; k < r.n_steps; k++)
+                for (int j = 0; j < r.steps[k].n; j++) o->candidates += !r.steps[k].cand[j].end;
         }
         vv_search_result_free(&r);
     }
@@ -361,6 +366,8 @@ int bench_search(const char *dir, const char *label, const char *policy, const c
     printf("| policy tokens (visvm-shared) | %ld in %ld batched calls |\n", h.tokens, h.forwards);
     printf("| policy tokens decoded (greedy / search) | %ld / %ld in %ld / %ld batched calls |\n", g.tokens, s.tokens,
            g.forwards, s.forwards);
+    printf("| sentences scored by the value model (VisVM search; identical candidates once) | %ld of %ld candidates |\n",
+           s.scored, s.candidates);
     printf("| image encode | %.2f s |\n| prefill | %.1f tok/s |\n", f.encode_s, f.prefill_tok_s);
     printf("| decode tok/s at batch 1 / 6 / 16 | %.1f / %.1f / %.1f (batch 6 = %.1fx batch 1) |\n", f.tok_s_b[0],
            f.tok_s_b[1], f.tok_s_b[2], f.tok_s_b[1] / f.tok_s_b[0]);

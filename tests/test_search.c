@@ -310,6 +310,44 @@ int main(void) {
         vv_search_result_free(&a);
         vv_search_result_free(&b);
     }
+    // identical candidates are scored once: three samples at temperature 0.01 repeat the greedy
+    // sentence, so fewer sentences are scored than there are candidates; the search tree (texts,
+    // scores, choices) is the one made with every candidate scored (VISVM_DEDUPE=0)
+    for (int which = 0; which < 2; which++) {
+        vv_search_params p = small_params(which ? VV_STRAT_VISVM : VV_STRAT_CLIP_PRM);
+        p.n_temps = 1;
+        p.temps[0] = 0.01f;
+        p.k = 3;
+        vv_search_result a, b;
+        CHECKF(vv_search_caption(s, &img, &sc, &p, &a, &e) == VISVM_OK, "%s", e.msg);
+        setenv("VISVM_DEDUPE", "0", 1);
+        vv_searcher *s0 = NULL;
+        CHECK(vv_searcher_create(&sm, pool, 16, &s0, &e) == VISVM_OK);
+        unsetenv("VISVM_DEDUPE");
+        CHECKF(s0 && vv_search_caption(s0, &img, &sc, &p, &b, &e) == VISVM_OK, "%s", e.msg);
+        long live = 0, distinct = 0;
+        CHECK(a.n_steps == b.n_steps && a.caption && b.caption && !strcmp(a.caption, b.caption));
+        for (int k = 0; k < a.n_steps && k < b.n_steps; k++) {
+            CHECK(a.steps[k].n == 4 && b.steps[k].n == 4);
+            for (int j = 0; j < a.steps[k].n; j++) {
+                const vv_candidate *ca = &a.steps[k].cand[j], *cb = &b.steps[k].cand[j];
+                CHECK(ca->end == cb->end && ca->chosen == cb->chosen);
+                if (ca->end) continue;
+                CHECKF(!strcmp(ca->text, cb->text) && ca->score == cb->score, "step %d cand %d: %g vs %g", k, j, ca->score,
+                       cb->score);
+                live++;
+                int first = 1;
+                for (int q = 0; q < j; q++)
+                    if (!a.steps[k].cand[q].end && !strcmp(a.steps[k].cand[q].text, ca->text)) first = 0;
+                distinct += first;
+            }
+        }
+        CHECKF(a.scored == distinct && b.scored == live && distinct < live, "scored %ld / %ld, distinct %ld of %ld",
+               a.scored, b.scored, distinct, live);
+        vv_search_result_free(&a);
+        vv_search_result_free(&b);
+        vv_searcher_free(s0);
+    }
     // clip-mc: score = (r - c) + sum_k gamma^(k+1) (r_k - c) over a greedy rollout's sentences:
     // gamma 0 gives r - c at every step; with gamma 0.9 the last allowed step (no rollout)
     // still gives r - c, and earlier steps differ for some candidate that does not end the caption

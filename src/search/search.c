@@ -83,6 +83,7 @@ struct vv_searcher {
     float *batch_logits;  // [max_cand, n_vocab]
     float *hidden;        // [max_cand, n_embd] policy hidden states (visvm-shared)
     bool fixed;           // benchmark mode: no EOS / sentence-end stops
+    bool dedupe;          // score identical candidates once (VISVM_DEDUPE=0: every one, for comparison)
 };
 
 void vv_searcher_free(vv_searcher *s) {
@@ -109,6 +110,7 @@ int vv_searcher_create(const vv_search_models *m, vv_pool *pool, int max_candida
     s->m = *m;
     s->pool = pool;
     s->max_cand = max_candidates;
+    s->dedupe = !getenv("VISVM_DEDUPE") || strcmp(getenv("VISVM_DEDUPE"), "0") != 0;
     s->n_slots = MAX_BEAMS + 2 * max_candidates; // beams, candidates, clip-mc rollouts
     s->n_vocab = m->policy->hp.n_vocab;
     // prefix (image + prompt) plus room for every candidate's sentence and the caption so far
@@ -584,17 +586,46 @@ static int step_search(vv_searcher *s, const vv_world_scene *scene, const vv_sea
                 }
             if (!m) continue;
             double ts = vv_time_s();
-            if (s->fixed && p->strategy == VV_STRAT_VISVM && s->m.value && s->m.value->lm && !s->m.value->hf && !s->m.value->with_prefix &&
-                s->m.value->lm->hp.n_vocab == s->n_vocab) {
+            // Identical candidates (a low temperature often reproduces greedy's sentence) are scored
+            // once: CLIP-PRM and VisVM scores are functions of the text (and the beam's prefix) alone.
+            // rep[j]: candidate j's representative among the first um distinct ones (packed in front).
+            int um = 0, rep[512];
+            float usc[512];
+            const bool by_ids = s->fixed && p->strategy == VV_STRAT_VISVM && s->m.value && s->m.value->lm &&
+                                !s->m.value->hf && !s->m.value->with_prefix && s->m.value->lm->hp.n_vocab == s->n_vocab;
+            const bool dedupe = s->dedupe && (p->strategy == VV_STRAT_CLIP_PRM || p->strategy == VV_STRAT_VISVM);
+            int umap[512];
+            for (int j = 0; j < m; j++) {
+                const vv_candidate *cj = &st->cand[map[j]];
+                int k = 0;
+                for (; dedupe && k < um; k++) {
+                    const vv_candidate *ck = &st->cand[umap[k]];
+                    if (by_ids ? (ck->n_tokens == cj->n_tokens &&
+                                  !memcmp(ck->tokens, cj->tokens, (size_t)cj->n_tokens * sizeof(int32_t)))
+                               : (ck->text && cj->text && !strcmp(ck->text, cj->text)))
+                        break;
+                }
+                if (!dedupe || k == um) {
+                    texts[um] = cj->text;
+                    umap[um] = map[j];
+                    k = um++;
+                }
+                rep[j] = k;
+            }
+            if (by_ids) {
                 // benchmark: the value model reads the candidates' own ids (random-weight vocabularies
                 // re-tokenize 20 sampled tokens into ~9x more; real sentences round-trip)
                 const int32_t *idp[512];
                 int nid[512];
-                for (int j = 0; j < m; j++) {
-                    idp[j] = st->cand[map[j]].tokens;
-                    nid[j] = st->cand[map[j]].n_tokens;
+                for (int j = 0; j < um; j++) {
+                    idp[j] = st->cand[umap[j]].tokens;
+                    nid[j] = st->cand[umap[j]].n_tokens;
                 }
-                rc = vv_value_score_ids(s->vs, idp, nid, m, sc, e);
+                rc = vv_value_score_ids(s->vs, idp, nid, um, usc, e);
+                for (int j = 0; j < m && !rc; j++) sc[j] = usc[rep[j]];
+            } else if (dedupe) {
+                rc = score(s, p->strategy, scene, texts, um, beams[b].caption.v, rng, usc, e);
+                for (int j = 0; j < m && !rc; j++) sc[j] = usc[rep[j]];
             } else if (shared) {
                 rc = feed_and_score(s, it, map, m, sc, res, e);
                 for (int j = 0; j < m && !rc; j++) fed[map[j]] = it[map[j]].toks.n > 0;
@@ -605,7 +636,7 @@ static int step_search(vv_searcher *s, const vv_world_scene *scene, const vv_sea
             }
             res->sec_score += vv_time_s() - ts;
             for (int j = 0; j < m && !rc; j++) st->cand[map[j]].score = sc[j];
-            res->scored += m;
+            res->scored += dedupe || by_ids ? um : m;
         }
         if (rc) break;
         bool any_live = false;
