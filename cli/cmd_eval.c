@@ -350,9 +350,12 @@ int cmd_eval(int argc, char **argv) {
                       ec.n_sc, world ? world : split, cand, beam, seed);
         for (int si = 0; si < n_res; si++) {
             const vv_world_totals *t = &res[si].tot;
-            vv_buf_printf(&js, "%s\"%s\": {\"chair_s\": %.3f, \"chair_i\": %.3f, \"recall\": %.3f, \"sentences\": %.3f, "
-                               "\"words\": %.3f, \"tokens\": %.2f, \"policy_forwards\": %.2f, \"sec_per_caption\": %.4f}",
-                          si ? ", " : "", res[si].name, vv_chair_s(&t->chair), vv_chair_i(&t->chair),
+            double lo, hi;
+            vv_wilson95(t->chair.halluc_captions, t->chair.captions, &lo, &hi);
+            vv_buf_printf(&js, "%s\"%s\": {\"chair_s\": %.3f, \"chair_s_ci95\": [%.3f, %.3f], \"chair_i\": %.3f, "
+                               "\"recall\": %.3f, \"sentences\": %.3f, \"words\": %.3f, \"tokens\": %.2f, "
+                               "\"policy_forwards\": %.2f, \"sec_per_caption\": %.4f}",
+                          si ? ", " : "", res[si].name, vv_chair_s(&t->chair), 100 * lo, 100 * hi, vv_chair_i(&t->chair),
                           vv_chair_recall(&t->chair), (double)t->sentences / ec.n_sc, vv_chair_len(&t->chair),
                           (double)res[si].tokens / ec.n_sc, (double)res[si].forwards / ec.n_sc, res[si].seconds / ec.n_sc);
         }
@@ -361,14 +364,20 @@ int cmd_eval(int argc, char **argv) {
         vv_buf_free(&js);
     }
     if (n_sweep && svg) {
-        double xs[16], yc[16], yv[16];
+        double xs[16], yc[16], yv[16], lc[16], hc[16], lv[16], hv[16];
         for (int si = 0; si < n_sweep; si++) {
+            const vv_chair_totals *tc = &res[sweep0 + 2 * si].tot.chair, *tv = &res[sweep0 + 2 * si + 1].tot.chair;
             xs[si] = sweep_k[si];
-            yc[si] = vv_chair_s(&res[sweep0 + 2 * si].tot.chair);
-            yv[si] = vv_chair_s(&res[sweep0 + 2 * si + 1].tot.chair);
+            yc[si] = vv_chair_s(tc);
+            yv[si] = vv_chair_s(tv);
+            vv_wilson95(tc->halluc_captions, tc->captions, &lc[si], &hc[si]);
+            vv_wilson95(tv->halluc_captions, tv->captions, &lv[si], &hv[si]);
+            lc[si] *= 100, hc[si] *= 100, lv[si] *= 100, hv[si] *= 100;
         }
-        vv_svg_series sv[2] = {{"CLIP-PRM", xs, yc, n_sweep}, {"VisVM", xs, yv, n_sweep}};
-        if (vv_svg_line_chart(svg, "CHAIRs vs candidates per step", "candidates per step", "CHAIRs (%)", sv, 2, true, &e))
+        // error bars: each point's 95% interval (Wilson); the paired table says whether two differ
+        vv_svg_series sv[2] = {{"CLIP-PRM", xs, yc, n_sweep, lc, hc}, {"VisVM", xs, yv, n_sweep, lv, hv}};
+        if (vv_svg_line_chart(svg, "CHAIRs vs candidates per step (bars: 95% intervals)", "candidates per step",
+                              "CHAIRs (%)", sv, 2, true, &e))
             fprintf(stderr, "visvm eval: %s\n", e.msg);
     }
     vv_buf_free(&tab);

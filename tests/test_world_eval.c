@@ -4,7 +4,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "eval/svg.h"
 #include "eval/world_eval.h"
 #include "tcheck.h"
 
@@ -96,6 +98,42 @@ int main(void) {
     CHECK(fabs(vv_sign_test_p(15, 5) - vv_sign_test_p(5, 15)) < 1e-15);
     CHECK(fabs(vv_sign_test_p(2, 3) - 1.0) < 1e-12 && vv_sign_test_p(0, 0) == 1.0);
     // large counts stay finite: 400 vs 600 -> about 2.7e-10 (normal approximation z = 6.3)
+    // Wilson 95%: 0 of 10 -> [0, 0.2775]; 5 of 10 -> [0.2366, 0.7634]; 128 of 500 -> [0.2197, 0.2960]
+    double wl, wh;
+    vv_wilson95(0, 10, &wl, &wh);
+    CHECKF(wl == 0 && fabs(wh - 0.27753) < 1e-4, "wilson 0/10 [%g, %g]", wl, wh);
+    vv_wilson95(5, 10, &wl, &wh);
+    CHECKF(fabs(wl - 0.23659) < 1e-4 && fabs(wh - 0.76341) < 1e-4, "wilson 5/10 [%g, %g]", wl, wh);
+    vv_wilson95(128, 500, &wl, &wh);
+    CHECKF(fabs(wl - 0.21971) < 1e-4 && fabs(wh - 0.29600) < 1e-4, "wilson 128/500 [%g, %g]", wl, wh);
+    vv_wilson95(0, 0, &wl, &wh);
+    CHECK(wl == 0 && wh == 1);
+    // error bars in the SVG line chart: one path per finite interval, none without intervals,
+    // and the y axis stretched to the bars (a tick at 20 for a bar down to 20, points at 27-30)
+    {
+        char tmpl[] = "/tmp/visvm-svg-XXXXXX";
+        int fd = mkstemp(tmpl);
+        CHECK(fd >= 0);
+        if (fd >= 0) close(fd);
+        const double x[3] = {2, 4, 8}, y[3] = {30, 28, 27}, lo[3] = {25, NAN, 20}, hi[3] = {35, NAN, 39};
+        vv_svg_series ser[2] = {{"a", x, y, 3, lo, hi}, {"b", x, y, 3, NULL, NULL}};
+        vv_error se = {0};
+        char *txt = NULL;
+        size_t len = 0;
+        CHECK(vv_svg_line_chart(tmpl, "t", "x", "y", ser, 2, true, &se) == VISVM_OK);
+        CHECK(vv_read_file(tmpl, &txt, &len, &se) == VISVM_OK);
+        int paths = 0;
+        for (const char *q = txt; q && (q = strstr(q, "<path")); q++) paths++;
+        CHECKF(paths == 2, "%d error bars", paths);
+        CHECK(txt && strstr(txt, ">20<") && strstr(txt, ">35<"));
+        free(txt);
+        CHECK(vv_svg_line_chart(tmpl, "t", "x", "y", ser + 1, 1, true, &se) == VISVM_OK);
+        txt = NULL;
+        CHECK(vv_read_file(tmpl, &txt, &len, &se) == VISVM_OK);
+        CHECK(txt && !strstr(txt, "<path") && !strstr(txt, ">20<"));
+        free(txt);
+        unlink(tmpl);
+    }
     const double pl = vv_sign_test_p(400, 600);
     CHECKF(pl > 1e-10 && pl < 1e-9, "sign test p %g", pl);
     vv_ivec_free(&hal);

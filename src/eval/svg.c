@@ -19,12 +19,20 @@ int vv_svg_line_chart(const char *path, const char *title, const char *xlabel, c
             double x = log_x ? log2(s[k].x[i]) : s[k].x[i], y = s[k].y[i];
             if (!isfinite(x) || !isfinite(y)) continue;
             x0 = fmin(x0, x); x1 = fmax(x1, x); y0 = fmin(y0, y); y1 = fmax(y1, y);
+            if (s[k].lo && isfinite(s[k].lo[i])) y0 = fmin(y0, s[k].lo[i]);
+            if (s[k].hi && isfinite(s[k].hi[i])) y1 = fmax(y1, s[k].hi[i]);
         }
     if (!isfinite(x0)) { x0 = 0; x1 = 1; y0 = 0; y1 = 1; }
     if (x1 == x0) x1 = x0 + 1;
     if (y1 == y0) { y1 += 0.5; y0 -= 0.5; }
     double pad = (y1 - y0) * 0.05;
     y0 -= pad; y1 += pad;
+    bool bars = false;
+    for (int k = 0; k < n_series; k++) bars |= s[k].lo && s[k].hi;
+    if (bars) { // room for the outermost bars and their nudges
+        const double xp = (x1 - x0) * 0.04;
+        x0 -= xp; x1 += xp;
+    }
     const double W = 720, H = 440, L = 70, R = 170, T = 40, B = 55, pw = W - L - R, ph = H - T - B;
     vv_buf b = {0};
     vv_buf_printf(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" font-family=\"sans-serif\" font-size=\"12\">\n", W, H);
@@ -55,6 +63,16 @@ int vv_svg_line_chart(const char *path, const char *title, const char *xlabel, c
             if (isfinite(x) && isfinite(y)) vv_buf_printf(&b, "%.1f,%.1f ", PX(x), PY(y));
         }
         vv_buf_printf(&b, "\"/>\n");
+        // error bars, each series nudged sideways so overlapping intervals stay readable
+        for (int i = 0; s[k].lo && s[k].hi && i < s[k].n; i++) {
+            double x = log_x ? log2(s[k].x[i]) : s[k].x[i];
+            if (!isfinite(x) || !isfinite(s[k].lo[i]) || !isfinite(s[k].hi[i])) continue;
+            const double px = PX(x) + 4.0 * (k - 0.5 * (n_series - 1));
+            vv_buf_printf(&b, "<path d=\"M%.1f,%.1f V%.1f M%.1f,%.1f H%.1f M%.1f,%.1f H%.1f\" stroke=\"%s\" "
+                              "stroke-width=\"1\" opacity=\"0.7\" fill=\"none\"/>\n",
+                          px, PY(s[k].lo[i]), PY(s[k].hi[i]), px - 3, PY(s[k].lo[i]), px + 3, px - 3, PY(s[k].hi[i]), px + 3,
+                          col);
+        }
         if (s[k].n <= 40)
             for (int i = 0; i < s[k].n; i++) {
                 double x = log_x ? log2(s[k].x[i]) : s[k].x[i], y = s[k].y[i];

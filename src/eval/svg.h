@@ -8,6 +8,7 @@ typedef struct vv_svg_series {
     const char *name;
     const double *x, *y;
     int n;
+    const double *lo, *hi; // optional [n]: an interval drawn as an error bar at each point (NULL: none)
 } vv_svg_series;
 
 // Writes an SVG line chart (atomically). log_x: logarithmic x axis.

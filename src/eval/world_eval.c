@@ -198,3 +198,13 @@ double vv_sign_test_p(long only_a, long only_b) {
     const double p = 2.0 * exp(mx) * acc;
     return p < 1.0 ? p : 1.0;
 }
+
+void vv_wilson95(long k, long n, double *lo, double *hi) {
+    if (n <= 0) {
+        *lo = 0, *hi = 1;
+        return;
+    }
+    const double z = 1.959963984540054, p = (double)k / n, z2n = z * z / n;
+    const double c = (p + z2n / 2) / (1 + z2n), h = z * sqrt(p * (1 - p) / n + z2n / (4 * n)) / (1 + z2n);
+    *lo = fmax(0, c - h), *hi = fmin(1, c + h);
+}

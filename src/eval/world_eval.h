@@ -43,6 +43,9 @@ double vv_auc_value(const vv_auc *a); // NaN without pairs
 // p = min(1, 2 P(X <= min(only_a, only_b))), X ~ Binomial(only_a + only_b, 1/2).
 // 1 when both are 0.
 double vv_sign_test_p(long only_a, long only_b);
+// Wilson score interval (95%) of a proportion k / n, in the same units as the
+// proportion (0..1); [0, 1] when n is 0.
+void vv_wilson95(long k, long n, double *lo, double *hi);
 
 // Label of one sentence against scene s: 1 all mentioned classes present,
 // 0 some absent, -1 no object mentioned.

@@ -642,7 +642,7 @@ int vt_clip_train(const vt_clip_hp *hp, const char *out_dir, bool resume, vv_err
     }
     if (!rc && loss_s.n) {
         path_in(path, sizeof(path), out_dir, "clip-loss.svg");
-        vv_svg_series sv[1] = {{"InfoNCE loss", loss_s.x, loss_s.y, loss_s.n}};
+        vv_svg_series sv[1] = {{"InfoNCE loss", loss_s.x, loss_s.y, loss_s.n, NULL, NULL}};
         rc = vv_svg_line_chart(path, "tiny CLIP training", "step", "loss", sv, 1, false, e);
     }
 done:

@@ -794,7 +794,7 @@ int vt_value_train(const vt_value_hp *hp, const char *out_dir, vv_error *e) {
     }
     if (!rc && n_pts) {
         snprintf(path, sizeof(path), "%s/value-loss.svg", out_dir);
-        vv_svg_series sv[1] = {{"TD mean squared error", lx, ly, n_pts}};
+        vv_svg_series sv[1] = {{"TD mean squared error", lx, ly, n_pts, NULL, NULL}};
         rc = vv_svg_line_chart(path, "VisVM value model (TD(0))", "step", "loss", sv, 1, false, e);
     }
 done:

@@ -677,7 +677,7 @@ int vt_vlm_train(const vt_vlm_hp *hp, const char *out_dir, bool resume, vv_error
     }
     if (!rc && n_pts) {
         snprintf(path, sizeof(path), "%s/vlm-loss.svg", out_dir);
-        vv_svg_series sv[1] = {{"caption cross-entropy", lx, ly, n_pts}};
+        vv_svg_series sv[1] = {{"caption cross-entropy", lx, ly, n_pts, NULL, NULL}};
         rc = vv_svg_line_chart(path, "tiny VLM training", "step", "loss (nats/token)", sv, 1, false, e);
     }
 done:
