@@ -249,6 +249,9 @@ static int train_value(int argc, char **argv) {
         {"--reward-offset", NULL, CLI_FLOAT, &offset, "subtracted from rewards (-1000: the mean training reward)", -1000, 1000},
         {"--train-vision", NULL, CLI_FLAG, &train_vision, "also fine-tune CLIP's tower (default: frozen)", 0, -1},
         {"--head-only", NULL, CLI_FLAG, &head_only, "train only the value head", 0, -1},
+        {"--with-prefix", NULL, CLI_FLAG, &hp.with_prefix,
+         "states hold the caption so far before the sentence (the search passes it; the paper's state is the "
+         "sentence alone)", 0, -1},
         {"--head-yes-no", NULL, CLI_FLOAT, &hp.head_yes_no,
          "start the head as this x (yes - no) rows of --policy's output layer: V starts as its yes/no margin "
          "(a policy trained with train vlm --verify-frac; 0: random head)", 0, 100},

@@ -48,6 +48,15 @@ static void test_td(void) {
         CHECK(s.pairs[2].terminal && s.pairs[2].image == 0);
         CHECK(!strcmp(s.pairs[4].cur, "It runs.") && s.pairs[4].terminal && s.pairs[4].image == 1); // terminal added
         CHECK(s.resp_first[2] == 3 && s.resp_len[2] == 2);
+        // states with the caption so far: pieces joined by one space; "" at the end leaves the
+        // prefix and a trailing space (the engine's "%s %s")
+        CHECK(s.state_cur == NULL && vt_td_prefix_states(&s, &e) == VISVM_OK && s.state_cur && s.state_next);
+        if (s.state_cur && s.state_next) {
+            CHECK(!strcmp(s.state_cur[0], " A cup") && !strcmp(s.state_next[0], "A cup It is red"));
+            CHECK(!strcmp(s.state_cur[1], "A cup It is red") && !strcmp(s.state_next[1], "A cup It is red "));
+            CHECK(!strcmp(s.state_cur[3], "One dog.") && !strcmp(s.state_next[3], "One dog. It runs."));
+            CHECK(!strcmp(s.state_cur[4], "One dog. It runs.") && !strcmp(s.state_next[4], "One dog. It runs. "));
+        }
     }
     vt_td_free(&s);
     const char *bad = "{\"image\": \"a.png\", \"rewards\": {\"greedy\": {\"x\": \"high\"}}}\n";

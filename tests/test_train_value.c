@@ -157,6 +157,67 @@ int main(void) {
     vv_value_free(vm);
     vv_pool_free(pool);
 
+    // --with-prefix: both responses of an image go on with the same second sentence, "It is
+    // nice.", whose reward follows the first (0.6 after the present object, 0.2 after "I cannot
+    // tell."). Without the caption so far the two states are the same text; the exported model,
+    // given that prefix by the engine, ranks the first continuation higher in every image
+    {
+        vv_buf jp = {0};
+        for (int i = 0; i < N_IMG; i++) {
+            char png[64];
+            snprintf(png, sizeof(png), "img/%d.png", i);
+            vv_buf_printf(&jp,
+                          "{\"text\":\"Describe the image.\",\"image\":\"%s\",\"image_path\":\"%s\","
+                          "\"temp_02\":\"%s It is nice.\",\"temp_04\":\"I cannot tell. It is nice.\",\"rewards\":{"
+                          "\"temp_02\":{\"%s\":0.6,\"It is nice.\":0.6,\"\":0.3},"
+                          "\"temp_04\":{\"I cannot tell.\":0.2,\"It is nice.\":0.2,\"\":0.3}}}\n",
+                          png, in_dir(png), present[i], present[i]);
+        }
+        char rwp[512], outp[512];
+        snprintf(rwp, sizeof(rwp), "%s", in_dir("rwp.jsonl"));
+        snprintf(outp, sizeof(outp), "%s", in_dir("outp"));
+        CHECK(vv_write_file_atomic(rwp, jp.v, jp.n, &e) == VISVM_OK);
+        vv_buf_free(&jp);
+        CHECK(vv_mkdir_p(outp, &e) == VISVM_OK);
+        vt_value_hp hq = hp;
+        hq.train_rewards = hq.val_rewards = rwp;
+        hq.with_prefix = true;
+        hq.steps = 150;
+        CHECKF(vt_value_train(&hq, outp, &e) == VISVM_OK, "%s", e.msg);
+        vv_value *pm = NULL;
+        char tp[600], mp[600];
+        snprintf(tp, sizeof(tp), "%s/value-text.gguf", outp);
+        snprintf(mp, sizeof(mp), "%s/value-mmproj.gguf", outp);
+        CHECKF(vv_value_load(tp, mp, &pm, &e) == VISVM_OK, "%s", e.msg);
+        vv_value_state *ps = NULL;
+        vv_pool *pp = vv_pool_create(2);
+        if (pm) {
+            CHECK(pm->with_prefix);
+            CHECKF(vv_value_state_create(pm, pp, 4, &ps, &e) == VISVM_OK, "%s", e.msg);
+        }
+        int ahead = 0;
+        for (int i = 0; ps && i < N_IMG; i++) {
+            char png[64];
+            snprintf(png, sizeof(png), "img/%d.png", i);
+            vv_image im = {0};
+            CHECK(vv_image_load_file(in_dir(png), &im, &e) == VISVM_OK);
+            CHECK(vv_value_set_image(ps, &im, &e) == VISVM_OK);
+            const char *nice[1] = {"It is nice."};
+            float va = 0, vb = 0;
+            CHECK(vv_value_score(ps, nice, 1, present[i], &va, &e) == VISVM_OK);
+            CHECK(vv_value_score(ps, nice, 1, "I cannot tell.", &vb, &e) == VISVM_OK);
+            printf("image %d, with prefix: V(\"It is nice.\" after the present object) %.3f, after \"I cannot tell.\" %.3f\n",
+                   i, va, vb);
+            // and near the TD targets of those last sentences (done mask: r - offset = 0.3 and -0.1)
+            ahead += va > vb && fabs(va - 0.3) < 0.15 && fabs(vb + 0.1) < 0.15;
+            vv_image_free(&im);
+        }
+        CHECK(ahead == N_IMG);
+        vv_value_state_free(ps);
+        vv_value_free(pm);
+        vv_pool_free(pp);
+    }
+
     // --head-yes-no: the head starts as alpha (W_yes - W_no) of the policy's output layer
     hp.group = 1;
     hp.rank_weight = 0;

@@ -30,6 +30,10 @@ void vt_td_free(vt_td_set *s) {
         free(s->pairs[i].cur);
         free(s->pairs[i].next);
     }
+    for (int i = 0; s->state_cur && i < s->n_pairs; i++) free(s->state_cur[i]);
+    for (int i = 0; s->state_next && i < s->n_pairs; i++) free(s->state_next[i]);
+    free(s->state_cur);
+    free(s->state_next);
     free(s->pairs);
     free(s->resp_first);
     free(s->resp_len);
@@ -150,4 +154,57 @@ int vt_td_load(const char *path, vt_td_set *out, vv_error *e) {
     if (!rc && out->n_pairs == 0) rc = vv_err(e, VISVM_ERR_FORMAT, "%s: no TD pairs", path);
     if (rc) vt_td_free(out);
     return rc;
+}
+
+// "prefix sentence" (or the sentence alone without a prefix), as value.c's scoring joins them;
+// after a prefix the sentence loses its leading spaces (the paper's pieces keep one).
+static char *join_state(const char *prefix, size_t np, const char *sent) {
+    if (!sent) sent = "";
+    if (np)
+        while (*sent == ' ') sent++;
+    const size_t ns = strlen(sent);
+    char *o = malloc(np + 1 + ns + 1);
+    if (!o) return NULL;
+    if (np) {
+        memcpy(o, prefix, np);
+        o[np] = ' ';
+        memcpy(o + np + 1, sent, ns + 1);
+    } else {
+        memcpy(o, sent, ns + 1);
+    }
+    return o;
+}
+
+int vt_td_prefix_states(vt_td_set *s, vv_error *e) {
+    if (s->state_cur) return VISVM_OK;
+    s->state_cur = calloc((size_t)(s->n_pairs ? s->n_pairs : 1), sizeof(char *));
+    s->state_next = calloc((size_t)(s->n_pairs ? s->n_pairs : 1), sizeof(char *));
+    if (!s->state_cur || !s->state_next) return vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    for (int r = 0; r < s->n_resp; r++) {
+        vv_buf run = {0}; // the response's sentences so far, joined by spaces
+        for (int i = 0; i < s->resp_len[r]; i++) {
+            const int k = s->resp_first[r] + i;
+            const vt_td_pair *p = &s->pairs[k];
+            s->state_cur[k] = join_state(run.v, run.n, p->cur);
+            const char *c0 = p->cur; // the caption so far: pieces without surrounding spaces
+            size_t nc = strlen(c0);
+            while (*c0 == ' ') c0++, nc--;
+            while (nc && c0[nc - 1] == ' ') nc--;
+            if (run.n && nc) vv_buf_append(&run, " ", 1);
+            vv_buf_append(&run, c0, nc);
+            s->state_next[k] = join_state(run.v, run.n, p->next);
+            if (!s->state_cur[k] || !s->state_next[k]) {
+                vv_buf_free(&run);
+                return vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+            }
+        }
+        vv_buf_free(&run);
+    }
+    for (int k = 0; k < s->n_pairs; k++) // pairs outside any response (none from vt_td_load): the sentence alone
+        if (!s->state_cur[k] && !(s->state_cur[k] = join_state(NULL, 0, s->pairs[k].cur)))
+            return vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    for (int k = 0; k < s->n_pairs; k++)
+        if (!s->state_next[k] && !(s->state_next[k] = join_state(NULL, 0, s->pairs[k].next)))
+            return vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    return VISVM_OK;
 }

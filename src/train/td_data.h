@@ -35,11 +35,21 @@ typedef struct vt_td_set {
     // responses as sentence lists with rewards (for Monte-Carlo returns)
     int n_resp;
     int *resp_first, *resp_len; // pairs of response r: [resp_first[r], resp_first[r] + resp_len[r])
+    // with vt_td_prefix_states: each pair's states with the caption so far, NULL otherwise
+    char **state_cur, **state_next;
 } vt_td_set;
 
 // Reads a rewards JSONL (paper layout) into TD pairs. Bad lines name the line number.
 int vt_td_load(const char *path, vt_td_set *out, vv_error *e);
 void vt_td_free(vt_td_set *s);
+
+// States that include the caption so far (value.h, visvm.value.with_prefix):
+// state_cur[i] = the response's sentences before pair i's, then its sentence,
+// joined by single spaces (as the search joins a caption; pieces trimmed, the
+// first sentence kept as is); state_next[i] = the same
+// with pair i's sentence moved into the prefix and its next sentence after it
+// ("" at the end: the prefix and a trailing space, as the engine writes it).
+int vt_td_prefix_states(vt_td_set *s, vv_error *e);
 
 // TD target of one pair: (r - offset) + gamma * V(s'), with V(s') = 0 after the
 // last sentence under the done-mask terminal.

@@ -175,8 +175,9 @@ static int vmodel_init(vmodel *m, const vt_value_hp *hp, int max_B, vv_error *e)
                           hp->vlm_mmproj, n_mm);
         printf("value model: projector and %d tower tensors from %s\n", n_v, hp->vlm_mmproj);
     }
-    // activations: longest state is "USER: " + image + a sentence + " ASSISTANT:"
-    m->max_L = 3 + m->n_img + 96;
+    // activations: longest state is "USER: " + image + a sentence (with the caption so far: up
+    // to 320 tokens, the engine's room per state) + " ASSISTANT:"
+    m->max_L = 3 + m->n_img + (hp->with_prefix ? 320 : 96);
     const size_t B = (size_t)max_B, Lm = (size_t)m->max_L, Ni = B * (size_t)m->n_img, T = (size_t)m->vit.T;
     if ((rc = vt_vit_alloc(&m->vit, max_B, e)) || (rc = vt_tf_alloc(&m->dec, max_B, m->max_L, e))) return rc;
 #define A(p, n) if (!((p) = vv_aalloc((n) * sizeof(float)))) rc = VISVM_ERR_NOMEM;
@@ -339,7 +340,7 @@ static int td_batch(vt_ctx *c, vmodel *m, const vt_value_hp *hp, const vt_td_set
     if (!rc && (rc = images_forward(c, m, img, B))) vv_err(e, rc, "%s", vt_ctx_error(c));
     // targets: (r - offset) + gamma V(s') without gradient
     int L = 0;
-    for (int b = 0; sent && b < B; b++) sent[b] = set->pairs[idx[b]].next;
+    for (int b = 0; sent && b < B; b++) sent[b] = set->state_next ? set->state_next[idx[b]] : set->pairs[idx[b]].next;
     if (!rc) rc = build_states(m, sent, B, &pre, posts, &L, e);
     if (!rc && (rc = values_forward(c, m, &pre, posts, B, L, NULL))) vv_err(e, rc, "%s", vt_ctx_error(c));
     for (int b = 0; b < B && !rc; b++) {
@@ -347,7 +348,7 @@ static int td_batch(vt_ctx *c, vmodel *m, const vt_value_hp *hp, const vt_td_set
         target[b] = vt_td_target(p->reward, offset, hp->gamma, m->val[b], p->terminal, hp->done_mask);
     }
     // V(s) with gradient
-    for (int b = 0; sent && b < B; b++) sent[b] = set->pairs[idx[b]].cur;
+    for (int b = 0; sent && b < B; b++) sent[b] = set->state_cur ? set->state_cur[idx[b]] : set->pairs[idx[b]].cur;
     float *xo = NULL;
     if (!rc) rc = build_states(m, sent, B, &pre, posts, &L, e);
     if (!rc && (rc = values_forward(c, m, &pre, posts, B, L, &xo))) vv_err(e, rc, "%s", vt_ctx_error(c));
@@ -564,7 +565,7 @@ static int export_value(vmodel *m, const vt_value_hp *hp, float offset, const ch
         vv_gguf_set_f32(w, "visvm.value.gamma", hp->gamma);
         vv_gguf_set_str(w, "visvm.value.terminal", hp->done_mask ? "done_mask" : "bootstrap");
         vv_gguf_set_f32(w, "visvm.value.reward_offset", offset);
-        vv_gguf_set_bool(w, "visvm.value.with_prefix", false);
+        vv_gguf_set_bool(w, "visvm.value.with_prefix", hp->with_prefix);
         for (int i = 0; i < ps->n; i++)
             if (!strncmp(ps->items[i].name, "v.", 2) || !strncmp(ps->items[i].name, "mm.", 3) ||
                 !strncmp(ps->items[i].name, "value_head.", 11))
@@ -657,6 +658,8 @@ int vt_value_train(const vt_value_hp *hp, const char *out_dir, vv_error *e) {
         free(fill);
     }
     if (hp->val_rewards && (rc = vt_td_load(hp->val_rewards, &va, e))) goto done;
+    if (hp->with_prefix && ((rc = vt_td_prefix_states(&tr, e)) || (hp->val_rewards && (rc = vt_td_prefix_states(&va, e)))))
+        goto done;
     if (hp->val_world) {
         snprintf(path, sizeof(path), "%s/scenes.jsonl", hp->val_world);
         if ((rc = vv_world_read_jsonl(path, &truth.scenes, &truth.n, e)) || (rc = vv_world_chair(&truth.ch, e))) goto done;

@@ -27,6 +27,7 @@ typedef struct vt_value_hp {
     float reward_offset;          // subtracted from rewards; NAN = mean training reward
     bool freeze_vision;           // keep CLIP's tower fixed
     bool head_only;               // train only the value head
+    bool with_prefix;             // states hold the caption so far before the sentence (visvm.value.with_prefix)
     float head_yes_no;            // > 0: head starts as this x (W_yes - W_no) of the policy's output layer, so V
                                   // starts as its yes/no margin on "USER: <image>\n{sentence} ASSISTANT:"
                                   // (a VLM trained with verify_frac; 0: random head)
