@@ -144,7 +144,7 @@ int cmd_eval(int argc, char **argv) {
                *value_mm = "models/world/value-mmproj.gguf", *strategies = "greedy,clip-prm,visvm", *json = NULL,
                *md = NULL, *captions_out = NULL, *sweep = NULL, *svg = NULL,
                *value_head = "models/world/value-head.gguf";
-    int n = 500, start = 0, threads = 0, cand = 6, beam = 1, max_sent = 10, bon_n = 0, seed = 1;
+    int n = 500, start = 0, threads = 0, cand = 6, beam = 1, max_sent = 10, bon_n = 0, seed = 1, per_temp = 1;
     float temp = 0.7f, mc_gamma = 0.9f, mc_offset = -1000;
     bool quiet = false;
     cli_opt opts[] = {
@@ -170,6 +170,8 @@ int cmd_eval(int argc, char **argv) {
         {"--mc-offset", NULL, CLI_FLOAT, &mc_offset,
          "clip-mc: subtracted from each reward (-1000: the value model's reward offset, its TD target's)", -1000, 1000},
         {"--candidates", "-k", CLI_INT, &cand, "candidates per step: k-1 temperatures over 0.1..0.9 + greedy", 1, 33},
+        {"--per-temp", NULL, CLI_INT, &per_temp,
+         "samples per temperature (the paper's K): a step has (k-1) x K + 1 candidates per beam", 1, 16},
         {"--beam", NULL, CLI_INT, &beam, "beams kept per step", 1, 8},
         {"--max-sentences", NULL, CLI_INT, &max_sent, "sentence limit of step search", 1, 64},
         {"--bon-n", NULL, CLI_INT, &bon_n, "captions sampled by best-of-N (0: = candidates)", 0, 64},
@@ -250,7 +252,8 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "visvm eval: %s\n", e.msg[0] ? e.msg : "cannot create threads");
         goto done;
     }
-    int max_cand = VV_MAX(cand * beam, VV_MAX(bon_n, cand));
+    const int per_step = (cand - 1) * per_temp + 1; // candidates per beam and step
+    int max_cand = VV_MAX(per_step * beam, VV_MAX(bon_n, cand));
     for (int i = 0; i < n_sweep; i++) max_cand = VV_MAX(max_cand, sweep_k[i]);
     vv_search_models sm = {pm, pv, rw, vm, vh};
     if (vv_searcher_create(&sm, pool, max_cand, &ec.searcher, &e)) {
@@ -263,6 +266,7 @@ int cmd_eval(int argc, char **argv) {
     }
     vv_search_params base = vv_search_default_params();
     vv_search_set_budget(&base, cand);
+    base.k = per_temp;
     base.beam = beam;
     base.max_sentences = max_sent;
     base.bon_n = bon_n ? bon_n : cand;
@@ -341,13 +345,13 @@ int cmd_eval(int argc, char **argv) {
                 break;
             }
     }
-    printf("%d scenes (%s), candidates per step %d, beam %d, seed %d\n\n%s", ec.n_sc, world ? world : split, cand, beam,
+    printf("%d scenes (%s), candidates per step %d, beam %d, seed %d\n\n%s", ec.n_sc, world ? world : split, per_step, beam,
            seed, tab.v);
     if (md && vv_write_file_atomic(md, tab.v, tab.n, &e)) fprintf(stderr, "visvm eval: %s\n", e.msg);
     if (json) {
         vv_buf js = {0};
         vv_buf_printf(&js, "{\"n_images\": %d, \"source\": \"%s\", \"candidates\": %d, \"beam\": %d, \"seed\": %d, \"strategies\": {",
-                      ec.n_sc, world ? world : split, cand, beam, seed);
+                      ec.n_sc, world ? world : split, per_step, beam, seed);
         for (int si = 0; si < n_res; si++) {
             const vv_world_totals *t = &res[si].tot;
             double lo, hi;

@@ -1,7 +1,7 @@
 #!/bin/sh
 # visvm eval's paired comparison: the JSON's discordant-caption counts for
 # oracle against greedy equal those counted from --captions' hallucination lists,
-# and the p-value is the exact sign test's (checked here in awk).
+# and the p-value is the exact sign test's (checked here in awk); and --per-temp.
 # Usage: eval_paired.sh VISVM MODELS_DIR
 set -eu
 v=$1 m=$2
@@ -23,3 +23,13 @@ echo "from the captions: greedy only $1, oracle only $2, p $3"
 [ "$1" -gt "$2" ] # the oracle hallucinates less
 grep -q "\"strategy\": \"oracle\", \"against\": \"greedy\", \"only_against\": $1, \"only_strategy\": $2, \"p\": $4}" "$d/e.json"
 grep -q "^| oracle | greedy | $1 | $2 | .* | $3 |" "$d/e.md"
+# the paper's K samples per temperature: -k 3 --per-temp 2 gives (3 - 1) x 2 + 1 = 5 candidates per
+# step, each temperature twice beside one greedy candidate
+"$v" eval -m "$m/vlm-text.gguf" --mmproj "$m/vlm-mmproj.gguf" --reward "$m/clip.gguf" --split fresh --start 700 -n 3 \
+    -s clip-prm -k 3 --per-temp 2 -q --captions "$d/k.jsonl" > "$d/k.txt"
+grep -q "candidates per step 5," "$d/k.txt"
+g=$(grep -o '"temp":-1.00' "$d/k.jsonl" | wc -l)
+t1=$(grep -o '"temp":0.10' "$d/k.jsonl" | wc -l)
+t9=$(grep -o '"temp":0.90' "$d/k.jsonl" | wc -l)
+echo "greedy candidates $g, at 0.1: $t1, at 0.9: $t9"
+[ "$g" -gt 0 ] && [ "$t1" -eq $((2 * g)) ] && [ "$t9" -eq $((2 * g)) ]
