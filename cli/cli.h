@@ -35,6 +35,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_reward(int argc, char **argv);
 int cmd_value(int argc, char **argv);
+int cmd_chair(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 
 // Policy -m of eval / generate (hf_policy.c). When m is a Hugging Face

@@ -23,6 +23,7 @@ static const command g_cmds[] = {
     {"golden", cmd_golden, "check the engine against a llama.cpp golden reference set (DIR/index.json)"},
     {"bench", cmd_bench, "benchmark decoding speed against the machine's memory bandwidth"},
     {"eval", cmd_eval, "caption world scenes with decoding/search strategies and score them with CHAIR"},
+    {"chair", cmd_chair, "CHAIR of captions of COCO images (COCO annotations, the reference synonym table)"},
     {"generate", cmd_generate, "five responses per image (temperatures 0.2-0.8 and greedy), the paper's JSONL"},
     {"reward", cmd_reward, "add CLIP rewards of every sentence to generated responses"},
     {"train", cmd_train, "train the world's tiny models (clip, vlm, value) with visvm's C trainer"},
