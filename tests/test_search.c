@@ -67,6 +67,36 @@ static void test_td(void) {
     unlink(path);
 }
 
+// The LSTD equation of `train head` (offset 0.25, gamma 0.9, ridge 0.5 x the mean squared
+// feature x pairs, toward zero) checked for head h on features ft [n_pairs, D]: *worst = the
+// largest |sum_i phi_i delta_i - ridge [w, 0]|, *scale = the size of the terms, *rmax = the
+// largest ridge term, *msq = the mean squared feature.
+static void lstd_residual(const vv_value_head *h, const float *ft, int D, const vt_td_set *ts, double *worst,
+                          double *scale, double *rmax, double *msq) {
+    double *g = calloc((size_t)D + 1, sizeof(double));
+    *msq = *scale = *worst = *rmax = 0;
+    for (int k = 0; g && k < ts->n_pairs; k++) {
+        const float *x = ft + (size_t)k * D;
+        const double v = vv_value_head_apply(h, x);
+        const double vn = ts->pairs[k].terminal ? 0 : vv_value_head_apply(h, x + D);
+        const double delta = (ts->pairs[k].reward - 0.25) + 0.9 * vn - v;
+        for (int d = 0; d < D; d++) {
+            g[d] += x[d] * delta;
+            *msq += (double)x[d] * x[d];
+        }
+        g[D] += delta;
+        *scale += fabs(ts->pairs[k].reward - 0.25) + fabs(v) + fabs(vn);
+    }
+    *msq /= (double)ts->n_pairs * D;
+    for (int d = 0; g && d <= D; d++) {
+        const double want = d < D ? 0.5 * *msq * ts->n_pairs * h->w[d] : 0;
+        *worst = fmax(*worst, fabs(g[d] - want));
+        *rmax = fmax(*rmax, fabs(want));
+    }
+    if (!g) *worst = INFINITY;
+    free(g);
+}
+
 // A value model from the toy VLM: its text GGUF plus a value head.
 static int make_value(const char *vlm_text, const char *out, vv_error *e) {
     vv_gguf *g = NULL;
@@ -672,26 +702,8 @@ int main(void) {
                     vv_normalise(tx, Pj);
                     vv_value_clip_features(NULL, im, tx, Pj, ft + (size_t)k * D);
                 }
-                double *g = calloc((size_t)D + 1, sizeof(double)), msq = 0, scale = 0;
-                for (int k = 0; k < ts.n_pairs; k++) {
-                    const float *x = ft + (size_t)k * D;
-                    const double v = vv_value_head_apply(kh, x);
-                    const double vn = ts.pairs[k].terminal ? 0 : vv_value_head_apply(kh, x + D);
-                    const double delta = (ts.pairs[k].reward - 0.25) + 0.9 * vn - v;
-                    for (int d = 0; d < D; d++) {
-                        g[d] += x[d] * delta;
-                        msq += (double)x[d] * x[d];
-                    }
-                    g[D] += delta;
-                    scale += fabs(ts.pairs[k].reward - 0.25) + fabs(v) + fabs(vn);
-                }
-                msq /= (double)ts.n_pairs * D;
-                double worst = 0, rmax = 0;
-                for (int d = 0; d <= D; d++) {
-                    const double want = d < D ? 0.5 * msq * ts.n_pairs * kh->w[d] : 0;
-                    worst = fmax(worst, fabs(g[d] - want));
-                    rmax = fmax(rmax, fabs(want));
-                }
+                double msq, scale, worst, rmax;
+                lstd_residual(kh, ft, D, &ts, &worst, &scale, &rmax, &msq);
                 CHECKF(worst <= 1e-5 * scale && rmax > 100 * 1e-5 * scale, "CLIP LSTD residual %g (scale %g, ridge %g)",
                        worst, scale, rmax);
                 // --ridge-to-reward: the ridge term is lam (w - w0), w0 = 1 on the i*t block
@@ -836,25 +848,8 @@ int main(void) {
                             wb = fmax(wb, fabs(fb[3 * Pj + r * Rb + c] - a * b));
                         }
                     CHECKF(wb < 1e-6, "bilinear feature off by %g", wb);
-                    double *gb = calloc((size_t)Db + 1, sizeof(double)), mb = 0, sb = 0, worstb = 0, rmb = 0;
-                    for (int k = 0; k < ts.n_pairs; k++) {
-                        const float *x = fb + (size_t)k * Db;
-                        const double v = vv_value_head_apply(kb, x);
-                        const double vn = ts.pairs[k].terminal ? 0 : vv_value_head_apply(kb, x + Db);
-                        const double delta = (ts.pairs[k].reward - 0.25) + 0.9 * vn - v;
-                        for (int d = 0; d < Db; d++) {
-                            gb[d] += x[d] * delta;
-                            mb += (double)x[d] * x[d];
-                        }
-                        gb[Db] += delta;
-                        sb += fabs(ts.pairs[k].reward - 0.25) + fabs(v) + fabs(vn);
-                    }
-                    mb /= (double)ts.n_pairs * Db;
-                    for (int d = 0; d <= Db; d++) {
-                        const double want = d < Db ? 0.5 * mb * ts.n_pairs * kb->w[d] : 0;
-                        worstb = fmax(worstb, fabs(gb[d] - want));
-                        rmb = fmax(rmb, fabs(want));
-                    }
+                    double mb, sb, worstb, rmb;
+                    lstd_residual(kb, fb, Db, &ts, &worstb, &sb, &rmb, &mb);
                     CHECKF(worstb <= 1e-5 * sb && rmb > 100 * 1e-5 * sb, "bilinear LSTD residual %g (scale %g, ridge %g)",
                            worstb, sb, rmb);
                     vv_value *bvm = NULL;
@@ -881,7 +876,6 @@ int main(void) {
                     bvm = NULL;
                     CHECK(vv_value_load(hp2, cp, &bvm, &e) == VISVM_ERR_FORMAT && strstr(e.msg, "rank 0") && !bvm);
                     kb->rank = Rb;
-                    free(gb);
                     free(St);
                     free(tf);
                     free(fb);
@@ -891,7 +885,6 @@ int main(void) {
                 CHECK(vt_head_train(&hc, hp2, &hm, &e) == VISVM_ERR_INVALID && strstr(e.msg, "--bilinear"));
                 hc.bilinear_rank = 0;
                 vv_clip_work_free(&cw);
-                free(g);
                 free(ft);
                 free(im);
                 free(tx);
@@ -906,7 +899,7 @@ int main(void) {
         {
             double S3[9] = {2, 1, 0, 1, 2, 0, 0, 0, 5};
             float U3[6];
-            vt_top_eigvecs(S3, 3, 2, U3);
+            CHECK(vt_top_eigvecs(S3, 3, 2, U3, &e) == VISVM_OK);
             const float h2 = (float)(1 / sqrt(2.0));
             CHECKF(fabsf(U3[0]) < 1e-6f && fabsf(U3[1]) < 1e-6f && fabsf(U3[2] - 1) < 1e-6f, "top eigenvector %g %g %g",
                    U3[0], U3[1], U3[2]);

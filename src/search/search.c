@@ -622,10 +622,8 @@ static int step_search(vv_searcher *s, const vv_world_scene *scene, const vv_sea
                     nid[j] = st->cand[umap[j]].n_tokens;
                 }
                 rc = vv_value_score_ids(s->vs, idp, nid, um, usc, e);
-                for (int j = 0; j < m && !rc; j++) sc[j] = usc[rep[j]];
             } else if (dedupe) {
                 rc = score(s, p->strategy, scene, texts, um, beams[b].caption.v, rng, usc, e);
-                for (int j = 0; j < m && !rc; j++) sc[j] = usc[rep[j]];
             } else if (shared) {
                 rc = feed_and_score(s, it, map, m, sc, res, e);
                 for (int j = 0; j < m && !rc; j++) fed[map[j]] = it[map[j]].toks.n > 0;
@@ -635,8 +633,8 @@ static int step_search(vv_searcher *s, const vv_world_scene *scene, const vv_sea
                 rc = score(s, p->strategy, scene, texts, m, beams[b].caption.v, rng, sc, e);
             }
             res->sec_score += vv_time_s() - ts;
-            for (int j = 0; j < m && !rc; j++) st->cand[map[j]].score = sc[j];
-            res->scored += dedupe || by_ids ? um : m;
+            for (int j = 0; j < m && !rc; j++) st->cand[map[j]].score = by_ids || dedupe ? usc[rep[j]] : sc[j];
+            res->scored += um; // = m unless identical candidates were merged
         }
         if (rc) break;
         bool any_live = false;

@@ -141,58 +141,33 @@ static int extract_clip(const vv_clip *c, vv_pool *pool, const vt_td_set *set, c
     return rc;
 }
 
-void vt_top_eigvecs(double *S, int n, int k, float *U) {
-    double *V = calloc((size_t)n * n, sizeof(double)); // columns: eigenvectors
-    if (!V) return;
-    for (int i = 0; i < n; i++) V[(size_t)i * n + i] = 1;
-    for (int sweep = 0; sweep < 60; sweep++) {
-        double off = 0, tot = 0;
-        for (int p = 0; p < n; p++)
-            for (int q = 0; q < n; q++) {
-                const double x = S[(size_t)p * n + q] * S[(size_t)p * n + q];
-                tot += x;
-                if (p != q) off += x;
-            }
-        if (off <= 1e-26 * tot) break;
-        for (int p = 0; p < n - 1; p++)
-            for (int q = p + 1; q < n; q++) {
-                const double apq = S[(size_t)p * n + q];
-                if (fabs(apq) < 1e-300) continue;
-                const double th = (S[(size_t)q * n + q] - S[(size_t)p * n + p]) / (2 * apq);
-                const double t = (th >= 0 ? 1.0 : -1.0) / (fabs(th) + sqrt(th * th + 1));
-                const double c = 1 / sqrt(t * t + 1), sn = t * c;
-                for (int r = 0; r < n; r++) { // S <- S J (columns p, q)
-                    const double sp = S[(size_t)r * n + p], sq = S[(size_t)r * n + q];
-                    S[(size_t)r * n + p] = c * sp - sn * sq;
-                    S[(size_t)r * n + q] = sn * sp + c * sq;
-                }
-                for (int r = 0; r < n; r++) { // S <- J^T S (rows p, q)
-                    const double sp = S[(size_t)p * n + r], sq = S[(size_t)q * n + r];
-                    S[(size_t)p * n + r] = c * sp - sn * sq;
-                    S[(size_t)q * n + r] = sn * sp + c * sq;
-                }
-                for (int r = 0; r < n; r++) {
-                    const double vp = V[(size_t)r * n + p], vq = V[(size_t)r * n + q];
-                    V[(size_t)r * n + p] = c * vp - sn * vq;
-                    V[(size_t)r * n + q] = sn * vp + c * vq;
-                }
-            }
-    }
-    char *used = calloc((size_t)n, 1);
-    for (int j = 0; j < k && used; j++) { // the k largest diagonal entries, in order
-        int best = -1;
-        for (int i = 0; i < n; i++)
-            if (!used[i] && (best < 0 || S[(size_t)i * n + i] > S[(size_t)best * n + best])) best = i;
-        if (best < 0) break;
-        used[best] = 1;
+// LAPACK's symmetric eigensolver (in OpenBLAS, which visvm links for its GEMMs).
+extern void dsyev_(const char *jobz, const char *uplo, const int *n, double *a, const int *lda, double *w, double *work,
+                   const int *lwork, int *info);
+
+int vt_top_eigvecs(double *S, int n, int k, float *U, vv_error *e) {
+    // S is symmetric, so its row-major layout is also the column-major one dsyev reads
+    double *w = malloc((size_t)n * sizeof(double)), q = 0;
+    int lwork = -1, info = 0;
+    if (!w) return vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    dsyev_("V", "U", &n, S, &n, w, &q, &lwork, &info); // workspace query
+    lwork = info == 0 ? (int)q : 3 * n;
+    double *work = malloc((size_t)VV_MAX(lwork, 1) * sizeof(double));
+    if (!work) info = -100;
+    else dsyev_("V", "U", &n, S, &n, w, work, &lwork, &info);
+    free(work);
+    free(w);
+    if (info) return vv_err(e, VISVM_ERR_INVALID, "eigendecomposition failed (LAPACK dsyev info %d)", info);
+    // eigenvalues ascending: column n - 1 - j (S[col * n + row] now) is the j-th largest
+    for (int j = 0; j < k && j < n; j++) {
+        const double *v = S + (size_t)(n - 1 - j) * n;
         int big = 0;
         for (int r = 1; r < n; r++)
-            if (fabs(V[(size_t)r * n + best]) > fabs(V[(size_t)big * n + best])) big = r;
-        const double sg = V[(size_t)big * n + best] < 0 ? -1 : 1;
-        for (int r = 0; r < n; r++) U[(size_t)j * n + r] = (float)(sg * V[(size_t)r * n + best]);
+            if (fabs(v[r]) > fabs(v[big])) big = r;
+        const double sg = v[big] < 0 ? -1 : 1;
+        for (int r = 0; r < n; r++) U[(size_t)j * n + r] = (float)(sg * v[r]);
     }
-    free(used);
-    free(V);
+    return VISVM_OK;
 }
 
 // The bilinear head's projections: the top `rank` eigenvectors of the second moments
@@ -213,10 +188,10 @@ static int fit_projections(const float *raw, int n, int P, vv_value_head *h, vv_
                 St[(size_t)a * P + b] += (double)x[P + a] * x[P + b];
             }
     }
-    vt_top_eigvecs(Si, P, h->rank, h->u_img);
-    vt_top_eigvecs(St, P, h->rank, h->u_txt);
+    int rc = vt_top_eigvecs(Si, P, h->rank, h->u_img, e);
+    if (!rc) rc = vt_top_eigvecs(St, P, h->rank, h->u_txt, e);
     free(Si), free(St);
-    return VISVM_OK;
+    return rc;
 }
 
 static void clip_phi(const vv_value_head *h, const float *raw, int n, int P, float *feats) {

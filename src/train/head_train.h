@@ -52,10 +52,10 @@ typedef struct vt_head_metrics {
 int vt_head_train(const vt_head_hp *hp, const char *out_path, vt_head_metrics *metrics, vv_error *e);
 
 // The top k eigenvectors (largest eigenvalues first) of a symmetric n x n
-// matrix S (row-major, destroyed), as rows of U [k, n]; cyclic Jacobi, for the
-// small n (CLIP proj_dim) of the bilinear head. Each vector's largest
-// component is made positive so the result does not depend on rounding's sign.
-void vt_top_eigvecs(double *S, int n, int k, float *U);
+// matrix S (row-major, destroyed), as rows of U [k, n]; LAPACK's dsyev. Each
+// vector's largest component is made positive so the result does not depend
+// on rounding's sign.
+int vt_top_eigvecs(double *S, int n, int k, float *U, vv_error *e);
 
 // Solves (A) x = b in place for an n x n row-major system (partial pivoting).
 // VISVM_ERR_INVALID if singular.
