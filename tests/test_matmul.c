@@ -266,15 +266,16 @@ static void test_repack(void) {
     const int64_t n_out = 37; // odd rows over 2 threads
     // 17, 23, 40 tokens: register blocks of 4 rows x 5 tokens with tails; with 3 groups of 16
     // blocks per row (n_in 1536) 16 tokens take the row path, with 5 (2560) the blocks;
-    // 4-8 tokens: Q4_0 rows in passes of up to 3 tokens (3+1, 3+2, 3+3, 3+3+1, 3+3+2)
+    // 4-8 tokens: Q4_0 rows in passes of up to 3 tokens (3+1, 3+2, 3+3, 3+3+1, 3+3+2); with 10
+    // groups (5120) 7 and 8 tokens, whose records outgrow L1, take the blocks too
     const int64_t ntok[] = {1, 2, 4, 5, 6, 7, 8, 16, 17, 23, 40};
     const int types[2] = {VV_TYPE_Q8_0, VV_TYPE_Q4_0};
     const vv_mm_ops *ops = vv_get_mm_ops(VV_TYPE_Q8_0, VV_ISA_BEST);
     const bool have = ops && ops->repack;
     vv_wbuf ws = {0};
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < 6; k++) {
         const int type = types[k % 2];
-        const int64_t n_in = k < 2 ? 1536 : 2560;
+        const int64_t n_in = k < 2 ? 1536 : k < 4 ? 2560 : 5120;
         const size_t rs = vv_row_size(type, n_in);
         uint8_t *W = malloc(rs * n_out), *W0 = malloc(rs * n_out);
         float *xw = malloc(sizeof(float) * n_in * n_out), *x = malloc(sizeof(float) * n_in * 40);

@@ -525,18 +525,21 @@ VV_INLINE void q_mk_rp(int64_t ng, const uint8_t *w, size_t ldw, const uint8_t *
     default: MK_T_SWITCH(4, T, CALL) break;        \
     }
 
-// Up to 8 tokens, or 16 whose records fit L1 (decode): rows stream once, one
+// Up to 6 tokens, or 16 whose records fit L1 (decode): rows stream once, one
 // at a time (q_row_rp; a single sequential stream per thread keeps the memory
 // system busy: register blocks over 4 rows made a batch-6 step 25% slower).
 // More (prefill, scoring, 16 tokens of a 5632-wide input): blocks of MK_R rows
 // (L1-resident after the first chunk) swept by chunks of MK_T tokens, 1.3x
 // faster than 16-token row passes on a 580-token prefill, 2x on a 16-token
-// 5632 x 2048 product.
+// 5632 x 2048 product; 7-8 tokens of that input too: their records (56 KB)
+// outgrow L1 and the row path ran at half speed (a 1.1B batch-8 step 35.8-37.8
+// -> 32.8-33.3 ms Q8_0, 31.4-32.2 -> 27.6-28.1 ms Q4_0; batch 6, whose
+// records just fit, is fastest on the row path).
 VV_INLINE void q_tile_rp(int64_t n, const uint8_t *w, size_t ldw, int nr, const uint8_t *act, size_t lda, int nt,
                          float *y, size_t ldy, const int QT) {
     const int64_t ng = n / 512;
     // the row path while its tokens' records (640 bytes per group) stay in L1
-    if (nt <= 8 || (nt <= QTMAX && (int64_t)nt * ng <= 64)) {
+    if (nt <= 6 || (nt <= QTMAX && (int64_t)nt * ng <= 64)) {
         if (QT == 0 && nt > Q4_CHUNK && nt <= 8 && q4_chunked()) {
             // Q4_0, 4-8 tokens: each row in passes of up to 3 tokens (the later passes read it from L1).
             // One pass over 4-8 tokens ran at half the speed the weight stream allows
