@@ -181,6 +181,92 @@ static void check_attn_prefix(const char *name, prefix_fn fn) {
     printf("shared-prefix attention %s vs float64: worst relative error outputs %.2e, lse %.2e\n", name, worst_o, worst_l);
 }
 
+// Bits of x, NaNs of any payload equal.
+static bool same_bits(float a, float b) {
+    uint32_t ua, ub;
+    memcpy(&ua, &a, 4);
+    memcpy(&ub, &b, 4);
+    return ua == ub || (isnan(a) && isnan(b));
+}
+
+// visvm's expf (glibc's algorithm with FMA, ops.c) against the formula in
+// float64 (within 1 ulp; libm's expf is not the judge, though on glibc 2.27+
+// the two agree on every float: bench/expf_check.c), its SIMD versions and
+// the activations built on it against the references bit for bit: every
+// 4099th float (1.05 M inputs, all signs and exponents) plus the edges of the
+// special cases.
+static void check_expf(void) {
+    static const float edges[] = {0.0f, -0.0f, 1.0f, -1.0f, 88.0f, -88.0f, 0x1.62e42ep6f, 0x1.62e430p6f,
+                                  -0x1.9fe368p6f, -0x1.9fe366p6f, -0x1.9fe36ap6f, -0x1.9d1d9ep6f, -103.0f,
+                                  -104.0f, 89.0f, 0x1p-149f, -0x1p-149f, 0x1p-30f, 3.4028235e38f, -3.4028235e38f,
+                                  INFINITY, -INFINITY, NAN, -NAN, 0x1.04845ep+5f, -0x1.f8cbb2p+5f};
+    const int ne = (int)(sizeof(edges) / sizeof(edges[0]));
+    const int64_t n = (int64_t)(((1ull << 32) + 4098) / 4099) + ne;
+    float *x = malloc(sizeof(float) * (size_t)n), *y = malloc(sizeof(float) * (size_t)n);
+    float *u = malloc(sizeof(float) * (size_t)n), *z = malloc(sizeof(float) * (size_t)n);
+    int64_t k = 0;
+    for (uint64_t b = 0; b < (1ull << 32); b += 4099) {
+        const uint32_t w = (uint32_t)b;
+        memcpy(&x[k++], &w, 4);
+    }
+    for (int i = 0; i < ne; i++) x[k++] = edges[i];
+    CHECK(k == n);
+    int64_t far = 0, worst_i = -1;
+    for (int64_t i = 0; i < n; i++) {
+        const float e = vv_expf_ref(x[i]);
+        const double t = exp((double)x[i]);
+        if (isnan(x[i])) { if (!isnan(e)) far++; continue; }
+        // within one ulp of the float64 value (relative to the float spacing there)
+        const double ulp = t >= 0x1p-126 ? ldexp(1.0, ilogb(t) - 23) : 0x1p-149;
+        if (!(fabs(e - t) <= ulp) && !(isinf(e) && t > 3.4028235e38) && !(e == 0 && t < 0x1p-150)) {
+            far++;
+            worst_i = i;
+        }
+    }
+    CHECKF(far == 0, "vv_expf_ref: %lld inputs more than 1 ulp from exp (e.g. x = %a)", (long long)far,
+           worst_i >= 0 ? x[worst_i] : 0.0f);
+    CHECK(vv_expf_ref(-INFINITY) == 0 && isinf(vv_expf_ref(INFINITY)) && vv_expf_ref(0) == 1);
+    vv_rng r;
+    vv_rng_seed(&r, 17);
+    for (int64_t i = 0; i < n; i++) u[i] = vv_rng_normal(&r);
+#if defined(VISVM_HAVE_X86)
+    struct {
+        const char *name;
+        bool have;
+        void (*exp)(float *, int64_t), (*silu)(float *, int64_t), (*gelu)(float *, int64_t);
+        void (*swiglu)(float *, const float *, int64_t);
+    } isa[2] = {{"avx2", vv_cpu()->avx2 && vv_cpu()->fma, vv_expf_avx2, vv_silu_avx2, vv_quick_gelu_avx2, vv_swiglu_avx2},
+                {"avx512", vv_cpu()->avx512f, vv_expf_avx512, vv_silu_avx512, vv_quick_gelu_avx512, vv_swiglu_avx512}};
+    for (int s = 0; s < 2; s++) {
+        if (!isa[s].have) continue;
+        int64_t bad[4] = {0};
+        memcpy(y, x, sizeof(float) * (size_t)n);
+        isa[s].exp(y, n);
+        for (int64_t i = 0; i < n; i++) bad[0] += !same_bits(y[i], vv_expf_ref(x[i]));
+        memcpy(y, x, sizeof(float) * (size_t)n), memcpy(z, x, sizeof(float) * (size_t)n);
+        isa[s].silu(y, n), vv_silu_ref(z, n);
+        for (int64_t i = 0; i < n; i++) bad[1] += !same_bits(y[i], z[i]);
+        memcpy(y, x, sizeof(float) * (size_t)n), memcpy(z, x, sizeof(float) * (size_t)n);
+        isa[s].gelu(y, n), vv_quick_gelu_ref(z, n);
+        for (int64_t i = 0; i < n; i++) bad[2] += !same_bits(y[i], z[i]);
+        memcpy(y, x, sizeof(float) * (size_t)n), memcpy(z, x, sizeof(float) * (size_t)n);
+        isa[s].swiglu(y, u, n), vv_swiglu_ref(z, u, n);
+        for (int64_t i = 0; i < n; i++) bad[3] += !same_bits(y[i], z[i]);
+        CHECKF(!bad[0] && !bad[1] && !bad[2] && !bad[3], "%s: expf / silu / quick_gelu / swiglu differ from the "
+               "references on %lld / %lld / %lld / %lld inputs", isa[s].name, (long long)bad[0], (long long)bad[1],
+               (long long)bad[2], (long long)bad[3]);
+        // lengths around the vector widths (tails), in place
+        for (int len = 1; len <= 40; len++) {
+            float a[40], b[40];
+            for (int i = 0; i < len; i++) a[i] = b[i] = 4 * vv_rng_normal(&r);
+            isa[s].swiglu(a, u, len), vv_swiglu_ref(b, u, len);
+            CHECKF(!memcmp(a, b, sizeof(float) * (size_t)len), "%s swiglu, %d values", isa[s].name, len);
+        }
+    }
+#endif
+    free(x), free(y), free(u), free(z);
+}
+
 int main(void) {
     vv_rng r;
     vv_rng_seed(&r, 3);
@@ -229,6 +315,7 @@ int main(void) {
         vv_softmax(m, 2);
         CHECK(m[0] == 0 && m[1] == 0);
     }
+    check_expf();
     check_softmax_isa(vv_softmax, "dispatched");
 #if defined(VISVM_HAVE_X86)
     if (vv_cpu()->avx2 && vv_cpu()->fma) check_softmax_isa(vv_softmax_avx2, "avx2");

@@ -76,12 +76,82 @@ void vv_layernorm(const float *x, const float *w, const float *b, float *y, int6
     }
 }
 
+// expf as glibc (2.27 and later) computes it on FMA hardware (the __expf_fma
+// build of sysdeps/ieee754/flt-32/e_expf.c): x * 32 / ln 2 = k + r, 2^(k/32)
+// from a 32-entry table, 2^(r/32) by a cubic, all in double. It gives this
+// machine's libm expf bit for bit on every float (bench/expf_check.c), so the
+// SIMD versions can match it exactly and our results no longer depend on the
+// C library (glibc's non-FMA build differs on 2 of the 2^32 inputs).
+const uint64_t vv_expf_tab[32] = {
+    0x3ff0000000000000, 0x3fefd9b0d3158574, 0x3fefb5586cf9890f, 0x3fef9301d0125b51, 0x3fef72b83c7d517b,
+    0x3fef54873168b9aa, 0x3fef387a6e756238, 0x3fef1e9df51fdee1, 0x3fef06fe0a31b715, 0x3feef1a7373aa9cb,
+    0x3feedea64c123422, 0x3feece086061892d, 0x3feebfdad5362a27, 0x3feeb42b569d4f82, 0x3feeab07dd485429,
+    0x3feea47eb03a5585, 0x3feea09e667f3bcd, 0x3fee9f75e8ec5f74, 0x3feea11473eb0187, 0x3feea589994cce13,
+    0x3feeace5422aa0db, 0x3feeb737b0cdc5e5, 0x3feec49182a3f090, 0x3feed503b23e255d, 0x3feee89f995ad3ad,
+    0x3feeff76f2fb5e47, 0x3fef199bdd85529c, 0x3fef3720dcef9069, 0x3fef5818dcfba487, 0x3fef7c97337b9b5f,
+    0x3fefa4afa2a490da, 0x3fefd0765b6e4540};
+
+float vv_expf_ref(float x) {
+    uint32_t ux;
+    memcpy(&ux, &x, sizeof(ux));
+    if (((ux >> 20) & 0x7ff) >= 0x42b) { // |x| >= 88 or NaN
+        if (ux == 0xff800000u) return 0.0f;
+        if (((ux >> 20) & 0x7ff) >= 0x7f8) return x + x; // NaN, +inf
+        if (x > 0x1.62e42ep6f) return INFINITY;         // overflow
+        if (x < -0x1.9fe368p6f) return 0.0f;            // underflow
+    }
+    const double xd = x;
+    const double kd0 = fma(VV_EXPF_INVLN2N, xd, VV_EXPF_SHIFT); // round(x * 32 / ln 2), in the low bits
+    uint64_t ki;
+    memcpy(&ki, &kd0, sizeof(ki));
+    const double kd = kd0 - VV_EXPF_SHIFT;
+    const double r = fma(VV_EXPF_INVLN2N, xd, -kd);
+    const uint64_t t = vv_expf_tab[ki % 32] + (ki << 47);
+    double s;
+    memcpy(&s, &t, sizeof(s));
+    const double z = fma(VV_EXPF_C0, r, VV_EXPF_C1), r2 = r * r;
+    double y = fma(VV_EXPF_C2, r, 1.0);
+    y = fma(z, r2, y);
+    return (float)(y * s);
+}
+
+void vv_silu_ref(float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + vv_expf_ref(-x[i]));
+}
+
+void vv_swiglu_ref(float *gate, const float *up, int64_t n) {
+    for (int64_t i = 0; i < n; i++) gate[i] = gate[i] / (1.0f + vv_expf_ref(-gate[i])) * up[i];
+}
+
+void vv_quick_gelu_ref(float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + vv_expf_ref(-1.702f * x[i]));
+}
+
+// The activations' ISA, chosen once; every level gives the references' bits.
+typedef struct {
+    void (*silu)(float *, int64_t);
+    void (*swiglu)(float *, const float *, int64_t);
+    void (*quick_gelu)(float *, int64_t);
+} act_fns;
+static act_fns g_act;
+static pthread_once_t g_act_once = PTHREAD_ONCE_INIT;
+static void act_pick(void) {
+    g_act = (act_fns){vv_silu_ref, vv_swiglu_ref, vv_quick_gelu_ref};
+#if defined(VISVM_HAVE_X86)
+    const vv_cpu_features *f = vv_cpu();
+    if (f->avx512f) g_act = (act_fns){vv_silu_avx512, vv_swiglu_avx512, vv_quick_gelu_avx512};
+    else if (f->avx2 && f->fma) g_act = (act_fns){vv_silu_avx2, vv_swiglu_avx2, vv_quick_gelu_avx2};
+#endif
+}
+
 void vv_silu(float *x, int64_t n) {
-    for (int64_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + expf(-x[i]));
+    pthread_once(&g_act_once, act_pick);
+    g_act.silu(x, n);
 }
 
 void vv_swiglu(float *gate, const float *up, int64_t n) {
-    for (int64_t i = 0; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+    pthread_once(&g_act_once, act_pick);
+    g_act.swiglu(gate, up, n);
 }
 
 void vv_gelu_tanh(float *x, int64_t n) {
@@ -97,7 +167,8 @@ void vv_gelu_erf(float *x, int64_t n) {
 }
 
 void vv_quick_gelu(float *x, int64_t n) {
-    for (int64_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + expf(-1.702f * x[i]));
+    pthread_once(&g_act_once, act_pick);
+    g_act.quick_gelu(x, n);
 }
 
 // Scalar reference: libm expf, sum in double.

@@ -260,3 +260,69 @@ void vv_attn_prefix_avx512(const float *Q, int nq, int hd, float scale, const fl
         else PV_CASE(8, 3, n)
     }
 }
+
+// ---------------------------------------------------------------------------
+// expf as vv_expf_ref (glibc's algorithm with FMA), 8 double lanes at a time;
+// same operations in the same order, so the same bits on every input.
+
+static inline __m512d expf_core8(__m512d xd) {
+    const __m512d inv = _mm512_set1_pd(VV_EXPF_INVLN2N), shift = _mm512_set1_pd(VV_EXPF_SHIFT);
+    __m512d kd = _mm512_fmadd_pd(inv, xd, shift);
+    const __m512i ki = _mm512_castpd_si512(kd);
+    kd = _mm512_sub_pd(kd, shift);
+    const __m512d r = _mm512_fmsub_pd(inv, xd, kd);
+    // table entry ki % 32: two 16-entry permutes, bit 4 picks between them
+    const __m512i t0 = _mm512_permutex2var_epi64(_mm512_loadu_si512(vv_expf_tab), ki, _mm512_loadu_si512(vv_expf_tab + 8));
+    const __m512i t1 = _mm512_permutex2var_epi64(_mm512_loadu_si512(vv_expf_tab + 16), ki,
+                                                 _mm512_loadu_si512(vv_expf_tab + 24));
+    __m512i t = _mm512_mask_blend_epi64(_mm512_test_epi64_mask(ki, _mm512_set1_epi64(16)), t0, t1);
+    t = _mm512_add_epi64(t, _mm512_slli_epi64(ki, 47));
+    const __m512d z = _mm512_fmadd_pd(_mm512_set1_pd(VV_EXPF_C0), r, _mm512_set1_pd(VV_EXPF_C1));
+    const __m512d r2 = _mm512_mul_pd(r, r);
+    __m512d y = _mm512_fmadd_pd(_mm512_set1_pd(VV_EXPF_C2), r, _mm512_set1_pd(1.0));
+    y = _mm512_fmadd_pd(z, r2, y);
+    return _mm512_mul_pd(y, _mm512_castsi512_pd(t));
+}
+
+static inline __m512 expf16(__m512 x) {
+    const __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(x));
+    const __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)));
+    const __m256 el = _mm512_cvtpd_ps(expf_core8(lo)), eh = _mm512_cvtpd_ps(expf_core8(hi));
+    __m512 e = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(el)), _mm256_castps_pd(eh), 1));
+    // |x| >= 88 or NaN: the reference's special cases
+    const __m512i ux = _mm512_castps_si512(x);
+    const __m512i top = _mm512_and_si512(_mm512_srli_epi32(ux, 20), _mm512_set1_epi32(0x7ff));
+    if (_mm512_cmpge_epi32_mask(top, _mm512_set1_epi32(0x42b))) {
+        e = _mm512_mask_mov_ps(e, _mm512_cmp_ps_mask(x, _mm512_set1_ps(0x1.62e42ep6f), _CMP_GT_OQ),
+                               _mm512_set1_ps(INFINITY));
+        e = _mm512_mask_mov_ps(e, _mm512_cmp_ps_mask(x, _mm512_set1_ps(-0x1.9fe368p6f), _CMP_LT_OQ),
+                               _mm512_setzero_ps()); // -inf too
+        e = _mm512_mask_add_ps(e, _mm512_cmpge_epi32_mask(top, _mm512_set1_epi32(0x7f8)) &
+                                      _mm512_cmpneq_epi32_mask(ux, _mm512_set1_epi32((int)0xff800000u)),
+                               x, x); // NaN, +inf
+    }
+    return e;
+}
+
+// kind 0: x / (1 + exp(-x)); 1: gate / (1 + exp(-gate)) * up; 2: x / (1 + exp(-1.702 x)); 3: exp(x)
+static inline void act16(float *x, const float *up, int64_t i, __mmask16 m, const int kind) {
+    const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+    const __m512 a = kind == 2 ? _mm512_mul_ps(_mm512_set1_ps(-1.702f), v)
+                               : _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(v), _mm512_set1_epi32((int)0x80000000u)));
+    if (kind == 3) {
+        _mm512_mask_storeu_ps(x + i, m, expf16(v));
+        return;
+    }
+    __m512 y = _mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.0f), expf16(a)));
+    if (kind == 1) y = _mm512_mul_ps(y, _mm512_maskz_loadu_ps(m, up + i));
+    _mm512_mask_storeu_ps(x + i, m, y);
+}
+static inline void act_run(float *x, const float *up, int64_t n, const int kind) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) act16(x, up, i, 0xFFFF, kind);
+    if (i < n) act16(x, up, i, (__mmask16)((1u << (n - i)) - 1), kind);
+}
+void vv_silu_avx512(float *x, int64_t n) { act_run(x, NULL, n, 0); }
+void vv_swiglu_avx512(float *gate, const float *up, int64_t n) { act_run(gate, up, n, 1); }
+void vv_quick_gelu_avx512(float *x, int64_t n) { act_run(x, NULL, n, 2); }
+void vv_expf_avx512(float *x, int64_t n) { act_run(x, NULL, n, 3); }

@@ -13,6 +13,30 @@ void vv_softmax_avx2(float *x, int64_t n);
 void vv_softmax_avx512(float *x, int64_t n);
 #endif
 
+// expf exactly as glibc computes it with FMA (ops.c), and the activations
+// built on it: x / (1 + exp(-x)), gate / (1 + exp(-gate)) * up, x / (1 +
+// exp(-1.702 x)). The SIMD versions give the references' bits on every input.
+extern const uint64_t vv_expf_tab[32]; // 2^(i/32) as bits, minus i << 47
+#define VV_EXPF_INVLN2N 0x1.71547652b82fep+5
+#define VV_EXPF_SHIFT 0x1.8p+52
+#define VV_EXPF_C0 0x1.c6af84b912394p-20
+#define VV_EXPF_C1 0x1.ebfce50fac4f3p-13
+#define VV_EXPF_C2 0x1.62e42ff0c52d6p-6
+float vv_expf_ref(float x);
+void vv_silu_ref(float *x, int64_t n);
+void vv_swiglu_ref(float *gate, const float *up, int64_t n);
+void vv_quick_gelu_ref(float *x, int64_t n);
+#if defined(VISVM_HAVE_X86)
+void vv_silu_avx2(float *x, int64_t n);
+void vv_swiglu_avx2(float *gate, const float *up, int64_t n);
+void vv_quick_gelu_avx2(float *x, int64_t n);
+void vv_silu_avx512(float *x, int64_t n);
+void vv_swiglu_avx512(float *gate, const float *up, int64_t n);
+void vv_quick_gelu_avx512(float *x, int64_t n);
+void vv_expf_avx2(float *x, int64_t n); // x = exp(x), for the tests
+void vv_expf_avx512(float *x, int64_t n);
+#endif
+
 // Grouped-query attention over one block of cached positions (llama.c's
 // paged decode path): g query heads q [g, hd] (rows ldq apart) that share one
 // KV head; n key / value rows ldk apart.
