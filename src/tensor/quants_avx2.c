@@ -526,7 +526,8 @@ VV_INLINE void k_accum(int64_t ns, const uint8_t *w, const vv_q8ka_view *av, __m
                     }
                 }
                 dw = h2f(x->d);
-                mins[k / 2] = _mm256_inserti128_si256(mins[k / 2], _mm256_extracti128_si256(ms, 1), k % 2);
+                const __m128i mhi = _mm256_extracti128_si256(ms, 1); // insert's lane must be a constant for clang
+                mins[k / 2] = k % 2 ? _mm256_inserti128_si256(mins[k / 2], mhi, 1) : _mm256_inserti128_si256(mins[k / 2], mhi, 0);
                 dmins[k] = h2f(x->dmin);
             } else {
                 const vv_block_q6_K *x = (const vv_block_q6_K *)w + i;

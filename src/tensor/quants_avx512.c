@@ -716,7 +716,8 @@ VV_INLINE void k_accum(int64_t ns, const uint8_t *w, const vv_q8ka_view *av, __m
                 acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi[t]), sc, acc[t]);
             }
             if (KT == 0) {
-                mins = _mm512_inserti32x4(mins, _mm256_extracti128_si256(sw.sm, 1), k);
+                // into 128-bit lane k (a masked broadcast: insert's lane must be a constant for clang)
+                mins = _mm512_mask_broadcast_i32x4(mins, (__mmask16)(0xFu << (4 * k)), _mm256_extracti128_si256(sw.sm, 1));
                 dmins[k] = sw.dmin;
             }
         }
