@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The README's test command: installs dependencies, builds visvm twice
-# (Release, and Debug with AddressSanitizer + UndefinedBehaviorSanitizer)
-# and runs the whole CTest suite on both (and a clang build where clang is installed). Golden tests read ../shared/golden
-# (or $VISVM_GOLDEN_DIR) and skip with a message when it is absent.
+# (Release, and Debug with AddressSanitizer + UndefinedBehaviorSanitizer),
+# a third time with clang where clang is installed, and runs the whole CTest
+# suite on each. Golden tests read ../shared/golden (or $VISVM_GOLDEN_DIR)
+# and skip with a message when it is absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh

@@ -105,8 +105,8 @@ static inline __m256 expf8(__m256 x) {
 
 // kind 0: x / (1 + exp(-x)); 1: gate / (1 + exp(-gate)) * up; 2: x / (1 + exp(-1.702 x)); 3: exp(x)
 static inline __m256 act8(__m256 v, __m256 u, const int kind) {
-    const __m256 a = kind == 2 ? _mm256_mul_ps(_mm256_set1_ps(-1.702f), v) : _mm256_xor_ps(v, _mm256_set1_ps(-0.0f));
     if (kind == 3) return expf8(v);
+    const __m256 a = kind == 2 ? _mm256_mul_ps(_mm256_set1_ps(-1.702f), v) : _mm256_xor_ps(v, _mm256_set1_ps(-0.0f));
     __m256 y = _mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.0f), expf8(a)));
     if (kind == 1) y = _mm256_mul_ps(y, u);
     return y;

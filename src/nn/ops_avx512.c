@@ -307,12 +307,12 @@ static inline __m512 expf16(__m512 x) {
 // kind 0: x / (1 + exp(-x)); 1: gate / (1 + exp(-gate)) * up; 2: x / (1 + exp(-1.702 x)); 3: exp(x)
 static inline void act16(float *x, const float *up, int64_t i, __mmask16 m, const int kind) {
     const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
-    const __m512 a = kind == 2 ? _mm512_mul_ps(_mm512_set1_ps(-1.702f), v)
-                               : _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(v), _mm512_set1_epi32((int)0x80000000u)));
     if (kind == 3) {
         _mm512_mask_storeu_ps(x + i, m, expf16(v));
         return;
     }
+    const __m512 a = kind == 2 ? _mm512_mul_ps(_mm512_set1_ps(-1.702f), v)
+                               : _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(v), _mm512_set1_epi32((int)0x80000000u)));
     __m512 y = _mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.0f), expf16(a)));
     if (kind == 1) y = _mm512_mul_ps(y, _mm512_maskz_loadu_ps(m, up + i));
     _mm512_mask_storeu_ps(x + i, m, y);
