@@ -343,6 +343,61 @@ static void test_repack_f16_model(vv_pool *pool) {
     free(b);
 }
 
+// The last layer past attention runs on the output rows alone (VISVM_OUT_ROWS_ONLY,
+// default on). Logits and hidden states must be bit for bit those of all rows
+// (VISVM_OUT_ROWS_ONLY=0) and match the float64 reference: a 40-token prompt in
+// chunks of 16 (two chunks without an output row), then three forks decoded as one
+// batch with a scattered output mask (rows 0 and 3 of a 5-row segment, a 1-row
+// segment, rows 2 and 6 of a 7-row one) and with the default (segment ends).
+static void out_rows_run(vv_llama *m, const int32_t *toks, bool only, vv_pool *pool, float *lg, float *hid) {
+    vv_error e = {0};
+    if (!only) setenv("VISVM_OUT_ROWS_ONLY", "0", 1);
+    vv_llama_state *st = NULL;
+    vv_llama_state_params sp = {256, 4, 16, pool};
+    CHECK(vv_llama_state_create(m, &sp, &st, &e) == VISVM_OK);
+    unsetenv("VISVM_OUT_ROWS_ONLY");
+    if (!st) return;
+    CHECKF(vv_llama_decode_seq(st, 0, toks, NULL, 40, false, lg, &e) == VISVM_OK, "%s", e.msg);
+    for (int s = 1; s < 4; s++) CHECK(vv_llama_seq_fork(st, 0, s, &e) == VISVM_OK);
+    int32_t bt[13];
+    memcpy(bt, toks + 40, 5 * sizeof(int32_t));
+    bt[5] = 11;
+    for (int i = 0; i < 7; i++) bt[6 + i] = 20 + 3 * i;
+    int seg_seq[3] = {1, 2, 3}, seg_len[3] = {5, 1, 7};
+    bool outv[13] = {0};
+    outv[0] = outv[3] = outv[5] = outv[8] = outv[12] = true;
+    vv_llama_batch b = {13, bt, NULL, 3, seg_seq, seg_len, outv};
+    CHECKF(vv_llama_decode(st, &b, lg + V, hid, &e) == VISVM_OK, "%s", e.msg);
+    vv_llama_batch b2 = {13, bt, NULL, 3, seg_seq, seg_len, NULL}; // segment ends: rows 4, 5, 12
+    for (int s = 1; s < 4; s++) {
+        vv_llama_seq_clear(st, s);
+        CHECK(vv_llama_seq_fork(st, 0, s, &e) == VISVM_OK);
+    }
+    CHECKF(vv_llama_decode(st, &b2, lg + 6 * V, hid + 5 * E, &e) == VISVM_OK, "%s", e.msg);
+    vv_llama_state_free(st);
+}
+
+static void test_out_rows(vv_llama *m, const int32_t *toks, const double *ref, double tol, vv_pool *pool, int variant) {
+    float *la = calloc((size_t)9 * V, sizeof(float)), *lb = calloc((size_t)9 * V, sizeof(float));
+    float *ha = calloc((size_t)8 * E, sizeof(float)), *hb = calloc((size_t)8 * E, sizeof(float));
+    out_rows_run(m, toks, true, pool, la, ha);
+    out_rows_run(m, toks, false, pool, lb, hb);
+    CHECKF(memcmp(la, lb, sizeof(float) * 9 * V) == 0 && memcmp(ha, hb, sizeof(float) * 8 * E) == 0,
+           "variant %d: output-row-only last layer changed logits or hidden states", variant);
+    // prompt's last token; fork 1 continues the reference: rows 0 and 3 = positions 40, 43; its end 44
+    double err = VV_MAX(max_err(la, ref + (size_t)39 * V, V), max_err(la + V, ref + (size_t)40 * V, V));
+    err = VV_MAX(err, max_err(la + 2 * V, ref + (size_t)43 * V, V));
+    err = VV_MAX(err, max_err(la + 6 * V, ref + (size_t)44 * V, V));
+    CHECKF(err < tol, "variant %d: output rows off the reference by %g", variant, err);
+    double mx = 0;
+    for (int i = 0; i < 8 * E; i++) mx = fmax(mx, fabs(ha[i]));
+    CHECKF(mx > 1e-3 && isfinite(mx), "variant %d: hidden states degenerate", variant);
+    free(la);
+    free(lb);
+    free(ha);
+    free(hb);
+}
+
 int main(void) {
     weights w;
     make_weights(&w, 99);
@@ -374,6 +429,7 @@ int main(void) {
         CHECK(m->hp.n_head_kv == NKV && m->hp.head_dim == HD && m->hp.n_vocab == V);
         CHECK((m->output == m->tok_embd) == tied);
         ref_forward(&w, tied, toks, 80, ref);
+        test_out_rows(m, toks, ref, tol, pool, variant);
 
         // (a) whole prompt in one batch, (b) chunks of 3, (c) one token at a time
         int batches[3] = {128, 3, 1};

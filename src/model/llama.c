@@ -267,6 +267,7 @@ struct vv_llama_state {
     vv_kv_seq *seqs;
     int n_seq, n_ctx, n_batch;
     bool shared_attn;    // shared-prefix attention for forked small rows (VISVM_SHARED_ATTN=0: off)
+    bool out_rows_only;  // last layer past attention on output rows only (VISVM_OUT_ROWS_ONLY=0: all rows)
     int sh_min_medium;   // segments of 8..63 rows join it over a shared prefix of at least this many
                          // positions (VISVM_SHARED_MIN_PREFIX; default 256)
     // scratch for one chunk of up to n_batch rows
@@ -328,6 +329,7 @@ int vv_llama_state_create(const vv_llama *m, const vv_llama_state_params *p, vv_
     st->n_ctx = p->n_ctx;
     st->n_batch = p->n_batch;
     st->shared_attn = !getenv("VISVM_SHARED_ATTN") || strcmp(getenv("VISVM_SHARED_ATTN"), "0") != 0;
+    st->out_rows_only = !getenv("VISVM_OUT_ROWS_ONLY") || strcmp(getenv("VISVM_OUT_ROWS_ONLY"), "0") != 0;
     st->sh_min_medium = getenv("VISVM_SHARED_MIN_PREFIX") ? atoi(getenv("VISVM_SHARED_MIN_PREFIX")) : 256;
     if (st->sh_min_medium < 1) st->sh_min_medium = 1;
     const int kv_dim = hp->n_head_kv * hp->head_dim;
@@ -564,6 +566,25 @@ static int forward_chunk(vv_llama_state *st, const vv_llama_batch *b, int row0, 
             memcpy(st->x + (size_t)i * n_embd, b->embd + (size_t)(row0 + i) * n_embd, (size_t)n_embd * sizeof(float));
         }
     }
+    // rows whose hidden state / logits the caller wants: b->out, else the last row of
+    // each segment of the whole batch
+    int out_rows[512];
+    int *orow = n <= 512 ? out_rows : malloc((size_t)n * sizeof(int));
+    if (!orow) return vv_err(e, VISVM_ERR_NOMEM, "out of memory");
+    int n_o = 0;
+    for (int i = 0; i < n; i++) {
+        bool want;
+        if (b->out) want = b->out[row0 + i];
+        else {
+            want = false;
+            int acc = 0;
+            for (int s = 0; s < b->n_seg; s++) {
+                acc += b->seg_len[s];
+                if (row0 + i == acc - 1) want = true;
+            }
+        }
+        if (want) orow[n_o++] = i;
+    }
     // positions, visible lengths, row -> sequence
     for (int si = 0; si < n_segs; si++)
         for (int i = 0; i < segs[si].n; i++) {
@@ -585,6 +606,7 @@ static int forward_chunk(vv_llama_state *st, const vv_llama_batch *b, int row0, 
     if (!small || !seg_small) {
         if (small != small_rows) free(small);
         if (seg_small != sm_buf) free(seg_small);
+        if (orow != out_rows) free(orow);
         return vv_err(e, VISVM_ERR_NOMEM, "out of memory");
     }
     int n_small = 0, n_sh = 0;
@@ -716,32 +738,37 @@ static int forward_chunk(vv_llama_state *st, const vv_llama_batch *b, int row0, 
                 goto out;
             }
         }
-        if ((rc = mm(st, L->wo, st->att, n, st->h))) goto mm_fail;
-        if (nf[5]) vv_add_bias(st->h, nf[5], n, n_embd);
-        vv_add(st->x, st->h, (int64_t)n * n_embd);
-        // feed-forward
-        vv_rmsnorm(st->x, nf[1], st->h, n, n_embd, hp->eps);
-        if ((rc = mm(st, L->w_gate, st->h, n, st->g)) || (rc = mm(st, L->w_up, st->h, n, st->u))) goto mm_fail;
-        vv_swiglu_par(st->pool, st->g, st->u, (int64_t)n * hp->n_ff);
-        if ((rc = mm(st, L->w_down, st->g, n, st->h))) goto mm_fail;
-        vv_add(st->x, st->h, (int64_t)n * n_embd);
-    }
-    // outputs
-    {
-        int n_o = 0;
-        for (int i = 0; i < n; i++) {
-            bool want;
-            if (b->out) want = b->out[row0 + i];
-            else { // last row of its segment in the whole batch
-                want = false;
-                int acc = 0;
-                for (int s = 0; s < b->n_seg; s++) {
-                    acc += b->seg_len[s];
-                    if (row0 + i == acc - 1) want = true;
+        // Last layer: past attention only the output rows matter (the others' K/V
+        // are stored above), so their rows move to the front and the output
+        // projection and feed-forward run on those alone (llama.cpp's inp_out_ids):
+        // a 576-token prefill or a scoring call does 1/n_layer less work. Each row
+        // is computed as before: the products are row-independent, bit for bit.
+        int nr = n;
+        if (il == hp->n_layer - 1 && st->out_rows_only && n_o < n) {
+            for (int j = 0; j < n_o; j++)
+                if (orow[j] != j) { // orow ascending: row orow[j] >= j is not overwritten yet
+                    memcpy(st->att + (size_t)j * q_dim, st->att + (size_t)orow[j] * q_dim, (size_t)q_dim * sizeof(float));
+                    memcpy(st->x + (size_t)j * n_embd, st->x + (size_t)orow[j] * n_embd, (size_t)n_embd * sizeof(float));
                 }
-            }
-            if (want) memcpy(st->ho + (size_t)n_o++ * n_embd, st->x + (size_t)i * n_embd, (size_t)n_embd * sizeof(float));
+            nr = n_o;
+            if (!nr) break;
         }
+        if ((rc = mm(st, L->wo, st->att, nr, st->h))) goto mm_fail;
+        if (nf[5]) vv_add_bias(st->h, nf[5], nr, n_embd);
+        vv_add(st->x, st->h, (int64_t)nr * n_embd);
+        // feed-forward
+        vv_rmsnorm(st->x, nf[1], st->h, nr, n_embd, hp->eps);
+        if ((rc = mm(st, L->w_gate, st->h, nr, st->g)) || (rc = mm(st, L->w_up, st->h, nr, st->u))) goto mm_fail;
+        vv_swiglu_par(st->pool, st->g, st->u, (int64_t)nr * hp->n_ff);
+        if ((rc = mm(st, L->w_down, st->g, nr, st->h))) goto mm_fail;
+        vv_add(st->x, st->h, (int64_t)nr * n_embd);
+    }
+    // outputs (rows orow[], or rows 0..n_o-1 when the last layer compacted them)
+    {
+        const bool compact = st->out_rows_only && n_o < n;
+        for (int j = 0; j < n_o; j++)
+            memcpy(st->ho + (size_t)j * n_embd, st->x + (size_t)(compact ? j : orow[j]) * n_embd,
+                   (size_t)n_embd * sizeof(float));
         if (n_o) {
             vv_rmsnorm(st->ho, m->norm_f32[0], st->ho, n_o, n_embd, hp->eps);
             if (hidden) memcpy(hidden + (size_t)*n_out_done * n_embd, st->ho, (size_t)n_o * n_embd * sizeof(float));
@@ -760,6 +787,7 @@ mm_fail:
 out:
     if (small != small_rows) free(small);
     if (seg_small != sm_buf) free(seg_small);
+    if (orow != out_rows) free(orow);
     return rc;
 }
 
