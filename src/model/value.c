@@ -172,6 +172,10 @@ struct vv_value_state {
     int max_batch;
     int32_t n_prefix;
     bool has_image;
+    // the "\n" that opens every scored state ("<image>\n{sentence} ASSISTANT:"),
+    // decoded once per image on sequence 1 + max_batch (see vv_value_set_image)
+    vv_ivec nl;
+    bool nl_ready;
     float *hidden; // [max_batch, n_embd]
     float *feats;  // flattened head: image features of the current image [n_img, n_embd]
     int n_img;
@@ -183,6 +187,7 @@ struct vv_value_state {
 void vv_value_state_free(vv_value_state *s) {
     if (!s) return;
     vv_llama_state_free(s->st);
+    vv_ivec_free(&s->nl);
     free(s->hidden);
     free(s->feats);
     free(s->cimg);
@@ -218,7 +223,8 @@ int vv_value_state_create(const vv_value *v, vv_pool *pool, int max_batch, vv_va
     }
     // prefix (image) + up to 96 tokens per sentence (and its caption prefix when used)
     int per = v->with_prefix ? 320 : 96;
-    vv_llama_state_params sp = {2048 + max_batch * per, 1 + max_batch, 512, pool};
+    // sequences: 0 the image prefix, 1..max_batch the candidates, 1 + max_batch prefix + "\n"
+    vv_llama_state_params sp = {2048 + max_batch * per, 2 + max_batch, 512, pool};
     int rc = vv_llama_state_create(v->lm, &sp, &s->st, e);
     s->hidden = malloc((size_t)max_batch * v->lm->hp.n_embd * sizeof(float));
     if (!rc && !s->hidden) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
@@ -274,6 +280,24 @@ int vv_value_set_image(vv_value_state *s, const vv_image *img, vv_error *e) {
         s->n_prefix = vv_llama_seq_len(s->st, 0);
         s->has_image = true;
     }
+    // Every scored state continues the prefix with the same "\n" tokens: decoded once
+    // here on their own sequence, a step's candidates fork after them (two of a 28-row
+    // candidate at the 1.1B bench shape). Only behind a long image prefix (>= 256
+    // positions, a CLIP-L image): the saving is a few rows of a short forward otherwise,
+    // and the "\n" rows' attention, computed in another batch, rounds differently (the
+    // world models' values stay bit for bit). VISVM_VALUE_NL=0 / 1 forces it off / on.
+    s->nl_ready = false;
+    const char *env = getenv("VISVM_VALUE_NL");
+    const bool nl_on = env ? strcmp(env, "0") != 0 : s->n_prefix >= 256;
+    if (!rc && nl_on) {
+        const int nls = 1 + s->max_batch;
+        s->nl.n = 0;
+        rc = vv_tokenize(v->lm->vocab, "\n", 1, false, false, &s->nl, e);
+        if (!rc && s->nl.n > 0) rc = vv_llama_seq_fork(s->st, 0, nls, e);
+        if (!rc && s->nl.n > 0) rc = vv_llama_decode_seq(s->st, nls, s->nl.v, NULL, (int)s->nl.n, false, NULL, e);
+        s->nl_ready = !rc && s->nl.n > 0;
+        if (rc) s->has_image = false;
+    }
     vv_ivec_free(&pre);
     vv_afree(emb);
     vv_image_batch_free(&b);
@@ -293,6 +317,21 @@ int vv_value_score_ids(vv_value_state *s, const int32_t *const *ids, const int *
     if (s->v->chead) return vv_err(e, VISVM_ERR_UNSUPPORTED, "vv_value_score_ids: CLIP-backbone models score text only");
     if (s->v->with_prefix) return vv_err(e, VISVM_ERR_UNSUPPORTED, "vv_value_score_ids: models with a caption prefix score text only");
     return score_impl(s, NULL, ids, n_ids, n, NULL, out, e);
+}
+
+int vv_value_state_nl_tokens(const vv_value_state *s) { return s && s->nl_ready ? (int)s->nl.n : 0; }
+
+// Candidate seq's state: toks[before..] continue the image prefix. When they start
+// with the "\n" decoded in vv_value_set_image, fork the sequence that holds it and
+// drop those tokens; otherwise fork the image prefix.
+static int fork_candidate(vv_value_state *s, vv_ivec *toks, size_t before, int seq, vv_error *e) {
+    const size_t k = s->nl.n;
+    if (s->nl_ready && toks->n - before > k && !memcmp(toks->v + before, s->nl.v, k * sizeof(int32_t))) {
+        memmove(toks->v + before, toks->v + before + k, (toks->n - before - k) * sizeof(int32_t));
+        toks->n -= k;
+        return vv_llama_seq_fork(s->st, 1 + s->max_batch, seq, e);
+    }
+    return vv_llama_seq_fork(s->st, 0, seq, e);
 }
 
 static int score_impl(vv_value_state *s, const char *const *sentences, const int32_t *const *ids, const int *n_ids,
@@ -339,9 +378,9 @@ static int score_impl(vv_value_state *s, const char *const *sentences, const int
                         rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
                 if (!rc) rc = vv_tokenize(v->lm->vocab, " ASSISTANT:", 11, false, false, &toks, e);
                 if (rc) break;
+                if ((rc = fork_candidate(s, &toks, before, 1 + j, e))) break;
                 seg_seq[j] = 1 + j;
                 seg_len[j] = (int)(toks.n - before);
-                if ((rc = vv_llama_seq_fork(s->st, 0, 1 + j, e))) break;
                 continue;
             }
             // the text after <image>: "\n{[caption so far ]sentence} ASSISTANT:", tokenized as the LLaVA prompt
@@ -360,9 +399,9 @@ static int score_impl(vv_value_state *s, const char *const *sentences, const int
             vv_buf_free(&body);
             vv_ivec_free(&pre);
             if (rc) break;
+            if ((rc = fork_candidate(s, &toks, before, 1 + j, e))) break;
             seg_seq[j] = 1 + j;
             seg_len[j] = (int)(toks.n - before);
-            if ((rc = vv_llama_seq_fork(s->st, 0, 1 + j, e))) break;
         }
         if (!rc) {
             vv_llama_batch b = {(int)toks.n, toks.v, NULL, k, seg_seq, seg_len, NULL};

@@ -62,6 +62,9 @@ int vv_value_state_create(const vv_value *v, vv_pool *pool, int max_batch, vv_va
 void vv_value_state_free(vv_value_state *s);
 // Embeds the image and prefills the shared prefix.
 int vv_value_set_image(vv_value_state *s, const vv_image *img, vv_error *e);
+// Tokens of the "\n" decoded after the image prefix for every candidate to fork
+// after (0 when not: short prefixes unless VISVM_VALUE_NL=1; for tests).
+int vv_value_state_nl_tokens(const vv_value_state *s);
 // Values of n sentences for the current image (one batch). prefix (optional,
 // used when the model was trained with it) is the caption so far.
 int vv_value_score(vv_value_state *s, const char *const *sentences, int n, const char *prefix, float *out,
