@@ -401,15 +401,27 @@ static void repack_q8_0(const void *w, size_t ldw, int64_t n, int64_t nrows, voi
     q_repack(w, ldw, n, nrows, dst, 1);
 }
 
-// One repacked row x T tokens.
+#ifndef VV_FAR_PF
+#define VV_FAR_PF 8192
+#endif
+// One repacked row x T tokens. far: a second prefetch, into L2, VV_FAR_PF bytes
+// ahead, for rows streamed with 4+ tokens (q_tile_rp: the row path at T >= 4 and
+// the first of Q4_0's 3-token passes). Their arithmetic keeps the core busy
+// long enough that the T0 prefetch 2 KiB ahead no longer covers the memory
+// latency; batch 1 and 2-3 tokens keep the single prefetch (a far one cost
+// batch 1 7-10%). bench_kernels 2 d, alternating: Q4_0 batch 6 22.8-24.1 ->
+// 19.3-20.1 ms, batch 4 19.6-21.0 -> 17.1-18.4; Q8_0 batch 6 ~3% (27.7-28.8 ->
+// 26.8-27.3 in three pairs).
 VV_INLINE void q_row_rp(int64_t ng, const uint8_t *w, const uint8_t *act, size_t lda, float *y, size_t ldy, const int T,
-                        const int QT) {
+                        const int QT, const bool far) {
     __m512 acc[QTMAX];
     UNROLL
     for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
     for (int64_t g = 0; g < ng; g++) {
         const uint8_t *b = w + (size_t)g * RP_BYTES(QT);
         pf_range(b, RP_BYTES(QT));
+        if (far)
+            for (int o = 0; o < RP_BYTES(QT); o += 64) _mm_prefetch((const char *)b + VV_FAR_PF + o, _MM_HINT_T1);
         __m512i Q[8];
         if (QT == 0) {
             UNROLL
@@ -549,7 +561,7 @@ VV_INLINE void q_tile_rp(int64_t n, const uint8_t *w, size_t ldw, int nr, const 
             // (row, token), exact integer sums: results are unchanged bit for bit.
             for (int r = 0; r < nr; r++)
                 for (int t0 = 0; t0 < nt; t0 += Q4_CHUNK) {
-#define CALL(TT) q_row_rp(ng, w + (size_t)r * ldw, act + (size_t)t0 * lda, lda, y + (size_t)t0 * ldy + r, ldy, TT, QT)
+#define CALL(TT) q_row_rp(ng, w + (size_t)r * ldw, act + (size_t)t0 * lda, lda, y + (size_t)t0 * ldy + r, ldy, TT, QT, t0 == 0)
                     switch (VV_MIN(Q4_CHUNK, nt - t0)) {
                     case 1: CALL(1); break;
                     case 2: CALL(2); break;
@@ -560,7 +572,7 @@ VV_INLINE void q_tile_rp(int64_t n, const uint8_t *w, size_t ldw, int nr, const 
             return;
         }
         for (int r = 0; r < nr; r++) {
-#define CALL(TT) q_row_rp(ng, w + (size_t)r * ldw, act, lda, y + r, ldy, TT, QT)
+#define CALL(TT) q_row_rp(ng, w + (size_t)r * ldw, act, lda, y + r, ldy, TT, QT, (TT) >= 4)
             Q16_SWITCH(nt, CALL)
 #undef CALL
         }
