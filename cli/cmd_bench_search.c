@@ -132,6 +132,7 @@ static int make_value(const char *policy, const char *path, vv_error *e) {
 typedef struct {
     double seconds, encode_s, prefill_tok_s, tok_s_b[3];
     double t_prefill, t_decode, t_score; // parts of seconds
+    double t_score_begin;                // of t_score: the value model's encode + image prefix
     long tokens, forwards;
     long scored, candidates; // sentences scored (identical candidates once) / candidates that needed a score
     double added_kb; // peak resident memory the run added (VmHWM after - VmRSS at start), or -1
@@ -277,6 +278,7 @@ static void child_run(const bench_cfg *bc, int what, child_out *o) {
             o->t_prefill = r.sec_prefill;
             o->t_decode = r.sec_decode;
             o->t_score = r.sec_score;
+            o->t_score_begin = r.sec_score_begin;
             o->forwards = r.policy_forwards;
             o->scored = r.scored;
             o->candidates = 0;
@@ -356,7 +358,16 @@ int bench_search(const char *dir, const char *label, const char *policy, const c
            g.t_score);
     printf("| time split: encode+prefill / decode / scoring (search) | %.2f / %.2f / %.2f s |\n", s.t_prefill, s.t_decode,
            s.t_score);
+    // search <= 2x greedy  <=>  candidate decoding + candidate scoring <= 2 x greedy's decoding
+    // + (2 x greedy's encode+prefill - the search's encode+prefill - the value model's)
+    const double need_lhs = s.t_decode + (s.t_score - s.t_score_begin);
+    const double need_rhs = 2 * g.t_decode + 2 * g.t_prefill - s.t_prefill - s.t_score_begin;
+    printf("| of the scoring: value model's encode + image prefix / candidate sentences | %.2f / %.2f s |\n",
+           s.t_score_begin, s.t_score - s.t_score_begin);
     printf("| search / greedy wall time | %.2f |\n| search / greedy peak memory | %.2f |\n", tr, mr);
+    printf("| search <= 2x greedy needs candidate decoding + sentence scoring <= 2 x greedy's decoding + 2 x its "
+           "encode+prefill - both networks' in the search | %.2f + %.2f = %.2f s against %.2f s |\n",
+           s.t_decode, s.t_score - s.t_score_begin, need_lhs, need_rhs);
     printf("| visvm-shared search caption (value head on the policy%s) | %.3g s, peak +%.0f MiB |\n",
            head ? "" : ", random head", h.seconds, ph / 1048576);
     printf("| time split: encode+prefill / decode / scoring (visvm-shared) | %.2f / %.2f / %.2f s |\n", h.t_prefill,
@@ -375,9 +386,12 @@ int bench_search(const char *dir, const char *label, const char *policy, const c
         printf("{\"bench\":\"search\",\"model\":\"%s\",\"threads\":%d,\"candidates\":%d,\"search_over_greedy_time\":%.4f,"
                "\"search_over_greedy_mem\":%.4f,\"greedy_s\":%.3f,\"search_s\":%.3f,\"decode_tok_s_b1\":%.3f,"
                "\"decode_tok_s_b6\":%.3f,\"decode_tok_s_b16\":%.3f,\"prefill_tok_s\":%.3f,\"image_encode_s\":%.4f,"
-               "\"shared_search_over_greedy_time\":%.4f,\"shared_search_over_greedy_mem\":%.4f,\"shared_search_s\":%.3f}\n",
+               "\"shared_search_over_greedy_time\":%.4f,\"shared_search_over_greedy_mem\":%.4f,\"shared_search_s\":%.3f,"
+               "\"greedy_prefill_s\":%.3f,\"greedy_decode_s\":%.3f,\"search_prefill_s\":%.3f,\"search_decode_s\":%.3f,"
+               "\"value_prefix_s\":%.3f,\"search_score_s\":%.3f}\n",
                label, threads, cand, tr, mr, g.seconds, s.seconds, f.tok_s_b[0], f.tok_s_b[1], f.tok_s_b[2],
-               f.prefill_tok_s, f.encode_s, htr, hmr, h.seconds);
+               f.prefill_tok_s, f.encode_s, htr, hmr, h.seconds, g.t_prefill, g.t_decode, s.t_prefill, s.t_decode,
+               s.t_score_begin, s.t_score - s.t_score_begin);
     fflush(stdout);
     return 0;
 }

@@ -765,6 +765,7 @@ int vv_search_caption(vv_searcher *s, const vv_image *img, const vv_world_scene 
     s->fixed = p->fixed_length;
     int rc = scorer_begin(s, p->strategy, img, scene, e);
     out->sec_score = vv_time_s() - t0;
+    out->sec_score_begin = out->sec_score;
     double tp = vv_time_s();
     if (!rc) rc = prefill(s, img, p->prompt ? p->prompt : "Describe the image in detail.", e);
     out->sec_prefill = vv_time_s() - tp;

@@ -101,6 +101,7 @@ typedef struct vv_search_result {
     long scored;          // sentences scored
     double seconds;
     double sec_prefill, sec_decode, sec_score; // parts of seconds: image + prompt prefill, candidate decoding, scoring
+    double sec_score_begin; // of sec_score: the scorer's per-image work (a value model's encode + image prefix)
 } vv_search_result;
 void vv_search_result_free(vv_search_result *r);
 
