@@ -749,6 +749,7 @@ static int forward_chunk(vv_llama_state *st, const vv_llama_batch *b, int row0, 
                 if (orow[j] != j) { // orow ascending: row orow[j] >= j is not overwritten yet
                     memcpy(st->att + (size_t)j * q_dim, st->att + (size_t)orow[j] * q_dim, (size_t)q_dim * sizeof(float));
                     memcpy(st->x + (size_t)j * n_embd, st->x + (size_t)orow[j] * n_embd, (size_t)n_embd * sizeof(float));
+                    orow[j] = j;
                 }
             nr = n_o;
             if (!nr) break;
@@ -763,12 +764,10 @@ static int forward_chunk(vv_llama_state *st, const vv_llama_batch *b, int row0, 
         if ((rc = mm(st, L->w_down, st->g, nr, st->h))) goto mm_fail;
         vv_add(st->x, st->h, (int64_t)nr * n_embd);
     }
-    // outputs (rows orow[], or rows 0..n_o-1 when the last layer compacted them)
+    // outputs: rows orow[] (0..n_o-1 once the last layer moved them to the front)
     {
-        const bool compact = st->out_rows_only && n_o < n;
         for (int j = 0; j < n_o; j++)
-            memcpy(st->ho + (size_t)j * n_embd, st->x + (size_t)(compact ? j : orow[j]) * n_embd,
-                   (size_t)n_embd * sizeof(float));
+            memcpy(st->ho + (size_t)j * n_embd, st->x + (size_t)orow[j] * n_embd, (size_t)n_embd * sizeof(float));
         if (n_o) {
             vv_rmsnorm(st->ho, m->norm_f32[0], st->ho, n_o, n_embd, hp->eps);
             if (hidden) memcpy(hidden + (size_t)*n_out_done * n_embd, st->ho, (size_t)n_o * n_embd * sizeof(float));

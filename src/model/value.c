@@ -172,8 +172,8 @@ struct vv_value_state {
     int max_batch;
     int32_t n_prefix;
     bool has_image;
-    // the "\n" that opens every scored state ("<image>\n{sentence} ASSISTANT:"),
-    // decoded once per image on sequence 1 + max_batch (see vv_value_set_image)
+    // the "\n" that opens every scored state ("<image>\n{sentence} ASSISTANT:"): its
+    // tokens, and whether they are decoded on sequence 1 + max_batch (vv_value_set_image)
     vv_ivec nl;
     bool nl_ready;
     float *hidden; // [max_batch, n_embd]
@@ -226,6 +226,7 @@ int vv_value_state_create(const vv_value *v, vv_pool *pool, int max_batch, vv_va
     // sequences: 0 the image prefix, 1..max_batch the candidates, 1 + max_batch prefix + "\n"
     vv_llama_state_params sp = {2048 + max_batch * per, 2 + max_batch, 512, pool};
     int rc = vv_llama_state_create(v->lm, &sp, &s->st, e);
+    if (!rc) rc = vv_tokenize(v->lm->vocab, "\n", 1, false, false, &s->nl, e);
     s->hidden = malloc((size_t)max_batch * v->lm->hp.n_embd * sizeof(float));
     if (!rc && !s->hidden) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
     if (rc) {
@@ -289,13 +290,11 @@ int vv_value_set_image(vv_value_state *s, const vv_image *img, vv_error *e) {
     s->nl_ready = false;
     const char *env = getenv("VISVM_VALUE_NL");
     const bool nl_on = env ? strcmp(env, "0") != 0 : s->n_prefix >= 256;
-    if (!rc && nl_on) {
+    if (!rc && nl_on && s->nl.n > 0) {
         const int nls = 1 + s->max_batch;
-        s->nl.n = 0;
-        rc = vv_tokenize(v->lm->vocab, "\n", 1, false, false, &s->nl, e);
-        if (!rc && s->nl.n > 0) rc = vv_llama_seq_fork(s->st, 0, nls, e);
-        if (!rc && s->nl.n > 0) rc = vv_llama_decode_seq(s->st, nls, s->nl.v, NULL, (int)s->nl.n, false, NULL, e);
-        s->nl_ready = !rc && s->nl.n > 0;
+        rc = vv_llama_seq_fork(s->st, 0, nls, e);
+        if (!rc) rc = vv_llama_decode_seq(s->st, nls, s->nl.v, NULL, (int)s->nl.n, false, NULL, e);
+        s->nl_ready = !rc;
         if (rc) s->has_image = false;
     }
     vv_ivec_free(&pre);
@@ -370,7 +369,7 @@ static int score_impl(vv_value_state *s, const char *const *sentences, const int
         for (int j = 0; j < k && !rc; j++) {
             size_t before = toks.n;
             if (ids) { // "\n" + the sentence's own ids + " ASSISTANT:" (same vocabulary as the policy)
-                rc = vv_tokenize(v->lm->vocab, "\n", 1, false, false, &toks, e);
+                if (vv_ivec_append(&toks, s->nl.v, s->nl.n)) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
                 for (int t = 0; t < n_ids[i0 + j] && !rc; t++)
                     if (ids[i0 + j][t] < 0 || ids[i0 + j][t] >= v->lm->hp.n_vocab)
                         rc = vv_err(e, VISVM_ERR_RANGE, "token id %d out of the value model's vocabulary", ids[i0 + j][t]);
