@@ -693,6 +693,25 @@ static void test_generate_and_io(void) {
         CHECK(vv_world_read_jsonl(path, &x, &nx, &e) == VISVM_ERR_IO);
     }
     free(good);
+    // width / height are optional: a line without them writes back without
+    // them and parses again (found by fuzz_text: "height":0 came back)
+    {
+        const char *line = "{\"image\":\"x.png\",\"seed\":1,\"split\":\"train\",\"theme\":\"park\",\"width\":24,"
+                           "\"objects\":[{\"class\":\"fish\",\"color\":\"red\",\"size\":\"small\",\"position\":\"top\","
+                           "\"bbox\":[0,0,1,1],\"visible\":1}],\"captions\":[]}";
+        vv_world_scene s, s2;
+        vv_buf j = {0}, j2 = {0};
+        CHECKF(vv_world_scene_from_json(line, &s, &e) == VISVM_OK, "%s", e.msg);
+        CHECK(s.w == 24 && s.h == 0);
+        CHECK(vv_world_scene_to_json(&s, &j, &e) == VISVM_OK && j.v && strstr(j.v, "\"width\":24") &&
+              !strstr(j.v, "height"));
+        CHECKF(j.v && vv_world_scene_from_json(j.v, &s2, &e) == VISVM_OK, "%s", e.msg);
+        CHECK(vv_world_scene_to_json(&s2, &j2, &e) == VISVM_OK && j2.v && !strcmp(j.v, j2.v));
+        vv_buf_free(&j);
+        vv_buf_free(&j2);
+        vv_world_scene_free(&s);
+        vv_world_scene_free(&s2);
+    }
     rm_rf(d1);
     rm_rf(d2);
     free(d1);

@@ -704,8 +704,14 @@ int vv_world_scene_to_json(const vv_world_scene *s, vv_buf *b, vv_error *e) {
     bool ok = true;
     ok = ok && !vv_buf_printf(b, "{\"image\":");
     ok = ok && !json_str(b, s->image);
-    ok = ok && !vv_buf_printf(b, ",\"seed\":%llu,\"split\":\"%s\",\"theme\":\"%s\",\"width\":%d,\"height\":%d,\"objects\":[",
-                              (unsigned long long)s->seed, split, vv_world_theme_name(s->theme), s->w, s->h);
+    ok = ok && !vv_buf_printf(b, ",\"seed\":%llu,\"split\":\"%s\",\"theme\":\"%s\"", (unsigned long long)s->seed, split,
+                              vv_world_theme_name(s->theme));
+    // width / height are optional on input (0 = unknown): write only what is
+    // known, so every line this writes parses back (a fuzzed line without
+    // "height" used to come back as "height":0, which the parser refuses)
+    if (s->w > 0) ok = ok && !vv_buf_printf(b, ",\"width\":%d", s->w);
+    if (s->h > 0) ok = ok && !vv_buf_printf(b, ",\"height\":%d", s->h);
+    ok = ok && !vv_buf_printf(b, ",\"objects\":[");
     for (int i = 0; ok && i < s->n_objects; i++) {
         const vv_world_object *o = &s->obj[i];
         int occ = o->occ_kind >= 0 && o->occ_kind <= 2 ? o->occ_kind : 0;
