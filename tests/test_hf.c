@@ -1,6 +1,8 @@
 // test_hf.c - Hugging Face pieces: SentencePiece model parsing (a hand-built
 // protobuf, malformed inputs), best-resolution choice, PIL resize invariants,
 // and (when ../shared/golden-hf is present) a value-model known answer.
+#include <unistd.h>
+
 #include "model/hf.h"
 #include "tcheck.h"
 #include "text/spm_model.h"
@@ -177,6 +179,47 @@ static void test_golden_value(void) {
     vv_image_free(&img);
     // not a model directory
     CHECK(vv_hf_load("/tmp", &m, &e) == VISVM_ERR_NOT_FOUND && m == NULL);
+    // JSON numbers out of int range are refused with the file named, before
+    // any cast (fuzz_hf found the UB: added_tokens.json {"<": 5.5e122})
+    {
+        char tmp[] = "/tmp/visvm_test_hf_XXXXXX";
+        CHECK(mkdtemp(tmp) != NULL);
+        static const char *files[] = {"config.json", "preprocessor_config.json", "tokenizer_config.json",
+                                      "tokenizer.model", "model.safetensors.index.json",
+                                      "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
+                                      "chat_template.json"};
+        char a[4300], b[4300];
+        for (int i = 0; i < 8; i++) {
+            snprintf(a, sizeof(a), "%s/%s", path, files[i]);
+            snprintf(b, sizeof(b), "%s/%s", tmp, files[i]);
+            CHECK(symlink(a, b) == 0);
+        }
+        CHECKF(vv_hf_load(tmp, &m, &e) == VISVM_OK, "%s", e.msg); // the links alone load
+        vv_hf_free(m);
+        m = NULL;
+        const char *bad[][2] = {{"added_tokens.json", "{\"<\": 5.5e122}"},
+                                {"added_tokens.json", "{\"<x>\": 2.5}"},
+                                {"preprocessor_config.json", "{\"crop_size\": 1e300}"}};
+        const char *why[] = {"added_tokens.json: id of '<' is 5.5e+122", "added_tokens.json: id of '<x>' is 2.5",
+                             "crop_size"};
+        for (int k = 0; k < 3; k++) {
+            snprintf(b, sizeof(b), "%s/%s", tmp, bad[k][0]);
+            unlink(b);
+            CHECK(vv_write_file_atomic(b, bad[k][1], strlen(bad[k][1]), &e) == VISVM_OK);
+            CHECKF(vv_hf_load(tmp, &m, &e) == VISVM_ERR_FORMAT && m == NULL && strstr(e.msg, why[k]), "case %d: %s", k,
+                   e.msg);
+            unlink(b);
+            if (!strcmp(bad[k][0], "preprocessor_config.json")) {
+                snprintf(a, sizeof(a), "%s/%s", path, bad[k][0]);
+                CHECK(symlink(a, b) == 0);
+            }
+        }
+        for (int i = 0; i < 8; i++) {
+            snprintf(b, sizeof(b), "%s/%s", tmp, files[i]);
+            unlink(b);
+        }
+        rmdir(tmp);
+    }
 }
 
 int main(void) {

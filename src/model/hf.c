@@ -178,6 +178,7 @@ void vv_hf_free(vv_hf_llava *m) {
 // ---------------------------------------------------------------------------
 // loading
 
+#define MAX_TOKEN_ID (1 << 24) // vv_spm_vocab_create's bound on added token ids
 static int load_tokenizer(vv_hf_llava *m, const char *dir, vv_vocab **out, vv_error *e) {
     int rc;
     cJSON *tc = read_json(dir, "tokenizer_config.json", false, e, &rc);
@@ -196,14 +197,26 @@ static int load_tokenizer(vv_hf_llava *m, const char *dir, vv_vocab **out, vv_er
             char *end = NULL;
             long id = strtol(it->string, &end, 10);
             if (!cJSON_IsString(c) || !end || *end || id < 0 || n_added >= 256) continue;
+            if (id > MAX_TOKEN_ID) {
+                rc = vv_err(e, VISVM_ERR_FORMAT, "%s/tokenizer_config.json: added token id %ld is not a token id (0..%d)",
+                            dir, id, MAX_TOKEN_ID);
+                goto out;
+            }
             added[n_added++] = (vv_added_token){c->valuestring, (int)id, !cJSON_IsFalse(sp)};
         }
     if (cJSON_IsObject(at))
         cJSON_ArrayForEach(it, at) {
             if (!cJSON_IsNumber(it) || n_added >= 256) continue;
+            // range first: casting a huge or fractional double to int is undefined (found by fuzz_hf)
+            const double d = it->valuedouble;
+            if (!(d >= 0 && d <= MAX_TOKEN_ID) || d != (double)(int)d) {
+                rc = vv_err(e, VISVM_ERR_FORMAT, "%s/added_tokens.json: id of '%s' is %g, not a token id (0..%d)", dir,
+                            it->string, d, MAX_TOKEN_ID);
+                goto out;
+            }
             bool dup = false;
-            for (int i = 0; i < n_added; i++) dup |= added[i].id == (int)it->valuedouble;
-            if (!dup) added[n_added++] = (vv_added_token){it->string, (int)it->valuedouble, true};
+            for (int i = 0; i < n_added; i++) dup |= added[i].id == (int)d;
+            if (!dup) added[n_added++] = (vv_added_token){it->string, (int)d, true};
         }
     bool add_bos = !cJSON_IsFalse(jget(tc, "add_bos_token")), add_eos = cJSON_IsTrue(jget(tc, "add_eos_token"));
     m->legacy_tokenizer = !cJSON_IsFalse(jget(tc, "legacy"));
@@ -220,6 +233,7 @@ static int load_tokenizer(vv_hf_llava *m, const char *dir, vv_vocab **out, vv_er
         rc = vv_spm_vocab_create(&sm, added, n_added, add_bos, add_eos, out, e);
         vv_spm_model_free(&sm);
     }
+out:
     cJSON_Delete(tc);
     cJSON_Delete(at);
     return rc;
@@ -234,8 +248,9 @@ static int load_preproc(vv_hf_llava *m, const char *dir, const cJSON *cfg, vv_er
     p->size = m->v_size;
     const cJSON *cs = jget(pc, "crop_size");
     int crop = m->v_size, se = m->v_size;
-    if (cJSON_IsNumber(cs)) crop = (int)cs->valuedouble;
-    else if (cJSON_IsObject(cs) && (rc = jint(cs, "height", m->v_size, &crop, f, e))) goto done;
+    if (cJSON_IsNumber(cs)) {
+        if ((rc = jint(pc, "crop_size", m->v_size, &crop, f, e))) goto done; // range-checked before the cast
+    } else if (cJSON_IsObject(cs) && (rc = jint(cs, "height", m->v_size, &crop, f, e))) goto done;
     if ((rc = jint(jget(pc, "size"), "shortest_edge", m->v_size, &se, f, e))) goto done;
     if (crop != m->v_size || se != m->v_size) {
         rc = vv_err(e, VISVM_ERR_UNSUPPORTED, "%s: crop_size %d / shortest_edge %d differ from the vision image_size %d",
