@@ -149,6 +149,30 @@ int main(void) {
         CHECK(vv_write_file_atomic(ip, "{not json", 9, &e) == 0);
         CHECK(vv_chair_coco_load(c, ip, NULL, &g, &e) == VISVM_ERR_FORMAT);
         CHECK(strstr(e.msg, "invalid JSON") != NULL);
+        // ids out of range are refused before any cast (a category id of 1e10
+        // used to size a table with INT_MAX + 1 entries; huge image ids were
+        // cast from double unchecked)
+        const char *bad[] = {"{\"images\":[],\"annotations\":[],\"categories\":[{\"id\":1e10,\"name\":\"dog\"}]}",
+                             "{\"images\":[],\"annotations\":[],\"categories\":[{\"id\":1.5,\"name\":\"dog\"}]}",
+                             "{\"images\":[{\"id\":1e300}],\"annotations\":[],\"categories\":[]}",
+                             "{\"images\":[{\"id\":\"7\"}],\"annotations\":[],\"categories\":[]}"};
+        const char *why[] = {"category id", "category id", "integer 'id'", "integer 'id'"};
+        for (int k = 0; k < 4; k++) {
+            CHECK(vv_write_file_atomic(ip, bad[k], strlen(bad[k]), &e) == 0);
+            CHECKF(vv_chair_coco_load(c, ip, NULL, &g, &e) == VISVM_ERR_FORMAT && g == NULL && strstr(e.msg, why[k]),
+                   "case %d: %s", k, e.msg);
+        }
+        // annotations with absurd ids are skipped, the rest still counts
+        const char *skip = "{\"images\":[{\"id\":42}],\"annotations\":[{\"image_id\":1e300,\"category_id\":1},"
+                           "{\"image_id\":42,\"category_id\":1e12},{\"image_id\":42,\"category_id\":18}],"
+                           "\"categories\":[{\"id\":18,\"name\":\"dog\"}]}";
+        CHECK(vv_write_file_atomic(ip, skip, strlen(skip), &e) == 0);
+        CHECKF(vv_chair_coco_load(c, ip, NULL, &g, &e) == VISVM_OK, "%s", e.msg);
+        if (g) {
+            const bool *g42 = vv_chair_coco_gt(g, 42);
+            CHECK(g42 && g42[dog] && !g42[person]);
+            vv_chair_coco_free(g);
+        }
         unlink(ip);
         unlink(cp);
     }

@@ -5,6 +5,7 @@
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -457,6 +458,18 @@ static int cmp_i64(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+// An integer-valued JSON number in [lo, hi] (checked before any cast: casting
+// an out-of-range double is undefined, and cJSON's valueint saturates).
+static bool json_int(const cJSON *x, double lo, double hi, int64_t *out) {
+    if (!cJSON_IsNumber(x)) return false;
+    const double d = x->valuedouble;
+    if (!(d >= lo && d <= hi) || d != floor(d)) return false;
+    *out = (int64_t)d;
+    return true;
+}
+#define COCO_MAX_CAT (1 << 20)  // COCO's category ids are < 100
+#define COCO_MAX_ID 9007199254740992.0 // 2^53: ids beyond are not exact as JSON numbers
+
 int vv_chair_coco_load(const vv_chair *c, const char *instances_json, const char *captions_json, vv_chair_coco **out,
                        vv_error *e) {
     *out = NULL;
@@ -481,7 +494,13 @@ int vv_chair_coco_load(const vv_chair *c, const char *instances_json, const char
     if (!rc)
         cJSON_ArrayForEach(it, cats) {
             const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
-            if (cJSON_IsNumber(id) && id->valueint > max_cat) max_cat = id->valueint;
+            int64_t v;
+            if (!json_int(id, 0, COCO_MAX_CAT, &v)) {
+                rc = vv_err(e, VISVM_ERR_FORMAT, "%s: a category id is not an integer in 0..%d", instances_json,
+                            COCO_MAX_CAT);
+                break;
+            }
+            if (v > max_cat) max_cat = (int)v;
         }
     int *cat_cls = rc ? NULL : malloc((size_t)(max_cat + 1) * sizeof(int));
     if (!rc && !cat_cls) rc = vv_err(e, VISVM_ERR_NOMEM, "out of memory");
@@ -490,10 +509,11 @@ int vv_chair_coco_load(const vv_chair *c, const char *instances_json, const char
         cJSON_ArrayForEach(it, cats) {
             const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
             const cJSON *nm = cJSON_GetObjectItemCaseSensitive(it, "name");
-            if (cJSON_IsNumber(id) && id->valueint >= 0 && cJSON_IsString(nm)) {
+            int64_t v;
+            if (json_int(id, 0, max_cat, &v) && cJSON_IsString(nm)) {
                 int k = vv_chair_class_id(c, nm->valuestring);
                 if (k < 0) k = smap_get(&c->words, nm->valuestring);
-                cat_cls[id->valueint] = k;
+                cat_cls[v] = k;
             }
         }
         g->n_classes = c->n_classes;
@@ -503,11 +523,11 @@ int vv_chair_coco_load(const vv_chair *c, const char *instances_json, const char
         cJSON_ArrayForEach(it, images) {
             if (rc) break;
             const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
-            if (!cJSON_IsNumber(id)) {
-                rc = vv_err(e, VISVM_ERR_FORMAT, "%s: an image has no numeric 'id'", instances_json);
+            if (!json_int(id, -COCO_MAX_ID, COCO_MAX_ID, &g->ids[g->n])) {
+                rc = vv_err(e, VISVM_ERR_FORMAT, "%s: an image has no integer 'id'", instances_json);
                 break;
             }
-            g->ids[g->n++] = (int64_t)id->valuedouble;
+            g->n++;
         }
     }
     if (!rc) {
@@ -519,10 +539,10 @@ int vv_chair_coco_load(const vv_chair *c, const char *instances_json, const char
         cJSON_ArrayForEach(it, anns) {
             const cJSON *img = cJSON_GetObjectItemCaseSensitive(it, "image_id");
             const cJSON *cat = cJSON_GetObjectItemCaseSensitive(it, "category_id");
-            if (!cJSON_IsNumber(img) || !cJSON_IsNumber(cat)) continue;
-            int64_t i = find_id(g, (int64_t)img->valuedouble);
-            int cid = cat->valueint;
-            if (i >= 0 && cid >= 0 && cid <= max_cat && cat_cls[cid] >= 0) g->flags[i * g->n_classes + cat_cls[cid]] = true;
+            int64_t iid, cid;
+            if (!json_int(img, -COCO_MAX_ID, COCO_MAX_ID, &iid) || !json_int(cat, 0, max_cat, &cid)) continue;
+            int64_t i = find_id(g, iid);
+            if (i >= 0 && cat_cls[cid] >= 0) g->flags[i * g->n_classes + cat_cls[cid]] = true;
         }
     if (!rc && caps) {
         const cJSON *ca = cJSON_GetObjectItemCaseSensitive(caps, "annotations");
@@ -532,8 +552,9 @@ int vv_chair_coco_load(const vv_chair *c, const char *instances_json, const char
             cJSON_ArrayForEach(it, ca) {
                 const cJSON *img = cJSON_GetObjectItemCaseSensitive(it, "image_id");
                 const cJSON *cap = cJSON_GetObjectItemCaseSensitive(it, "caption");
-                if (!cJSON_IsNumber(img) || !cJSON_IsString(cap)) continue;
-                int64_t i = find_id(g, (int64_t)img->valuedouble);
+                int64_t iid;
+                if (!json_int(img, -COCO_MAX_ID, COCO_MAX_ID, &iid) || !cJSON_IsString(cap)) continue;
+                int64_t i = find_id(g, iid);
                 if (i < 0) continue;
                 m.n = 0;
                 if ((rc = vv_chair_mentions(c, cap->valuestring, &m, NULL, NULL, e))) break;
