@@ -62,6 +62,9 @@ static void test_td(void) {
     const char *bad = "{\"image\": \"a.png\", \"rewards\": {\"greedy\": {\"x\": \"high\"}}}\n";
     CHECK(vv_write_file_atomic(path, bad, strlen(bad), &e) == VISVM_OK);
     CHECK(vt_td_load(path, &s, &e) == VISVM_ERR_FORMAT && strstr(e.msg, ":1:"));
+    const char *huge = "{\"image\": \"a.png\", \"rewards\": {\"greedy\": {\"A cup.\": 1e300, \"\": 0}}}\n";
+    CHECK(vv_write_file_atomic(path, huge, strlen(huge), &e) == VISVM_OK);
+    CHECKF(vt_td_load(path, &s, &e) == VISVM_ERR_FORMAT && strstr(e.msg, ":1: reward 1e+300"), "%s", e.msg);
     CHECK(vv_write_file_atomic(path, "{broken\n", 8, &e) == VISVM_OK);
     CHECK(vt_td_load(path, &s, &e) == VISVM_ERR_FORMAT && strstr(e.msg, "invalid JSON"));
     unlink(path);

@@ -3,6 +3,7 @@
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,6 +52,7 @@ static int grow(void **p, int *cap, int need, size_t elem) {
     return VISVM_OK;
 }
 
+#define MAX_REWARD 1e6 // CLIP rewards are O(1); generous for rescaled ones
 int vt_td_load(const char *path, vt_td_set *out, vv_error *e) {
     memset(out, 0, sizeof(*out));
     char *text = NULL;
@@ -107,6 +109,12 @@ int vt_td_load(const char *path, vt_td_set *out, vv_error *e) {
             cJSON_ArrayForEach(sn, resp) {
                 if (!cJSON_IsNumber(sn) || !sn->string) {
                     rc = vv_err(e, VISVM_ERR_FORMAT, "%s:%d: reward of a sentence is not a number", path, line_no);
+                    break;
+                }
+                // a reward that overflows float would train the value model on inf / NaN targets
+                if (!(fabs(sn->valuedouble) <= MAX_REWARD)) {
+                    rc = vv_err(e, VISVM_ERR_FORMAT, "%s:%d: reward %g of \"%.40s\" is outside +-%g", path, line_no,
+                                sn->valuedouble, sn->string, MAX_REWARD);
                     break;
                 }
                 if (prev) {
