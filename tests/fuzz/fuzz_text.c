@@ -6,10 +6,14 @@
 //      tokenize with and without specials, ids in range, detokenize
 //   2  a caption through CHAIR (world synonyms) and the sentence splitter
 //   3  a CHAIR synonym table (COCO rules and plain)
+//   4  a TD training file (`visvm reward` output: sentence rewards per
+//      caption), then its prefix states
+//   5  an SFT caption file (strategy filter from byte 1)
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "eval/chair.h"
 #include "eval/world_eval.h"
@@ -17,6 +21,8 @@
 #include "fuzz.h"
 #include "model/image.h"
 #include "text/vocab.h"
+#include "train/td_data.h"
+#include "train/vlm_train.h"
 #include "tensor/tensor.h"
 #include "world/world.h"
 
@@ -28,10 +34,23 @@ static vv_vocab *voc[2];
 static void *voc_mem;
 static vv_chair *wch;
 
+static char tmp_path[64]; // the file modes 4 and 5 read (the loaders take paths)
+
+static void rm_tmp(void) {
+    if (tmp_path[0]) unlink(tmp_path);
+}
+
 static void init(void) {
     static bool done = false;
     if (done) return;
     done = true;
+    snprintf(tmp_path, sizeof(tmp_path), "/tmp/visvm-fuzz-text-XXXXXX");
+    int fd = mkstemp(tmp_path);
+    if (fd < 0) tmp_path[0] = 0;
+    else {
+        close(fd);
+        atexit(rm_tmp);
+    }
     vv_error e = {0};
     size_t n = 0;
     voc_mem = fz_tiny_llama(VV_TYPE_F32, &n);
@@ -97,7 +116,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *t = malloc(size);
     memcpy(t, data + 2, size - 2);
     t[size - 2] = 0;
-    switch (data[0] % 4) {
+    const int mode = data[0] % 6;
+    if (mode >= 4) {
+        FILE *f = tmp_path[0] ? fopen(tmp_path, "wb") : NULL;
+        if (!f) {
+            free(t);
+            return 0;
+        }
+        fwrite(data + 2, 1, size - 2, f);
+        fclose(f);
+    }
+    switch (mode) {
     case 0: scene(t); break;
     case 1: tokenize(t, size - 2, data[1]); break;
     case 2:
@@ -117,6 +146,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             if (vv_split_sentences(t, &parts, &n) >= 0) vv_free_strings(parts, n);
         }
         break;
+    case 4: {
+        vt_td_set ts;
+        vv_error e = {0};
+        int rc = vt_td_load(tmp_path, &ts, &e);
+        fz_say("td", &e);
+        if (!rc) {
+            vt_td_prefix_states(&ts, &e);
+            vt_td_free(&ts);
+        }
+        break;
+    }
+    case 5: {
+        vt_sft_set ss;
+        vv_error e = {0};
+        int rc = vt_sft_load(tmp_path, data[1] & 1 ? "greedy" : NULL, &ss, &e);
+        fz_say("sft", &e);
+        if (!rc) vt_sft_free(&ss);
+        break;
+    }
     default: {
         vv_chair *c = NULL;
         vv_error e = {0};

@@ -178,6 +178,12 @@ int main(int argc, char **argv) {
         rc |= put("fuzz_text", "tokenize", tok, sizeof(tok) - 1);
         rc |= put("fuzz_text", "caption", cap, sizeof(cap) - 1);
         rc |= put("fuzz_text", "synonyms", syn, sizeof(syn) - 1);
+        static const char td[] = "\x04\x00{\"image\": \"a.png\", \"rewards\": {\"greedy\": {\"A cup.\": 0.3, "
+                                 "\"It is red.\": 0.2, \"\": 0}, \"t0.5\": {\"One dog.\": 0.1}}}\n";
+        static const char sft[] = "\x05\x01{\"strategy\": \"greedy\", \"seed\": 12, \"caption\": \"A cup.\"}\n"
+                                  "{\"strategy\": \"visvm\", \"seed\": 3, \"caption\": \"x\"}\n";
+        rc |= put("fuzz_text", "td", td, sizeof(td) - 1);
+        rc |= put("fuzz_text", "sft", sft, sizeof(sft) - 1);
     }
     printf("fuzz_seeds: %d inputs in %s\n", n_written, out_dir);
     return rc;
