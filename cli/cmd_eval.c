@@ -27,9 +27,18 @@ static int load_scenes(const char *world, const char *split, int start, int n, v
         char p[4096];
         snprintf(p, sizeof(p), "%s/scenes.jsonl", world);
         int rc = vv_world_read_jsonl(p, out, n_out, e);
-        if (!rc && n > 0 && *n_out > n) *n_out = n;
+        if (!rc && n > 0 && *n_out > n) { // keep the first n (their captions are freed by count later)
+            for (int i = n; i < *n_out; i++) vv_world_scene_free(&(*out)[i]);
+            *n_out = n;
+        }
+        if (!rc && *n_out == 0) { // every figure would be 0 / 0
+            vv_world_scenes_free(*out, 0);
+            *out = NULL;
+            return vv_err(e, VISVM_ERR_INVALID, "%s has no scenes", p);
+        }
         return rc;
     }
+    if (n < 1) return vv_err(e, VISVM_ERR_INVALID, "--n %d: give at least one scene (0 means all, only with --world)", n);
     int sp = vv_world_split_from_name(split);
     if (sp < 0) return vv_err(e, VISVM_ERR_INVALID, "unknown split '%s'", split);
     vv_world_params wp = vv_world_default_params();
