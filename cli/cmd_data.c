@@ -191,8 +191,13 @@ int cmd_reward(int argc, char **argv) {
     int n_scenes = 0, hint = 0;
     vv_chair *ch = NULL;
     vv_auc auc = {0};
-    if (vv_read_file(in, &text, NULL, &e) || !pool || (!truth && vv_clip_load_file(clip, VISVM_VISION_REFERENCE, &cl, &e))) {
+    size_t text_len = 0;
+    if (vv_read_file(in, &text, &text_len, &e) || !pool || (!truth && vv_clip_load_file(clip, VISVM_VISION_REFERENCE, &cl, &e))) {
         fprintf(stderr, "visvm reward: %s\n", e.msg[0] ? e.msg : "cannot create threads");
+        goto done;
+    }
+    if (strlen(text) != text_len) { // a binary file: the lines after its first NUL would be skipped unseen
+        fprintf(stderr, "visvm reward: %s contains a NUL byte (not a JSONL file)\n", in);
         goto done;
     }
     if (cl && !cl->has_text) {
