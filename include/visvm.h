@@ -127,9 +127,10 @@ VISVM_API int visvm_detokenize(const visvm_model *model, const int32_t *tokens, 
 // ---------------------------------------------------------------------------
 // Contexts: per-request state (KV cache, scratch, RNG, error message).
 typedef struct visvm_context_params {
-    int n_ctx;     // context length in tokens (default 4096, capped by the model)
+    int n_ctx;     // context length in tokens, up to 2^22 (default 4096; <= 0: 4096). Not capped by the
+                   // model: positions past visvm_model_n_ctx_train() run, as in llama.cpp, untrained
     int n_threads; // compute threads; <= 0: all cores
-    int n_batch;   // max tokens per forward call during prefill (default 512)
+    int n_batch;   // max tokens per forward call during prefill, up to 65536 (default 512; <= 0: 512)
 } visvm_context_params;
 
 VISVM_API visvm_context_params visvm_context_default_params(void);
@@ -147,7 +148,8 @@ VISVM_API int visvm_decode_embd(visvm_context *ctx, const float *embd, int n, bo
 // Logits row i of the last decode call (i = -1: last position); NULL if absent.
 VISVM_API const float *visvm_get_logits(const visvm_context *ctx, int i);
 VISVM_API int visvm_n_past(const visvm_context *ctx);
-// Drops every position >= n_keep from the sequence (n_keep = 0 clears it).
+// Drops every position >= n_keep from the sequence (n_keep = 0 clears it;
+// n_keep >= visvm_n_past() keeps everything). Clears the kept logits.
 VISVM_API int visvm_truncate(visvm_context *ctx, int n_keep);
 
 // Images: embeds an image file (PNG, JPEG, BMP, TGA, GIF ...) into n_tokens x

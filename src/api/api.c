@@ -260,7 +260,8 @@ const float *visvm_get_logits(const visvm_context *c, int i) {
 int visvm_n_past(const visvm_context *c) { return c ? vv_llama_seq_len(c->st, 0) : 0; }
 
 int visvm_truncate(visvm_context *c, int n_keep) {
-    if (!c || n_keep < 0) return VISVM_ERR_INVALID;
+    if (!c) return VISVM_ERR_INVALID;
+    if (n_keep < 0) return vv_err(&c->err, VISVM_ERR_INVALID, "visvm_truncate: n_keep %d is negative", n_keep);
     c->logits_rows = 0;
     return vv_llama_seq_truncate(c->st, 0, n_keep);
 }
