@@ -4,6 +4,7 @@
 // context full), image embedding fed back through decode_embd, captions
 // (greedy prefixes, stop strings, seeded sampling), NULL handles everywhere.
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,29 @@ static float max_diff(const float *a, const float *b, int n) {
     float m = 0;
     for (int i = 0; i < n; i++) m = fmaxf(m, fabsf(a[i] - b[i]));
     return m;
+}
+
+// One thread's caption on its own context of the shared model handles.
+typedef struct {
+    const visvm_model *m;
+    const visvm_mmproj *mm;
+    const char *png;
+    char *text;
+    int rc;
+} job_t;
+
+static void *caption_job(void *arg) {
+    job_t *j = arg;
+    visvm_context_params cp = visvm_context_default_params();
+    cp.n_ctx = 256;
+    cp.n_threads = 1;
+    visvm_context *ctx = NULL;
+    j->rc = visvm_context_create(j->m, j->mm, &cp, &ctx);
+    visvm_sample_params sp = visvm_sample_default_params();
+    sp.n_predict = 40;
+    if (!j->rc) j->rc = visvm_caption(ctx, j->png, "Describe the image.", &sp, &j->text);
+    visvm_context_free(ctx);
+    return NULL;
 }
 
 int main(void) {
@@ -192,6 +216,21 @@ int main(void) {
     sp.top_p = NAN;
     CHECK(visvm_caption(ctx, png, "x", &sp, &bad_out) != VISVM_OK && bad_out == NULL);
     CHECK(visvm_caption(NULL, png, "x", &sp, &bad_out) != VISVM_OK);
+    // the model handles serve contexts on several threads at once: same greedy captions
+    {
+        job_t jobs[3];
+        pthread_t th[3];
+        for (int i = 0; i < 3; i++) {
+            jobs[i] = (job_t){m, mm, png, NULL, -100};
+            CHECK(pthread_create(&th[i], NULL, caption_job, &jobs[i]) == 0);
+        }
+        for (int i = 0; i < 3; i++) {
+            pthread_join(th[i], NULL);
+            CHECKF(jobs[i].rc == VISVM_OK && jobs[i].text && c40 && !strcmp(jobs[i].text, c40), "thread %d: '%s'", i,
+                   jobs[i].text ? jobs[i].text : "");
+            visvm_free_string(jobs[i].text);
+        }
+    }
     visvm_free_string(c40);
     visvm_free_string(c8);
     visvm_free_string(cs);
