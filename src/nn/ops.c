@@ -11,7 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__) && \
+    !defined(__SANITIZE_THREAD__) // sanitizers instrument the ifunc resolvers, which run before their runtime
 #define VV_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define VV_CLONES

@@ -14,7 +14,8 @@
 // Hot loops are compiled for several ISAs (as src/nn/ops.c does) because the
 // library build uses baseline x86-64 flags. Every reduction below is written
 // with explicit lanes, so the clones compute bit-identical results.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__) && \
+    !defined(__SANITIZE_THREAD__) // sanitizers instrument the ifunc resolvers, which run before their runtime
 #define VT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define VT_CLONES
