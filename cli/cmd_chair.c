@@ -4,7 +4,6 @@
 // objects of the reference captions).
 #include <cjson/cJSON.h>
 #include <ctype.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,14 +11,13 @@
 #include "cli.h"
 #include "eval/chair.h"
 #include "eval/world_eval.h"
+#include "format/json.h"
 
 // An image id: a JSON number, or the last run of digits of a string
 // ("COCO_val2014_000000391895.jpg" -> 391895). -1 if there is none.
 static int64_t image_id_of(const cJSON *v) {
-    if (cJSON_IsNumber(v)) // range before the cast (2^53: beyond, JSON numbers are not exact integers)
-        return v->valuedouble >= 0 && v->valuedouble <= 9007199254740992.0 && v->valuedouble == floor(v->valuedouble)
-                   ? (int64_t)v->valuedouble
-                   : -1;
+    int64_t num;
+    if (cJSON_IsNumber(v)) return vv_json_int(v, 0, VV_JSON_MAX_EXACT, &num) ? num : -1;
     if (!cJSON_IsString(v) || !v->valuestring) return -1;
     const char *s = v->valuestring, *end = NULL;
     for (const char *p = s; *p; p++)

@@ -1,13 +1,13 @@
 // chair.c - CHAIR: synonym vocabulary, mention extraction, scoring, COCO
 // ground truth. See chair.h and ../shared/reference/visvm-paper.md section 7.
 #include "chair.h"
-
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <stdio.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "../format/json.h"
 
 // ---------------------------------------------------------------------------
 // a small string -> int hash map (open addressing)
@@ -458,17 +458,8 @@ static int cmp_i64(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-// An integer-valued JSON number in [lo, hi] (checked before any cast: casting
-// an out-of-range double is undefined, and cJSON's valueint saturates).
-static bool json_int(const cJSON *x, double lo, double hi, int64_t *out) {
-    if (!cJSON_IsNumber(x)) return false;
-    const double d = x->valuedouble;
-    if (!(d >= lo && d <= hi) || d != floor(d)) return false;
-    *out = (int64_t)d;
-    return true;
-}
-#define COCO_MAX_CAT (1 << 20)  // COCO's category ids are < 100
-#define COCO_MAX_ID 9007199254740992.0 // 2^53: ids beyond are not exact as JSON numbers
+#define COCO_MAX_CAT (1 << 20) // COCO's category ids are < 100
+#define COCO_MAX_ID VV_JSON_MAX_EXACT
 
 int vv_chair_coco_load(const vv_chair *c, const char *instances_json, const char *captions_json, vv_chair_coco **out,
                        vv_error *e) {
@@ -495,7 +486,7 @@ int vv_chair_coco_load(const vv_chair *c, const char *instances_json, const char
         cJSON_ArrayForEach(it, cats) {
             const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
             int64_t v;
-            if (!json_int(id, 0, COCO_MAX_CAT, &v)) {
+            if (!vv_json_int(id, 0, COCO_MAX_CAT, &v)) {
                 rc = vv_err(e, VISVM_ERR_FORMAT, "%s: a category id is not an integer in 0..%d", instances_json,
                             COCO_MAX_CAT);
                 break;
@@ -510,7 +501,7 @@ int vv_chair_coco_load(const vv_chair *c, const char *instances_json, const char
             const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
             const cJSON *nm = cJSON_GetObjectItemCaseSensitive(it, "name");
             int64_t v;
-            if (json_int(id, 0, max_cat, &v) && cJSON_IsString(nm)) {
+            if (vv_json_int(id, 0, max_cat, &v) && cJSON_IsString(nm)) {
                 int k = vv_chair_class_id(c, nm->valuestring);
                 if (k < 0) k = smap_get(&c->words, nm->valuestring);
                 cat_cls[v] = k;
@@ -523,7 +514,7 @@ int vv_chair_coco_load(const vv_chair *c, const char *instances_json, const char
         cJSON_ArrayForEach(it, images) {
             if (rc) break;
             const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
-            if (!json_int(id, -COCO_MAX_ID, COCO_MAX_ID, &g->ids[g->n])) {
+            if (!vv_json_int(id, -COCO_MAX_ID, COCO_MAX_ID, &g->ids[g->n])) {
                 rc = vv_err(e, VISVM_ERR_FORMAT, "%s: an image has no integer 'id'", instances_json);
                 break;
             }
@@ -540,7 +531,7 @@ int vv_chair_coco_load(const vv_chair *c, const char *instances_json, const char
             const cJSON *img = cJSON_GetObjectItemCaseSensitive(it, "image_id");
             const cJSON *cat = cJSON_GetObjectItemCaseSensitive(it, "category_id");
             int64_t iid, cid;
-            if (!json_int(img, -COCO_MAX_ID, COCO_MAX_ID, &iid) || !json_int(cat, 0, max_cat, &cid)) continue;
+            if (!vv_json_int(img, -COCO_MAX_ID, COCO_MAX_ID, &iid) || !vv_json_int(cat, 0, max_cat, &cid)) continue;
             int64_t i = find_id(g, iid);
             if (i >= 0 && cat_cls[cid] >= 0) g->flags[i * g->n_classes + cat_cls[cid]] = true;
         }
@@ -553,7 +544,7 @@ int vv_chair_coco_load(const vv_chair *c, const char *instances_json, const char
                 const cJSON *img = cJSON_GetObjectItemCaseSensitive(it, "image_id");
                 const cJSON *cap = cJSON_GetObjectItemCaseSensitive(it, "caption");
                 int64_t iid;
-                if (!json_int(img, -COCO_MAX_ID, COCO_MAX_ID, &iid) || !cJSON_IsString(cap)) continue;
+                if (!vv_json_int(img, -COCO_MAX_ID, COCO_MAX_ID, &iid) || !cJSON_IsString(cap)) continue;
                 int64_t i = find_id(g, iid);
                 if (i < 0) continue;
                 m.n = 0;

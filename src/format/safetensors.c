@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "json.h"
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors.c assumes a little-endian host (safetensors files are little-endian)"
 #endif
@@ -84,10 +85,9 @@ static uint64_t rd_u64(const uint8_t *p) {
 
 // A JSON number that is a non-negative integer representable exactly (< 2^53).
 static bool json_uint(const cJSON *v, uint64_t *out) {
-    if (!cJSON_IsNumber(v)) return false;
-    double d = v->valuedouble;
-    if (!(d >= 0) || d > 9007199254740992.0 || d != (double)(uint64_t)d) return false;
-    *out = (uint64_t)d;
+    int64_t x;
+    if (!vv_json_int(v, 0, VV_JSON_MAX_EXACT, &x)) return false;
+    *out = (uint64_t)x;
     return true;
 }
 

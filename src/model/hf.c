@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../format/json.h"
 #include "../text/spm_model.h"
 
 // ---------------------------------------------------------------------------
@@ -51,9 +52,9 @@ static int jint(const cJSON *o, const char *k, int def, int *out, const char *fi
         *out = def;
         return VISVM_OK;
     }
-    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || fabs(v->valuedouble) > 1e9)
-        return vv_err(e, VISVM_ERR_FORMAT, "%s: \"%s\" must be an integer", file, k);
-    *out = (int)v->valuedouble;
+    int64_t x;
+    if (!vv_json_int(v, -1e9, 1e9, &x)) return vv_err(e, VISVM_ERR_FORMAT, "%s: \"%s\" must be an integer", file, k);
+    *out = (int)x;
     return VISVM_OK;
 }
 
@@ -207,16 +208,15 @@ static int load_tokenizer(vv_hf_llava *m, const char *dir, vv_vocab **out, vv_er
     if (cJSON_IsObject(at))
         cJSON_ArrayForEach(it, at) {
             if (!cJSON_IsNumber(it) || n_added >= 256) continue;
-            // range first: casting a huge or fractional double to int is undefined (found by fuzz_hf)
-            const double d = it->valuedouble;
-            if (!(d >= 0 && d <= MAX_TOKEN_ID) || d != (double)(int)d) {
+            int64_t id; // range-checked: casting a huge double to int is undefined (found by fuzz_hf)
+            if (!vv_json_int(it, 0, MAX_TOKEN_ID, &id)) {
                 rc = vv_err(e, VISVM_ERR_FORMAT, "%s/added_tokens.json: id of '%s' is %g, not a token id (0..%d)", dir,
-                            it->string, d, MAX_TOKEN_ID);
+                            it->string, it->valuedouble, MAX_TOKEN_ID);
                 goto out;
             }
             bool dup = false;
-            for (int i = 0; i < n_added; i++) dup |= added[i].id == (int)d;
-            if (!dup) added[n_added++] = (vv_added_token){it->string, (int)d, true};
+            for (int i = 0; i < n_added; i++) dup |= added[i].id == (int)id;
+            if (!dup) added[n_added++] = (vv_added_token){it->string, (int)id, true};
         }
     bool add_bos = !cJSON_IsFalse(jget(tc, "add_bos_token")), add_eos = cJSON_IsTrue(jget(tc, "add_eos_token"));
     m->legacy_tokenizer = !cJSON_IsFalse(jget(tc, "legacy"));

@@ -8,6 +8,7 @@
 
 #include "../eval/svg.h"
 #include "../eval/world_eval.h"
+#include "../format/json.h"
 #include "../gen/llava.h"
 #include "../tensor/quants.h"
 #include "../text/vocab.h"
@@ -780,8 +781,8 @@ int vt_sft_load(const char *path, const char *strategy, vt_sft_set *out, vv_erro
             else if (!vv_file_exists(it.image))
                 rc = vv_err(e, VISVM_ERR_IO, "%s:%d: image %s not found", path, line_no, it.image);
         } else if (cJSON_IsNumber(seed)) {
-            double v = seed->valuedouble;
-            if (!(v >= 0 && v <= 9007199254740992.0) || v != floor(v))
+            int64_t v;
+            if (!vv_json_int(seed, 0, VV_JSON_MAX_EXACT, &v))
                 rc = vv_err(e, VISVM_ERR_FORMAT, "%s:%d: \"seed\" is not a non-negative integer below 2^53", path,
                             line_no);
             else it.seed = (uint64_t)v;
