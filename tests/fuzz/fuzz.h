@@ -28,6 +28,14 @@ void *fz_tiny_llama(int type, size_t *size);
 // loads on a few tokens / a small image (exercise.c).
 void fz_exercise_gguf(const uint8_t *data, size_t size);
 
+// The seven JSON files of a Hugging Face model directory that fuzz_hf
+// replaces (and fuzz_seeds takes its seeds from), and where the golden-hf
+// models are ($VISVM_GOLDEN_HF_DIR, else ../shared/golden-hf beside the
+// source tree).
+#define FZ_N_HF_FILES 7
+extern const char *const fz_hf_files[FZ_N_HF_FILES];
+const char *fz_golden_hf_dir(void);
+
 // FZ_VERBOSE=1 in the environment: prints which stage refused an input and
 // why (to see that seeds and new inputs get deep).
 struct vv_error;

@@ -21,14 +21,7 @@
 #include "model/hf.h"
 #include "model/image.h"
 
-#ifndef VISVM_SOURCE_DIR
-#define VISVM_SOURCE_DIR "."
-#endif
-
 static const char *k_models[2] = {"llava-next-tiny", "visvm-value-tiny"};
-static const char *k_files[7] = {"config.json", "preprocessor_config.json", "tokenizer_config.json",
-                                 "added_tokens.json", "model.safetensors.index.json", "chat_template.json",
-                                 "value_head.json"};
 static char dirs[2][512]; // temp copies: symlinks to the golden files
 static char src[2][512];
 static bool ready;
@@ -57,8 +50,7 @@ static void init(void) {
     if (done) return;
     done = true;
     atexit(cleanup);
-    const char *base = getenv("VISVM_GOLDEN_HF_DIR") ? getenv("VISVM_GOLDEN_HF_DIR")
-                                                      : VISVM_SOURCE_DIR "/../shared/golden-hf";
+    const char *base = fz_golden_hf_dir();
     for (int m = 0; m < 2; m++) {
         snprintf(src[m], sizeof(src[m]), "%s/%s", base, k_models[m]);
         snprintf(dirs[m], sizeof(dirs[m]), "/tmp/visvm-fuzz-hf-XXXXXX");
@@ -96,7 +88,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     init();
     if (!ready || size < 1 || size > (1 << 16)) return 0;
     const int m = data[0] & 1;
-    const char *f = k_files[(data[0] >> 1) % 7];
+    const char *f = fz_hf_files[(data[0] >> 1) % FZ_N_HF_FILES];
     char p[1024];
     snprintf(p, sizeof(p), "%s/%s", dirs[m], f);
     unlink(p);

@@ -40,7 +40,7 @@ static const char *k_extra[] = {
 #define N_EXTRA (int)(sizeof(k_extra) / sizeof(k_extra[0]))
 
 typedef struct {
-    uint8_t *data;
+    char *data;
     size_t size;
 } base_t;
 #define N_BASES 6
@@ -48,15 +48,9 @@ static base_t bases[N_BASES];
 
 static void load_file(const char *rel, base_t *b) {
     char p[1024];
+    vv_error e = {0};
     snprintf(p, sizeof(p), "%s/%s", VISVM_SOURCE_DIR, rel);
-    FILE *f = fopen(p, "rb");
-    if (!f) return;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    b->data = malloc((size_t)n);
-    if (b->data && fread(b->data, 1, (size_t)n, f) == (size_t)n) b->size = (size_t)n;
-    fclose(f);
+    if (vv_read_file(p, &b->data, &b->size, &e)) b->data = NULL; // absent: that base is skipped
 }
 
 static void init(void) {

@@ -6,26 +6,18 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/base.h"
 #include "fuzz.h"
 
 static int run_file(const char *path, int *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "replay: cannot open %s\n", path);
+    char *buf = NULL;
+    size_t len = 0;
+    vv_error e = {0};
+    if (vv_read_file(path, &buf, &len, &e)) {
+        fprintf(stderr, "replay: %s\n", e.msg);
         return 1;
     }
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *buf = malloc(len > 0 ? (size_t)len : 1);
-    if (!buf || (len > 0 && fread(buf, 1, (size_t)len, f) != (size_t)len)) {
-        fprintf(stderr, "replay: cannot read %s\n", path);
-        fclose(f);
-        free(buf);
-        return 1;
-    }
-    fclose(f);
-    LLVMFuzzerTestOneInput(buf, (size_t)len);
+    LLVMFuzzerTestOneInput((const uint8_t *)buf, len);
     free(buf);
     (*n)++;
     return 0;

@@ -35,17 +35,13 @@ static int put(const char *target, const char *name, const void *data, size_t si
     return 0;
 }
 
-static int copy_file(const char *target, const char *name, const char *rel) {
-    char p[4096];
-    snprintf(p, sizeof(p), "%s/%s", VISVM_SOURCE_DIR, rel);
-    FILE *f = fopen(p, "rb");
-    if (!f) return 0; // optional
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *b = malloc((size_t)n);
-    int rc = !b || fread(b, 1, (size_t)n, f) != (size_t)n || put(target, name, b, (size_t)n);
-    fclose(f);
+// Copies an optional file (absent: nothing to do).
+static int copy_file(const char *target, const char *name, const char *path) {
+    char *b = NULL;
+    size_t n = 0;
+    vv_error e = {0};
+    if (vv_read_file(path, &b, &n, &e)) return 0;
+    int rc = put(target, name, b, n);
     free(b);
     return rc;
 }
@@ -70,8 +66,8 @@ int main(int argc, char **argv) {
         if (i == 0) rc |= put("fuzz_gguf", "tiny-llama-truncated.gguf", m, n / 3);
         free(m);
     }
-    rc |= copy_file("fuzz_gguf", "world-vlm-mmproj.gguf", "models/world/vlm-mmproj.gguf");
-    rc |= copy_file("fuzz_gguf", "world-clip.gguf", "models/world/clip.gguf");
+    rc |= copy_file("fuzz_gguf", "world-vlm-mmproj.gguf", VISVM_SOURCE_DIR "/models/world/vlm-mmproj.gguf");
+    rc |= copy_file("fuzz_gguf", "world-clip.gguf", VISVM_SOURCE_DIR "/models/world/clip.gguf");
     // hparams: the bases unedited, and a few edits of each kind
     for (int b = 0; b < 6; b++) {
         uint8_t in[1 + 3 * 10] = {(uint8_t)b};
@@ -133,8 +129,12 @@ int main(int argc, char **argv) {
         static const char ppm[] = "P6\n3 2\n255\n\xff\0\0\0\xff\0\0\0\xff\xff\xff\xff\0\0\0\x80\x80\x80";
         rc |= put("fuzz_image", "tiny.ppm", ppm, sizeof(ppm) - 1);
     }
-    rc |= copy_file("fuzz_image", "golden.jpg", "../shared/golden/images/test-image.jpg");
-    rc |= copy_file("fuzz_spm", "llava-next-tiny.model", "../shared/golden-hf/llava-next-tiny/tokenizer.model");
+    rc |= copy_file("fuzz_image", "golden.jpg", VISVM_SOURCE_DIR "/../shared/golden/images/test-image.jpg");
+    {
+        char p[4096];
+        snprintf(p, sizeof(p), "%s/llava-next-tiny/tokenizer.model", fz_golden_hf_dir());
+        rc |= copy_file("fuzz_spm", "llava-next-tiny.model", p);
+    }
     {
         // a minimal ModelProto: pieces <unk> <s> </s> (types 2 3 3), "\u2581a", "b", <0x41> (byte);
         // trainer_spec {model_type: BPE, byte_fallback: true}, normalizer_spec {name: identity, remove_extra_whitespaces: false}
@@ -148,28 +148,27 @@ int main(int argc, char **argv) {
         0x1a, 0x0c, 0x0a, 0x08, 'i', 'd', 'e', 'n', 't', 'i', 't', 'y', 0x20, 0x00};
         rc |= put("fuzz_spm", "minimal.model", pb, sizeof(pb));
     }
-    // HF directories: each JSON file of the two golden-hf models as its own seed
-    {
-        static const char *files[7] = {"config.json", "preprocessor_config.json", "tokenizer_config.json",
-                                       "added_tokens.json", "model.safetensors.index.json", "chat_template.json",
-                                       "value_head.json"};
-        const char *base = getenv("VISVM_GOLDEN_HF_DIR") ? getenv("VISVM_GOLDEN_HF_DIR")
-                                                          : VISVM_SOURCE_DIR "/../shared/golden-hf";
-        for (int m = 0; m < 2; m++)
-            for (int f = 0; f < 7; f++) {
-                char p[1024];
-                snprintf(p, sizeof(p), "%s/%s/%s", base, m ? "visvm-value-tiny" : "llava-next-tiny", files[f]);
-                FILE *fp = fopen(p, "rb");
-                if (!fp) continue;
-                uint8_t buf[1 << 16];
+    // HF directories: each JSON file of the two golden-hf models as its own seed,
+    // byte 0 naming the model and the file (fuzz_hf's layout)
+    for (int m = 0; m < 2; m++)
+        for (int f = 0; f < FZ_N_HF_FILES; f++) {
+            char p[4096], *text = NULL;
+            size_t n = 0;
+            vv_error e = {0};
+            snprintf(p, sizeof(p), "%s/%s/%s", fz_golden_hf_dir(), m ? "visvm-value-tiny" : "llava-next-tiny",
+                     fz_hf_files[f]);
+            if (vv_read_file(p, &text, &n, &e)) continue;
+            uint8_t *buf = malloc(n + 1);
+            if (buf) {
                 buf[0] = (uint8_t)(m | f << 1);
-                size_t n = fread(buf + 1, 1, sizeof(buf) - 1, fp);
-                fclose(fp);
+                memcpy(buf + 1, text, n);
                 char name[96];
-                snprintf(name, sizeof(name), "%s-%s", m ? "value" : "llava", files[f]);
+                snprintf(name, sizeof(name), "%s-%s", m ? "value" : "llava", fz_hf_files[f]);
                 rc |= put("fuzz_hf", name, buf, n + 1);
             }
-    }
+            free(buf);
+            free(text);
+        }
     // text: tokenizer, caption and synonym inputs
     {
         static const char tok[] = "\x01\x03 the cat<s> dog.\xe2\x96\x81 ABC \xff";

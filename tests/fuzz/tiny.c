@@ -1,4 +1,5 @@
-// tiny.c - a tiny llama GGUF in memory (seeds and the structured target).
+// tiny.c - inputs shared by the targets and fuzz_seeds: a tiny llama GGUF in
+// memory, the HF directory's JSON files.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,4 +99,18 @@ void *fz_tiny_llama(int type, size_t *size) {
     vv_gguf_writer_free(g);
     for (int i = 0; i < nb; i++) free(bufs[i]);
     return mem;
+}
+
+#ifndef VISVM_SOURCE_DIR
+#define VISVM_SOURCE_DIR "."
+#endif
+
+const char *const fz_hf_files[FZ_N_HF_FILES] = {"config.json",       "preprocessor_config.json",
+                                                "tokenizer_config.json", "added_tokens.json",
+                                                "model.safetensors.index.json", "chat_template.json",
+                                                "value_head.json"};
+
+const char *fz_golden_hf_dir(void) {
+    const char *d = getenv("VISVM_GOLDEN_HF_DIR");
+    return d ? d : VISVM_SOURCE_DIR "/../shared/golden-hf";
 }
