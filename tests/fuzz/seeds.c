@@ -53,6 +53,15 @@ int main(int argc, char **argv) {
     }
     out_dir = argv[1];
     mkdir(out_dir, 0755);
+    // every target's folder, even where its optional sources (golden data) are absent:
+    // CTest replays each folder
+    static const char *targets[] = {"fuzz_gguf", "fuzz_hparams", "fuzz_safetensors", "fuzz_image",
+                                    "fuzz_text", "fuzz_spm",     "fuzz_hf"};
+    for (int i = 0; i < 7; i++) {
+        char p[4096];
+        snprintf(p, sizeof(p), "%s/%s", out_dir, targets[i]);
+        mkdir(p, 0755);
+    }
     int rc = 0;
     // GGUF: the tiny llama in four types, a truncated one, the shipped world towers
     static const int types[] = {VV_TYPE_F32, VV_TYPE_F16, VV_TYPE_Q8_0, VV_TYPE_Q4_0};
